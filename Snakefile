@@ -1,0 +1,46 @@
+"""ODE–SDE gap benchmark: data -> training (per FP weight and seed) -> ODE and SDE sampling ->
+evaluation -> tables, figures and the HTML report. See README.md."""
+
+import sys
+from pathlib import Path
+
+from snakemake.utils import min_version, validate
+
+min_version("9.0")
+
+sys.path.insert(0, str(Path(workflow.basedir) / "workflow_scripts"))
+from odesdegap.config import SCHEMA_PATH, ConfigError, checked  # noqa: E402
+
+
+configfile: "config.yaml"
+
+
+# Stop before any job with one readable line per problem; then let Snakemake's own validator
+# see the (now complete) config, so the schema is enforced through snakemake.utils.validate.
+try:
+    _checked = checked(config)
+except ConfigError as error:
+    sys.exit(f"Error: {error}")
+config.clear()
+config.update(_checked)
+validate(config, str(SCHEMA_PATH))
+
+
+report: "rules/captions/workflow.rst"
+
+
+include: "rules/common.smk"
+include: "rules/data.smk"
+include: "rules/train.smk"
+include: "rules/sample.smk"
+include: "rules/evaluate.smk"
+include: "rules/report.smk"
+
+
+rule all:
+    input:
+        rules.tables.output,
+        rules.figure_metrics.output,
+        expand(rules.figure_densities.output.figure, dataset=config["datasets"]),
+        rules.benchmark_table.output,
+    default_target: True

@@ -1,0 +1,21 @@
+rule prepare_data:
+    """Training set and held-out reference set of one data set."""
+    output:
+        data=f"{DATA}.npz",
+        meta=f"{DATA}.json",
+    params:
+        n_train=config["data"]["n_train"],
+        n_reference=config["data"]["n_reference"],
+        seed=config["data"]["seed"],
+    log:
+        f"{LOGS}/prepare_data/{{dataset}}.log",
+    benchmark:
+        f"{BENCHMARKS}/prepare_data/{{dataset}}.tsv"
+    threads: 1
+    resources:
+        mem_mb=1000,
+        runtime=10,
+    conda:
+        "../envs/benchmark.yaml"
+    script:
+        "../workflow_scripts/prepare_data.py"

@@ -1,0 +1,27 @@
+rule evaluate:
+    """W2^2 (ODE–SDE, ODE–data, SDE–data) on the paper's grid, sliced W2^2, the model's FP
+    residual and its held-out DSM loss."""
+    input:
+        data=f"{DATA}.npz",
+        model=f"{MODEL_DIR}/model.pt",
+        ode=SAMPLES.replace("{sampler}", "ode"),
+        sde=SAMPLES.replace("{sampler}", "sde"),
+    output:
+        metrics=METRICS,
+    params:
+        process=config["process"],
+        model=config["model"],
+        evaluation=config["evaluation"],
+        fp_weight=fp_weight,
+        seed=lambda wc: int(wc.seed),
+    log:
+        f"{LOGS}/evaluate/{RUN}.log",
+    benchmark:
+        f"{BENCHMARKS}/evaluate/{RUN}.tsv"
+    threads: COMPUTE["threads"]
+    resources:
+        **job_resources(share=0.5),
+    conda:
+        "../envs/benchmark.yaml"
+    script:
+        "../workflow_scripts/evaluate.py"

@@ -1,0 +1,121 @@
+TABLES = f"{RESULTS}/tables"
+FIGURES = f"{RESULTS}/figures"
+FIRST_SEED = config["seeds"][0]
+
+
+rule tables:
+    """Every run's metrics in one CSV; the per-(dataset, weight) summary in CSV, Markdown and
+    LaTeX, with 95% intervals over seeds."""
+    input:
+        metrics=run_paths(METRICS),
+    output:
+        metrics=report(f"{TABLES}/metrics.csv", caption="captions/metrics.rst",
+                       category="Tables"),
+        summary_csv=f"{TABLES}/summary.csv",
+        summary_md=report(f"{TABLES}/summary.md", caption="captions/summary.rst",
+                          category="Tables"),
+        summary_tex=f"{TABLES}/summary.tex",
+    log:
+        f"{LOGS}/tables.log",
+    benchmark:
+        f"{BENCHMARKS}/tables/all.tsv"
+    threads: 1
+    resources:
+        mem_mb=1000,
+        runtime=10,
+    conda:
+        "../envs/benchmark.yaml"
+    script:
+        "../workflow_scripts/make_tables.py"
+
+
+rule figure_densities:
+    """The paper's main figure for one data set: SDE and ODE sample densities per weight."""
+    input:
+        data=f"{DATA}.npz",
+        sde=lambda wc: [SAMPLES.format(dataset=wc.dataset, weight=w, seed=FIRST_SEED,
+                                       sampler="sde") for w in WEIGHTS],
+        ode=lambda wc: [SAMPLES.format(dataset=wc.dataset, weight=w, seed=FIRST_SEED,
+                                       sampler="ode") for w in WEIGHTS],
+    output:
+        figure=report(f"{FIGURES}/{{dataset}}/sample_densities.png",
+                      caption="captions/sample_densities.rst", category="Figures",
+                      subcategory="{dataset}"),
+    params:
+        weights=list(WEIGHTS.values()),
+        seed=FIRST_SEED,
+        half_width=config["evaluation"]["box_half_width"],
+        bins=config["evaluation"]["grid_bins"],
+    log:
+        f"{LOGS}/figure_densities/{{dataset}}.log",
+    benchmark:
+        f"{BENCHMARKS}/figure_densities/{{dataset}}.tsv"
+    threads: 1
+    resources:
+        mem_mb=1000,
+        runtime=10,
+    conda:
+        "../envs/benchmark.yaml"
+    script:
+        "../workflow_scripts/plot_densities.py"
+
+
+rule figure_metrics:
+    """W2^2 against weight, FP residual against the ODE–SDE gap, training curves."""
+    input:
+        metrics=rules.tables.output.metrics,
+        histories=run_paths(f"{MODEL_DIR}/training_log.csv"),
+    output:
+        w2_vs_weight=report(f"{FIGURES}/w2_vs_weight.png",
+                            caption="captions/w2_vs_weight.rst", category="Figures",
+                            subcategory="All data sets"),
+        residual_vs_gap=report(f"{FIGURES}/residual_vs_gap.png",
+                               caption="captions/residual_vs_gap.rst", category="Figures",
+                               subcategory="All data sets"),
+        training_curves=report(f"{FIGURES}/training_curves.png",
+                               caption="captions/training_curves.rst", category="Figures",
+                               subcategory="All data sets"),
+    params:
+        runs=[(r["dataset"], WEIGHTS[r["weight"]], r["seed"]) for r in RUNS],
+    log:
+        f"{LOGS}/figure_metrics.log",
+    benchmark:
+        f"{BENCHMARKS}/figure_metrics/all.tsv"
+    threads: 1
+    resources:
+        mem_mb=1000,
+        runtime=10,
+    conda:
+        "../envs/benchmark.yaml"
+    script:
+        "../workflow_scripts/plot_metrics.py"
+
+
+rule benchmark_table:
+    """Runtime and peak memory of every compute job, and totals by rule."""
+    input:
+        benchmarks=(
+            expand(f"{BENCHMARKS}/prepare_data/{{dataset}}.tsv", dataset=config["datasets"])
+            + run_paths(f"{BENCHMARKS}/train/{RUN}.tsv")
+            + [p for s in ("ode", "sde") for p in run_paths(
+                f"{BENCHMARKS}/sample/{RUN}/{s}.tsv")]
+            + run_paths(f"{BENCHMARKS}/evaluate/{RUN}.tsv")
+        ),
+    output:
+        jobs=f"{TABLES}/benchmarks_by_job.csv",
+        by_rule=report(f"{TABLES}/benchmarks_by_rule.csv",
+                       caption="captions/benchmarks.rst", category="Runtime"),
+    params:
+        root=BENCHMARKS,
+    log:
+        f"{LOGS}/benchmark_table.log",
+    benchmark:
+        f"{BENCHMARKS}/benchmark_table/all.tsv"
+    threads: 1
+    resources:
+        mem_mb=1000,
+        runtime=10,
+    conda:
+        "../envs/benchmark.yaml"
+    script:
+        "../workflow_scripts/benchmark_table.py"

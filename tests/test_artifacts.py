@@ -1,0 +1,53 @@
+"""Artifacts: models round-trip through state_dicts loaded with weights_only, checkpoints are
+tied to their job, and a failed write leaves no file behind."""
+
+import pickle
+
+import numpy as np
+import pytest
+import torch
+
+from odesdegap import artifacts
+from odesdegap.models import PotentialMLP
+
+
+def test_model_round_trip(tmp_path):
+    torch.manual_seed(0)
+    model = PotentialMLP(2, hidden_width=16)
+    artifacts.save_state_dict(tmp_path / "model.pt", model)
+    clone = PotentialMLP(2, hidden_width=16)
+    clone.load_state_dict(artifacts.load_state_dict(tmp_path / "model.pt"))
+    x, t = torch.randn(8, 2), torch.rand(8)
+    assert torch.equal(model.potential(x, t), clone.potential(x, t))
+
+
+def test_weights_only_loading_refuses_pickled_objects(tmp_path):
+    path = tmp_path / "evil.pt"
+    torch.save({"payload": pickle.loads(pickle.dumps(np.random.default_rng()))}, path)
+    with pytest.raises(pickle.UnpicklingError):
+        artifacts.load_state_dict(path)
+
+
+def test_checkpoint_belongs_to_its_fingerprint(tmp_path):
+    path = tmp_path / "ckpt.pt"
+    artifacts.save_checkpoint(path, {"lr": 1e-3}, {"step": 7})
+    assert artifacts.load_checkpoint(path, {"lr": 1e-3})["step"] == 7
+    assert artifacts.load_checkpoint(path, {"lr": 1e-4}) is None
+    assert artifacts.load_checkpoint(tmp_path / "missing.pt", {"lr": 1e-3}) is None
+
+
+def test_failed_write_leaves_nothing(tmp_path):
+    target = tmp_path / "out.json"
+    with pytest.raises(RuntimeError):
+        with artifacts.atomic_path(target) as tmp:
+            tmp.write_text("half")
+            raise RuntimeError("killed")
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_arrays_and_json_round_trip(tmp_path):
+    artifacts.save_arrays(tmp_path / "a.npz", x=np.arange(3.0), nfe=5)
+    loaded = artifacts.load_arrays(tmp_path / "a.npz")
+    assert np.array_equal(loaded["x"], np.arange(3.0)) and int(loaded["nfe"]) == 5
+    artifacts.write_json(tmp_path / "m.json", {"value": np.float32(0.5), "n": np.int64(2)})
+    assert artifacts.read_json(tmp_path / "m.json") == {"value": 0.5, "n": 2}

@@ -1,0 +1,17 @@
+"""Rule tables: every run's metrics in one CSV, and the per-(dataset, weight) summary as CSV,
+Markdown and LaTeX."""
+
+from odesdegap import artifacts, tables
+
+sm = snakemake  # noqa: F821 (injected by Snakemake)
+frame = tables.collect(sm.input.metrics)
+summary = tables.summarise(frame)
+shown = tables.format_summary(summary)
+for path, writer in [
+    (sm.output.metrics, lambda p: frame.to_csv(p, index=False)),
+    (sm.output.summary_csv, lambda p: summary.to_csv(p, index=False)),
+    (sm.output.summary_md, lambda p: p.write_text(shown.to_markdown(index=False) + "\n")),
+    (sm.output.summary_tex, lambda p: p.write_text(shown.to_latex(index=False))),
+]:
+    with artifacts.atomic_path(path) as tmp:
+        writer(tmp)

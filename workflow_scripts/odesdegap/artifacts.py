@@ -1,0 +1,115 @@
+"""Reading and writing the workflow's files: safe (weights_only loads), self-describing
+(metadata beside every artifact) and atomic (written to a temporary name, then renamed, so a
+killed job never leaves a half-written file that looks complete)."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import platform
+import sys
+import tempfile
+from contextlib import contextmanager
+from pathlib import Path
+
+import numpy as np
+import torch
+
+
+@contextmanager
+def atomic_path(path: Path | str):
+    """Yield a temporary path beside `path`; rename it onto `path` only if the block succeeds."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    os.close(fd)
+    try:
+        yield Path(tmp)
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+
+
+def write_json(path, payload: dict) -> None:
+    with atomic_path(path) as tmp:
+        tmp.write_text(json.dumps(payload, indent=2, sort_keys=True, default=_to_builtin) + "\n")
+
+
+def read_json(path) -> dict:
+    return json.loads(Path(path).read_text())
+
+
+def _to_builtin(value):
+    if isinstance(value, (np.floating, np.integer)):
+        return value.item()
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    raise TypeError(f"cannot serialise {type(value).__name__} to JSON")
+
+
+def save_arrays(path, **arrays) -> None:
+    with atomic_path(path) as tmp:
+        with open(tmp, "wb") as handle:
+            np.savez(handle, **arrays)
+
+
+def load_arrays(path) -> dict[str, np.ndarray]:
+    with np.load(path, allow_pickle=False) as archive:
+        return {key: archive[key] for key in archive.files}
+
+
+def save_state_dict(path, module: torch.nn.Module) -> None:
+    with atomic_path(path) as tmp:
+        torch.save(module.state_dict(), tmp)
+
+
+def load_state_dict(path) -> dict:
+    return torch.load(path, map_location="cpu", weights_only=True)
+
+
+def fingerprint_digest(fingerprint: dict) -> str:
+    return hashlib.sha256(json.dumps(fingerprint, sort_keys=True).encode()).hexdigest()
+
+
+def save_checkpoint(path, fingerprint: dict, state: dict) -> None:
+    """Training state (weights, optimiser, RNG, history) tagged with the job's fingerprint."""
+    with atomic_path(path) as tmp:
+        torch.save({"fingerprint": fingerprint_digest(fingerprint), **state}, tmp)
+
+
+def load_checkpoint(path, fingerprint: dict) -> dict | None:
+    """The saved state if it exists and belongs to this exact job, else None."""
+    path = Path(path)
+    if not path.exists():
+        return None
+    state = torch.load(path, map_location="cpu", weights_only=True)
+    if state.get("fingerprint") != fingerprint_digest(fingerprint):
+        print(f"ignoring checkpoint {path}: it was written for other settings", file=sys.stderr)
+        return None
+    return state
+
+
+def environment_versions() -> dict:
+    """Versions that matter for reproducing a number."""
+    import torchdiffeq
+    import torchsde
+
+    return {
+        "python": sys.version.split()[0],
+        "platform": platform.platform(),
+        "torch": torch.__version__,
+        "torchsde": torchsde.__version__,
+        "torchdiffeq": torchdiffeq.__version__,
+        "numpy": np.__version__,
+    }
+
+
+def file_digest(path) -> str:
+    """SHA-256 of a file's bytes: ties a checkpoint to the exact inputs it was trained on."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()

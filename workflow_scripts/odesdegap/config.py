@@ -1,0 +1,140 @@
+"""Config checking: the JSON Schema (config_schema.yaml) plus the few rules a schema cannot say,
+reported as one readable message per problem (key, value, what was expected) before any job
+runs."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import jsonschema
+import yaml
+
+SCHEMA_PATH = Path(__file__).with_name("config_schema.yaml")
+
+
+class ConfigError(ValueError):
+    """The config is malformed; the message lists every problem found."""
+
+
+def load_schema() -> dict:
+    return yaml.safe_load(SCHEMA_PATH.read_text())
+
+
+def format_weight(weight: float) -> str:
+    """How an FP weight appears in paths (w0, w0.1, w10): short, stable, round-trips."""
+    return f"{float(weight):g}"
+
+
+def _key(path) -> str:
+    return ".".join(str(part) for part in path) or "(top level)"
+
+
+def _expected(error: jsonschema.ValidationError) -> str:
+    rule, value = error.validator, error.validator_value
+    if rule == "type":
+        return f"a value of type {value}"
+    if rule == "enum":
+        return "one of " + ", ".join(map(repr, value))
+    if rule == "minimum":
+        return f"a number >= {value}"
+    if rule == "exclusiveMinimum":
+        return f"a number > {value}"
+    if rule == "minItems":
+        return f"a list with at least {value} item(s)"
+    if rule == "uniqueItems":
+        return "a list without repeated items"
+    if rule == "required":
+        return "the key to be present"
+    if rule == "additionalProperties":
+        allowed = sorted(error.schema.get("properties", {}))
+        return "only known keys: " + ", ".join(allowed)
+    return error.message
+
+
+def schema_problems(config: dict, schema: dict | None = None) -> list[str]:
+    schema = schema or load_schema()
+    validator = jsonschema.Draft202012Validator(schema)
+    problems = []
+    for error in sorted(validator.iter_errors(config), key=lambda e: list(map(str, e.path))):
+        key = _key(error.absolute_path)
+        if error.validator == "required":
+            missing = error.message.split("'")[1]
+            problems.append(f"config key '{_key([*error.absolute_path, missing])}' is missing: "
+                            f"expected {error.schema['properties'][missing]['description']}")
+        elif error.validator == "additionalProperties":
+            extra = sorted(set(error.instance) - set(error.schema.get("properties", {})))
+            where = "" if not error.absolute_path else f" under '{key}'"
+            problems.append(f"unknown config key(s) {', '.join(map(repr, extra))}{where}: "
+                            f"expected {_expected(error)}")
+        else:
+            problems.append(f"config key '{key}' has value {error.instance!r}: "
+                            f"expected {_expected(error)}")
+    return problems
+
+
+def fill_defaults(config: dict, schema: dict | None = None) -> dict:
+    """Return a copy of `config` with every default of the schema filled in, recursively."""
+    schema = schema or load_schema()
+
+    def fill(node, node_schema):
+        if node_schema.get("type") != "object" or not isinstance(node, dict):
+            return node
+        filled = dict(node)
+        for key, sub in node_schema.get("properties", {}).items():
+            if key not in filled and "default" in sub:
+                filled[key] = sub["default"]
+            if key in filled:
+                filled[key] = fill(filled[key], sub)
+        return filled
+
+    return fill(config, schema)
+
+
+def consistency_problems(config: dict) -> list[str]:
+    """Rules across keys that JSON Schema cannot express."""
+    problems = []
+    weights = [format_weight(w) for w in config["fp_weights"]]
+    if len(set(weights)) != len(weights):
+        problems.append(f"config key 'fp_weights' has value {config['fp_weights']!r}: expected "
+                        "weights that stay distinct when written into paths (as %g)")
+    training, sampling = config["training"], config["sampling"]
+    if training["schedule"] == "finetune" and training["pretrain_steps"] < 1:
+        problems.append("config key 'training.pretrain_steps' has value "
+                        f"{training['pretrain_steps']!r}: expected at least 1 with "
+                        "training.schedule 'finetune'")
+    residual = training["residual"]
+    if residual["collocation_points"] < residual["points_per_time"]:
+        problems.append("config key 'training.residual.collocation_points' has value "
+                        f"{residual['collocation_points']!r}: expected at least "
+                        f"training.residual.points_per_time ({residual['points_per_time']})")
+    late = [m for m in training["lr_milestones"] if m >= training["steps"]]
+    if late:
+        problems.append(f"config key 'training.lr_milestones' has value {late!r}: expected "
+                        f"milestones below training.steps ({training['steps']})")
+    if sampling["refine_last"] > sampling["steps"]:
+        problems.append(f"config key 'sampling.refine_last' has value {sampling['refine_last']!r}"
+                        f": expected at most sampling.steps ({sampling['steps']})")
+    process = config["process"]
+    if process["t_min"] >= process["t_max"]:
+        problems.append(f"config key 'process.t_min' has value {process['t_min']!r}: expected "
+                        f"less than process.t_max ({process['t_max']})")
+    evaluation = config["evaluation"]
+    if evaluation["residual_points"] < evaluation["residual_points_per_time"]:
+        problems.append("config key 'evaluation.residual_points' has value "
+                        f"{evaluation['residual_points']!r}: expected at least "
+                        "evaluation.residual_points_per_time")
+    return problems
+
+
+def checked(config: dict) -> dict:
+    """The config with defaults filled in, or ConfigError naming every problem."""
+    if not isinstance(config, dict) or not config:
+        raise ConfigError("the config is empty: pass a YAML mapping with at least datasets, "
+                          "fp_weights and seeds (see config.yaml)")
+    problems = schema_problems(config)
+    if not problems:
+        config = fill_defaults(config)
+        problems = consistency_problems(config)
+    if problems:
+        raise ConfigError("invalid config:\n" + "\n".join(f"  - {p}" for p in problems))
+    return config

@@ -1,0 +1,29 @@
+"""Denoising score matching."""
+
+from __future__ import annotations
+
+import torch
+
+from .processes import ForwardProcess
+from .residual import sample_dsm_times
+
+
+def dsm_loss(model, process: ForwardProcess, x0: torch.Tensor, t: torch.Tensor,
+             noise: torch.Tensor, create_graph: bool = True) -> torch.Tensor:
+    """mean || s_theta(x_t, t) - grad log p(x_t | x0) ||^2 / d.
+
+    Averaged over coordinates as well as samples, as in the authors' code, so that the FP
+    weight w_R has the same meaning as in the paper.
+    """
+    x_t, target = process.perturb(x0, t, noise)
+    score = model.score(x_t, t, create_graph=create_graph)
+    return ((score - target) ** 2).mean()
+
+
+def draw_dsm_batch(data: torch.Tensor, batch_size: int, process: ForwardProcess,
+                   generator: torch.Generator):
+    """Data points (with replacement), times and kernel noise for one DSM estimate."""
+    index = torch.randint(len(data), (batch_size,), generator=generator)
+    t = sample_dsm_times(batch_size, process, generator)
+    noise = torch.randn(batch_size, data.shape[1], generator=generator)
+    return data[index], t, noise

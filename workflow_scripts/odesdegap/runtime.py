@@ -1,0 +1,27 @@
+"""Where and how a job computes: torch's thread count follows the rule's `threads`, and the
+device follows the config (`auto` picks CUDA when present, else the CPU)."""
+
+from __future__ import annotations
+
+import torch
+
+DEVICE_CHOICES = ("auto", "cpu", "cuda")
+
+
+def setup(threads: int, device: str = "auto") -> torch.device:
+    torch.set_num_threads(max(1, int(threads)))
+    if device not in DEVICE_CHOICES:
+        raise ValueError(f"device must be one of {DEVICE_CHOICES}, got {device!r}")
+    if device == "cuda" and not torch.cuda.is_available():
+        raise RuntimeError("config asks for device 'cuda' but no CUDA device is available")
+    if device == "auto":
+        device = "cuda" if torch.cuda.is_available() else "cpu"
+    return torch.device(device)
+
+
+def log_to(path) -> None:
+    """Send this process's stdout and stderr (progress bars included) to the job's log file."""
+    import sys
+
+    handle = open(path, "w", buffering=1)
+    sys.stdout = sys.stderr = handle

@@ -1,0 +1,58 @@
+"""Aggregation of per-run metrics into tables: one row per run, and a summary per
+(dataset, fp_weight) with the mean and, when there are several seeds, a 95% confidence interval
+(Student's t over seeds)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+from scipy import stats
+
+from . import artifacts
+
+KEY_COLUMNS = ["dataset", "fp_weight", "seed"]
+SUMMARY_METRICS = [
+    "w2sq_ode_sde",
+    "w2sq_ode_data",
+    "w2sq_sde_data",
+    "sliced_w2sq_ode_sde",
+    "fp_residual",
+    "fp_residual_centred",
+    "dsm_loss",
+]
+
+
+def collect(metric_paths) -> pd.DataFrame:
+    rows = [artifacts.read_json(path) for path in metric_paths]
+    frame = pd.DataFrame(rows).sort_values(KEY_COLUMNS).reset_index(drop=True)
+    front = KEY_COLUMNS + [c for c in SUMMARY_METRICS if c in frame]
+    return frame[front + [c for c in frame.columns if c not in front]]
+
+
+def confidence_halfwidth(values: pd.Series, level: float = 0.95) -> float:
+    """Half-width of the t-interval for the mean; NaN with fewer than two values."""
+    n = values.count()
+    if n < 2:
+        return float("nan")
+    return float(stats.t.ppf(0.5 + level / 2, n - 1) * values.std(ddof=1) / np.sqrt(n))
+
+
+def summarise(frame: pd.DataFrame) -> pd.DataFrame:
+    """Mean and 95% CI half-width of each summary metric per (dataset, fp_weight)."""
+    grouped = frame.groupby(["dataset", "fp_weight"], sort=True)
+    summary = grouped.size().rename("n_seeds").to_frame()
+    for metric in SUMMARY_METRICS:
+        summary[metric] = grouped[metric].mean()
+        summary[f"{metric}_ci95"] = grouped[metric].agg(confidence_halfwidth)
+    return summary.reset_index()
+
+
+def format_summary(summary: pd.DataFrame) -> pd.DataFrame:
+    """Human-readable cells: 'mean ± ci' where an interval exists, else the mean."""
+    shown = summary[["dataset", "fp_weight", "n_seeds"]].copy()
+    for metric in SUMMARY_METRICS:
+        mean, ci = summary[metric], summary[f"{metric}_ci95"]
+        shown[metric] = [
+            f"{m:.4g}" if np.isnan(c) else f"{m:.4g} ± {c:.2g}" for m, c in zip(mean, ci)
+        ]
+    return shown

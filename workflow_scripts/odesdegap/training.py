@@ -1,0 +1,164 @@
+"""Training: DSM plus the weighted FP residual, with checkpoints that make a killed job resume
+to exactly the weights an uninterrupted run would have produced (on CPU)."""
+
+from __future__ import annotations
+
+import math
+import sys
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import torch
+from tqdm import tqdm
+
+from . import artifacts
+from .losses import draw_dsm_batch, dsm_loss
+from .processes import ForwardProcess
+from .residual import CollocationSampler, residual_penalty
+
+
+class NonFiniteLossError(RuntimeError):
+    """Training produced NaN or inf; the last good checkpoint is kept."""
+
+
+@dataclass(frozen=True)
+class TrainingSettings:
+    """Everything that changes the trained weights (besides data, model, process and seed)."""
+
+    steps: int
+    batch_size: int
+    learning_rate: float
+    fp_weight: float
+    lr_milestones: list[int] = field(default_factory=list)
+    lr_decay: float = 0.1
+    residual_form: str = "centred"
+    collocation_points: int = 1024
+    points_per_time: int = 32
+    collocation_half_width: float = 3.5
+    collocation_times: str = "uniform"
+    collocation_noised_fraction: float = 0.0  # see CollocationSampler.noised_fraction
+    weight_ramp_steps: int = 0
+    log_every: int = 50
+    checkpoint_every: int = 500
+
+    @classmethod
+    def from_config(cls, training: dict, fp_weight: float) -> "TrainingSettings":
+        residual = training["residual"]
+        return cls(
+            steps=training["steps"],
+            batch_size=training["batch_size"],
+            learning_rate=training["learning_rate"],
+            lr_milestones=list(training.get("lr_milestones", [])),
+            lr_decay=training.get("lr_decay", 0.1),
+            fp_weight=float(fp_weight),
+            residual_form=residual["form"],
+            collocation_points=residual["collocation_points"],
+            points_per_time=residual["points_per_time"],
+            collocation_half_width=residual["box_half_width"],
+            collocation_times=residual["time_distribution"],
+            collocation_noised_fraction=residual.get("noised_fraction", 0.0),
+            weight_ramp_steps=residual.get("weight_ramp_steps", 0),
+            log_every=training.get("log_every", 50),
+            checkpoint_every=training.get("checkpoint_every", 500),
+        )
+
+    def weight_at(self, step: int) -> float:
+        """The FP weight at a step: linear ramp from 0 over `weight_ramp_steps`, then constant."""
+        if self.weight_ramp_steps <= 0:
+            return self.fp_weight
+        return self.fp_weight * min(1.0, step / self.weight_ramp_steps)
+
+
+def train(model: torch.nn.Module, process: ForwardProcess, data: torch.Tensor,
+          settings: TrainingSettings, seed: int, device: torch.device,
+          checkpoint_path: Path, fingerprint: dict) -> list[dict]:
+    """Train in place; return the loss history (one row every `log_every` steps).
+
+    `fingerprint` identifies the job (its full parameter set). A checkpoint whose fingerprint
+    differs belongs to another configuration and is ignored rather than resumed from.
+    """
+    model.to(device)
+    data = data.to(device)
+    optimiser = torch.optim.Adam(model.parameters(), lr=settings.learning_rate)
+    scheduler = torch.optim.lr_scheduler.MultiStepLR(
+        optimiser, milestones=settings.lr_milestones, gamma=settings.lr_decay
+    )
+    generator = torch.Generator().manual_seed(seed)
+    collocation = CollocationSampler(
+        dim=data.shape[1],
+        n_points=settings.collocation_points,
+        points_per_time=settings.points_per_time,
+        half_width=settings.collocation_half_width,
+        time_distribution=settings.collocation_times,
+        noised_fraction=settings.collocation_noised_fraction,
+        data=data.cpu() if settings.collocation_noised_fraction > 0 else None,
+    )
+    start_step, history = 0, []
+    state = artifacts.load_checkpoint(checkpoint_path, fingerprint)
+    if state is not None:
+        model.load_state_dict(state["model"])
+        optimiser.load_state_dict(state["optimiser"])
+        scheduler.load_state_dict(state["scheduler"])
+        generator.set_state(state["generator"])
+        start_step, history = state["step"], state["history"]
+        print(f"resuming from checkpoint at step {start_step}", file=sys.stderr)
+
+    def save_checkpoint(step: int) -> None:
+        artifacts.save_checkpoint(checkpoint_path, fingerprint, {
+            "model": model.state_dict(),
+            "optimiser": optimiser.state_dict(),
+            "scheduler": scheduler.state_dict(),
+            "generator": generator.get_state(),
+            "step": step,
+            "history": history,
+        })
+
+    started = time.perf_counter()
+    progress = tqdm(range(start_step, settings.steps), initial=start_step, total=settings.steps,
+                    file=sys.stderr, mininterval=5.0, desc="training")
+    for step in progress:
+        x0, t, noise = (v.to(device) for v in draw_dsm_batch(data, settings.batch_size,
+                                                              process, generator))
+        x_col, t_col = (v.to(device) for v in collocation.sample(process, generator))
+        weight = settings.weight_at(step)
+        logging_step = step % settings.log_every == 0 or step == settings.steps - 1
+
+        loss_dsm = dsm_loss(model, process, x0, t, noise)
+        parts = None
+        if weight > 0 or logging_step:
+            parts = residual_penalty(model, process, x_col, t_col, settings.points_per_time,
+                                     settings.residual_form)
+        loss = loss_dsm + weight * parts["penalty"] if weight > 0 else loss_dsm
+        if not math.isfinite(loss.item()):
+            raise NonFiniteLossError(
+                f"non-finite loss ({loss.item()}) at step {step} (DSM {loss_dsm.item()}); "
+                f"the last good checkpoint is kept at {checkpoint_path}"
+            )
+        optimiser.zero_grad(set_to_none=True)
+        loss.backward()
+        optimiser.step()
+        scheduler.step()
+
+        if logging_step:
+            history.append({
+                "step": step,
+                "loss": loss.item(),
+                "dsm": loss_dsm.item(),
+                "fp_weight_effective": weight,
+                "residual_total": parts["total"].item(),
+                "residual_time_only": parts["time_only"].item(),
+                "residual_centred": parts["centred"].item(),
+                "learning_rate": optimiser.param_groups[0]["lr"],
+                "elapsed_s": time.perf_counter() - started,
+            })
+            progress.set_postfix(dsm=f"{loss_dsm.item():.3f}",
+                                 residual=f"{parts['total'].item():.3f}")
+        if (step + 1) % settings.checkpoint_every == 0:
+            save_checkpoint(step + 1)
+    progress.close()
+    return history
+
+
+def settings_dict(settings: TrainingSettings) -> dict:
+    return asdict(settings)

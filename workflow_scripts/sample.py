@@ -1,0 +1,33 @@
+"""Rule sample: draw samples from one trained model with the probability-flow ODE or the
+reverse SDE (wildcard `sampler`)."""
+
+from odesdegap import artifacts, runtime
+from odesdegap.models import build_model
+from odesdegap.processes import build_process
+from odesdegap.samplers import SamplerSettings, TimeGrid, sample
+
+sm = snakemake  # noqa: F821 (injected by Snakemake)
+runtime.log_to(sm.log[0])
+device = runtime.setup(sm.threads, sm.config.get("device", "auto"))
+params = sm.params
+sampling = params.sampling
+
+process = build_process(params.process)
+model = build_model(params.model, dim=params.dim)
+model.load_state_dict(artifacts.load_state_dict(sm.input.model))
+grid = TimeGrid(process.t_max, process.t_min, sampling["steps"], sampling["refine_last"],
+                sampling["refine_factor"])
+settings = SamplerSettings(
+    n_samples=sampling["n_samples"],
+    chunk_size=sampling["chunk_size"],
+    grid=grid,
+    method=params.method,
+    rtol=sampling.get("ode_rtol", 0.0),  # only the ODE's params carry tolerances
+    atol=sampling.get("ode_atol", 0.0),
+)
+result = sample(sm.wildcards.sampler, model, process, params.dim, settings, params.sample_seed,
+                device)
+print(f"{sm.wildcards.sampler}: {len(result['samples'])} samples, NFE {result['nfe']}, "
+      f"{result['wall_time_s']:.1f} s on {device}")
+artifacts.save_arrays(sm.output.samples, samples=result["samples"], nfe=result["nfe"],
+                      wall_time_s=result["wall_time_s"])

@@ -1,0 +1,63 @@
+"""Rules train and pretrain: fit one score model (one data set, FP weight and seed).
+
+Resumes from its checkpoint if a previous attempt of the same job was killed; removes the
+checkpoint once the final weights are written.
+"""
+
+from pathlib import Path
+
+import pandas as pd
+import torch
+
+from odesdegap import artifacts, runtime
+from odesdegap.models import build_model
+from odesdegap.processes import build_process
+from odesdegap.training import NonFiniteLossError, TrainingSettings, settings_dict, train
+
+sm = snakemake  # noqa: F821 (injected by Snakemake)
+runtime.log_to(sm.log[0])
+device = runtime.setup(sm.threads, sm.config.get("device", "auto"))
+params = sm.params
+
+data = torch.as_tensor(artifacts.load_arrays(sm.input.data)["train"])
+process = build_process(params.process)
+torch.manual_seed(params.seed)
+model = build_model(params.model, dim=data.shape[1])
+initial_weights = sm.input.get("init")
+if initial_weights:
+    model.load_state_dict(artifacts.load_state_dict(initial_weights))
+
+# checkpoint_every is not a param (it changes no result), so it comes from the config.
+training = {**params.training, "checkpoint_every": sm.config["training"]["checkpoint_every"]}
+settings = TrainingSettings.from_config(training, params.fp_weight)
+fingerprint = {
+    "process": params.process,
+    "model": params.model,
+    "training": settings_dict(settings),
+    "seed": params.seed,
+    "data": artifacts.file_digest(sm.input.data),
+    "init": artifacts.file_digest(initial_weights) if initial_weights else None,
+}
+checkpoint = Path(params.checkpoint)
+try:
+    history = train(model, process, data, settings, params.seed, device, checkpoint, fingerprint)
+except NonFiniteLossError as error:
+    raise SystemExit(f"training stopped: {error}") from None
+
+artifacts.save_state_dict(sm.output.model, model)
+with artifacts.atomic_path(sm.output.history) as tmp:
+    pd.DataFrame(history).to_csv(tmp, index=False)
+artifacts.write_json(sm.output.meta, {
+    "dataset": sm.wildcards.dataset,
+    "fp_weight": params.fp_weight,
+    "seed": params.seed,
+    "process": params.process,
+    "model": params.model,
+    "training": settings_dict(settings),
+    "initialised_from": initial_weights,
+    "device": str(device),
+    "threads": sm.threads,
+    "train_seconds": history[-1]["elapsed_s"] if history else 0.0,
+    "versions": artifacts.environment_versions(),
+})
+checkpoint.unlink(missing_ok=True)
