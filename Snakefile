@@ -38,9 +38,9 @@ include: "rules/report.smk"
 
 
 rule all:
+    default_target: True
     input:
         rules.tables.output,
         rules.figure_metrics.output,
         expand(rules.figure_densities.output.figure, dataset=config["datasets"]),
         rules.benchmark_table.output,
-    default_target: True

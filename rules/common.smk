@@ -2,6 +2,7 @@
 only; every setting that changes a result reaches a rule as params."""
 
 import itertools
+import os
 
 from odesdegap.config import format_weight
 from odesdegap.datasets import dimension
@@ -30,6 +31,11 @@ RUNS = [
     for d, w, s in itertools.product(config["datasets"], WEIGHTS, config["seeds"])
 ]
 COMPUTE = config["compute"]
+TRAINING = config["training"]
+# Settings that change the weights; checkpoint_every only changes how often state is saved.
+TRAINING_PARAMS = {k: v for k, v in TRAINING.items() if k != "checkpoint_every"}
+SAMPLING = config["sampling"]
+SAMPLER_SEED_OFFSET = {"ode": 1, "sde": 2}
 
 
 def run_paths(pattern):
@@ -48,3 +54,17 @@ def job_resources(share=1.0):
 
 def fp_weight(wildcards):
     return WEIGHTS[wildcards.weight]
+
+
+def initial_weights(wildcards):
+    """With the finetune schedule every weight starts from the shared DSM-only model."""
+    if TRAINING["schedule"] == "finetune":
+        return {"init": f"{PRETRAINED_DIR}/model.pt".format(**wildcards)}
+    return {}
+
+
+def sampler_settings(wildcards):
+    """The sampling settings one sampler depends on (ODE tolerances do not touch the SDE)."""
+    own = {"ode": ("ode_method", "ode_rtol", "ode_atol"), "sde": ("sde_method",)}
+    other = {k for name, keys in own.items() if name != wildcards.sampler for k in keys}
+    return {k: v for k, v in SAMPLING.items() if k not in other}

@@ -3,19 +3,19 @@ rule prepare_data:
     output:
         data=f"{DATA}.npz",
         meta=f"{DATA}.json",
-    params:
-        n_train=config["data"]["n_train"],
-        n_reference=config["data"]["n_reference"],
-        seed=config["data"]["seed"],
     log:
         f"{LOGS}/prepare_data/{{dataset}}.log",
     benchmark:
         f"{BENCHMARKS}/prepare_data/{{dataset}}.tsv"
+    conda:
+        "../envs/benchmark.yaml"
     threads: 1
     resources:
         mem_mb=1000,
         runtime=10,
-    conda:
-        "../envs/benchmark.yaml"
+    params:
+        n_train=config["data"]["n_train"],
+        n_reference=config["data"]["n_reference"],
+        seed=config["data"]["seed"],
     script:
         "../workflow_scripts/prepare_data.py"

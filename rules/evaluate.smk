@@ -8,20 +8,20 @@ rule evaluate:
         sde=SAMPLES.replace("{sampler}", "sde"),
     output:
         metrics=METRICS,
+    log:
+        f"{LOGS}/evaluate/{RUN}.log",
+    benchmark:
+        f"{BENCHMARKS}/evaluate/{RUN}.tsv"
+    conda:
+        "../envs/benchmark.yaml"
+    threads: COMPUTE["threads"]
+    resources:
+        **job_resources(share=0.5),
     params:
         process=config["process"],
         model=config["model"],
         evaluation=config["evaluation"],
         fp_weight=fp_weight,
         seed=lambda wc: int(wc.seed),
-    log:
-        f"{LOGS}/evaluate/{RUN}.log",
-    benchmark:
-        f"{BENCHMARKS}/evaluate/{RUN}.tsv"
-    threads: COMPUTE["threads"]
-    resources:
-        **job_resources(share=0.5),
-    conda:
-        "../envs/benchmark.yaml"
     script:
         "../workflow_scripts/evaluate.py"

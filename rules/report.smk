@@ -9,22 +9,24 @@ rule tables:
     input:
         metrics=run_paths(METRICS),
     output:
-        metrics=report(f"{TABLES}/metrics.csv", caption="captions/metrics.rst",
-                       category="Tables"),
+        metrics=report(
+            f"{TABLES}/metrics.csv", caption="captions/metrics.rst", category="Tables"
+        ),
         summary_csv=f"{TABLES}/summary.csv",
-        summary_md=report(f"{TABLES}/summary.md", caption="captions/summary.rst",
-                          category="Tables"),
+        summary_md=report(
+            f"{TABLES}/summary.md", caption="captions/summary.rst", category="Tables"
+        ),
         summary_tex=f"{TABLES}/summary.tex",
     log:
         f"{LOGS}/tables.log",
     benchmark:
         f"{BENCHMARKS}/tables/all.tsv"
+    conda:
+        "../envs/benchmark.yaml"
     threads: 1
     resources:
         mem_mb=1000,
         runtime=10,
-    conda:
-        "../envs/benchmark.yaml"
     script:
         "../workflow_scripts/make_tables.py"
 
@@ -33,29 +35,40 @@ rule figure_densities:
     """The paper's main figure for one data set: SDE and ODE sample densities per weight."""
     input:
         data=f"{DATA}.npz",
-        sde=lambda wc: [SAMPLES.format(dataset=wc.dataset, weight=w, seed=FIRST_SEED,
-                                       sampler="sde") for w in WEIGHTS],
-        ode=lambda wc: [SAMPLES.format(dataset=wc.dataset, weight=w, seed=FIRST_SEED,
-                                       sampler="ode") for w in WEIGHTS],
+        sde=lambda wc: [
+            SAMPLES.format(
+                dataset=wc.dataset, weight=w, seed=FIRST_SEED, sampler="sde"
+            )
+            for w in WEIGHTS
+        ],
+        ode=lambda wc: [
+            SAMPLES.format(
+                dataset=wc.dataset, weight=w, seed=FIRST_SEED, sampler="ode"
+            )
+            for w in WEIGHTS
+        ],
     output:
-        figure=report(f"{FIGURES}/{{dataset}}/sample_densities.png",
-                      caption="captions/sample_densities.rst", category="Figures",
-                      subcategory="{dataset}"),
+        figure=report(
+            f"{FIGURES}/{{dataset}}/sample_densities.png",
+            caption="captions/sample_densities.rst",
+            category="Figures",
+            subcategory="{dataset}",
+        ),
+    log:
+        f"{LOGS}/figure_densities/{{dataset}}.log",
+    benchmark:
+        f"{BENCHMARKS}/figure_densities/{{dataset}}.tsv"
+    conda:
+        "../envs/benchmark.yaml"
+    threads: 1
+    resources:
+        mem_mb=1000,
+        runtime=10,
     params:
         weights=list(WEIGHTS.values()),
         seed=FIRST_SEED,
         half_width=config["evaluation"]["box_half_width"],
         bins=config["evaluation"]["grid_bins"],
-    log:
-        f"{LOGS}/figure_densities/{{dataset}}.log",
-    benchmark:
-        f"{BENCHMARKS}/figure_densities/{{dataset}}.tsv"
-    threads: 1
-    resources:
-        mem_mb=1000,
-        runtime=10,
-    conda:
-        "../envs/benchmark.yaml"
     script:
         "../workflow_scripts/plot_densities.py"
 
@@ -66,27 +79,36 @@ rule figure_metrics:
         metrics=rules.tables.output.metrics,
         histories=run_paths(f"{MODEL_DIR}/training_log.csv"),
     output:
-        w2_vs_weight=report(f"{FIGURES}/w2_vs_weight.png",
-                            caption="captions/w2_vs_weight.rst", category="Figures",
-                            subcategory="All data sets"),
-        residual_vs_gap=report(f"{FIGURES}/residual_vs_gap.png",
-                               caption="captions/residual_vs_gap.rst", category="Figures",
-                               subcategory="All data sets"),
-        training_curves=report(f"{FIGURES}/training_curves.png",
-                               caption="captions/training_curves.rst", category="Figures",
-                               subcategory="All data sets"),
-    params:
-        runs=[(r["dataset"], WEIGHTS[r["weight"]], r["seed"]) for r in RUNS],
+        w2_vs_weight=report(
+            f"{FIGURES}/w2_vs_weight.png",
+            caption="captions/w2_vs_weight.rst",
+            category="Figures",
+            subcategory="All data sets",
+        ),
+        residual_vs_gap=report(
+            f"{FIGURES}/residual_vs_gap.png",
+            caption="captions/residual_vs_gap.rst",
+            category="Figures",
+            subcategory="All data sets",
+        ),
+        training_curves=report(
+            f"{FIGURES}/training_curves.png",
+            caption="captions/training_curves.rst",
+            category="Figures",
+            subcategory="All data sets",
+        ),
     log:
         f"{LOGS}/figure_metrics.log",
     benchmark:
         f"{BENCHMARKS}/figure_metrics/all.tsv"
+    conda:
+        "../envs/benchmark.yaml"
     threads: 1
     resources:
         mem_mb=1000,
         runtime=10,
-    conda:
-        "../envs/benchmark.yaml"
+    params:
+        runs=[(r["dataset"], WEIGHTS[r["weight"]], r["seed"]) for r in RUNS],
     script:
         "../workflow_scripts/plot_metrics.py"
 
@@ -95,27 +117,36 @@ rule benchmark_table:
     """Runtime and peak memory of every compute job, and totals by rule."""
     input:
         benchmarks=(
-            expand(f"{BENCHMARKS}/prepare_data/{{dataset}}.tsv", dataset=config["datasets"])
+            expand(
+                f"{BENCHMARKS}/prepare_data/{{dataset}}.tsv",
+                dataset=config["datasets"],
+            )
             + run_paths(f"{BENCHMARKS}/train/{RUN}.tsv")
-            + [p for s in ("ode", "sde") for p in run_paths(
-                f"{BENCHMARKS}/sample/{RUN}/{s}.tsv")]
+            + [
+                p
+                for s in ("ode", "sde")
+                for p in run_paths(f"{BENCHMARKS}/sample/{RUN}/{s}.tsv")
+            ]
             + run_paths(f"{BENCHMARKS}/evaluate/{RUN}.tsv")
         ),
     output:
         jobs=f"{TABLES}/benchmarks_by_job.csv",
-        by_rule=report(f"{TABLES}/benchmarks_by_rule.csv",
-                       caption="captions/benchmarks.rst", category="Runtime"),
-    params:
-        root=BENCHMARKS,
+        by_rule=report(
+            f"{TABLES}/benchmarks_by_rule.csv",
+            caption="captions/benchmarks.rst",
+            category="Runtime",
+        ),
     log:
         f"{LOGS}/benchmark_table.log",
     benchmark:
         f"{BENCHMARKS}/benchmark_table/all.tsv"
+    conda:
+        "../envs/benchmark.yaml"
     threads: 1
     resources:
         mem_mb=1000,
         runtime=10,
-    conda:
-        "../envs/benchmark.yaml"
+    params:
+        root=lambda wc, input: os.path.commonpath(input.benchmarks),
     script:
         "../workflow_scripts/benchmark_table.py"

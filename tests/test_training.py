@@ -54,7 +54,7 @@ def test_killed_run_resumes_to_identical_weights(tmp_path, monkeypatch):
     history = train(resumed, PROCESS, DATA, _settings(), 0, CPU, tmp_path / "resume.pt",
                     {"run": 1})
     assert history[0]["step"] == 0 and history[-1]["step"] == 39
-    for a, b in zip(straight.parameters(), resumed.parameters()):
+    for a, b in zip(straight.parameters(), resumed.parameters(), strict=True):
         assert torch.equal(a, b)
 
 

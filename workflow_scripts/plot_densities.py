@@ -7,7 +7,7 @@ sm = snakemake  # noqa: F821 (injected by Snakemake)
 params = sm.params
 panels = [
     (weight, artifacts.load_arrays(sde)["samples"], artifacts.load_arrays(ode)["samples"])
-    for weight, sde, ode in zip(params.weights, sm.input.sde, sm.input.ode)
+    for weight, sde, ode in zip(params.weights, sm.input.sde, sm.input.ode, strict=True)
 ]
 reference = artifacts.load_arrays(sm.input.data)["reference"]
 figure = figures.sample_densities(panels, reference, params.half_width, params.bins,

@@ -9,7 +9,7 @@ sm = snakemake  # noqa: F821 (injected by Snakemake)
 frame = pd.read_csv(sm.input.metrics)
 histories = pd.concat(
     pd.read_csv(path).assign(dataset=dataset, fp_weight=weight, seed=seed)
-    for path, (dataset, weight, seed) in zip(sm.input.histories, sm.params.runs)
+    for path, (dataset, weight, seed) in zip(sm.input.histories, sm.params.runs, strict=True)
 )
 for path, figure in [
     (sm.output.w2_vs_weight, figures.w2_against_weight(frame)),

@@ -99,7 +99,8 @@ class OrnsteinUhlenbeck(ForwardProcess):
 
 @dataclass(frozen=True)
 class VariancePreserving(ForwardProcess):
-    """Song et al.'s VP SDE: b(t) = beta(t)/2, g = sqrt(beta(t)), beta linear in t. Prior N(0, I)."""
+    """Song et al.'s VP SDE: b(t) = beta(t)/2, g = sqrt(beta(t)), beta linear in t; prior N(0, I)
+    """
 
     t_min: float = 1e-5
     t_max: float = 1.0

@@ -53,6 +53,7 @@ def format_summary(summary: pd.DataFrame) -> pd.DataFrame:
     for metric in SUMMARY_METRICS:
         mean, ci = summary[metric], summary[f"{metric}_ci95"]
         shown[metric] = [
-            f"{m:.4g}" if np.isnan(c) else f"{m:.4g} ± {c:.2g}" for m, c in zip(mean, ci)
+            f"{m:.4g}" if np.isnan(c) else f"{m:.4g} ± {c:.2g}"
+            for m, c in zip(mean, ci, strict=True)
         ]
     return shown

@@ -1,0 +1,181 @@
+"""Malformed configs stop before any job, naming the key, the value and what was expected."""
+
+import copy
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+from odesdegap.config import ConfigError, checked, load_schema
+
+REPO = Path(__file__).resolve().parents[1]
+
+BASE = yaml.safe_load((REPO / "config.yaml").read_text())
+DELETE = object()
+
+
+def _mutated(path: str, value):
+    config = copy.deepcopy(BASE)
+    *parents, last = path.split(".")
+    node = config
+    for key in parents:
+        node = node[key]
+    if value is DELETE:
+        del node[last]
+    else:
+        node[last] = value
+    return config
+
+
+# (dotted key, bad value, text the message must contain)
+MALFORMED = [
+    ("datasets", ["moons"], "'datasets.0' has value 'moons'"),
+    ("datasets", [], "'datasets' has value []: expected a list with at least 1"),
+    ("datasets", "mixture", "'datasets' has value 'mixture': expected a value of type array"),
+    ("datasets", DELETE, "'datasets' is missing"),
+    ("datasets", ["mixture", "mixture"], "without repeated items"),
+    ("datasets", [3], "'datasets.0' has value 3"),
+    ("datasets", None, "'datasets' has value None"),
+    ("fp_weights", [], "'fp_weights' has value []"),
+    ("fp_weights", DELETE, "'fp_weights' is missing"),
+    ("fp_weights", [0, -0.1], "'fp_weights.1' has value -0.1: expected a number >= 0"),
+    ("fp_weights", ["heavy"], "'fp_weights.0' has value 'heavy': expected a value of type number"),
+    ("fp_weights", [0, True], "'fp_weights.1' has value True"),
+    ("fp_weights", 1.0, "'fp_weights' has value 1.0: expected a value of type array"),
+    ("fp_weights", [1, 1.0], "'fp_weights'"),
+    ("fp_weights", [0, None], "'fp_weights.1' has value None"),
+    ("seeds", [], "'seeds' has value []"),
+    ("seeds", DELETE, "'seeds' is missing"),
+    ("seeds", [-1], "'seeds.0' has value -1: expected a number >= 0"),
+    ("seeds", [0.5], "'seeds.0' has value 0.5: expected a value of type integer"),
+    ("seeds", ["0"], "'seeds.0' has value '0'"),
+    ("seeds", [0, 0], "without repeated items"),
+    ("device", "gpu", "'device' has value 'gpu': expected one of 'auto', 'cpu', 'cuda'"),
+    ("device", 1, "'device' has value 1"),
+    ("compute.threads", 0, "'compute.threads' has value 0: expected a number >= 1"),
+    ("compute.gpus", -1, "'compute.gpus' has value -1"),
+    ("compute.mem_mb", "2G", "'compute.mem_mb' has value '2G'"),
+    ("compute.runtime_minutes", 0, "'compute.runtime_minutes' has value 0"),
+    ("compute.nodes", 2, "unknown config key(s) 'nodes' under 'compute'"),
+    ("data.n_train", 0, "'data.n_train' has value 0: expected a number >= 1"),
+    ("data.n_reference", -5, "'data.n_reference' has value -5"),
+    ("data.n_train", 1.5, "'data.n_train' has value 1.5: expected a value of type integer"),
+    ("data.seed", "x", "'data.seed' has value 'x'"),
+    ("process.name", "cosine", "'process.name' has value 'cosine': expected one of 'ou'"),
+    ("process.t_min", 0, "'process.t_min' has value 0: expected a number > 0"),
+    ("process.t_max", -1.0, "'process.t_max' has value -1.0"),
+    ("process.t_min", 20.0, "'process.t_min' has value 20.0: expected less than process.t_max"),
+    ("model.kind", "unet", "'model.kind' has value 'unet'"),
+    ("model.hidden_width", 0, "'model.hidden_width' has value 0"),
+    ("model.hidden_layers", 2.5, "'model.hidden_layers' has value 2.5"),
+    ("model.softplus_beta", 0, "'model.softplus_beta' has value 0: expected a number > 0"),
+    ("model.activation", "relu", "unknown config key(s) 'activation' under 'model'"),
+    ("training.steps", 0, "'training.steps' has value 0: expected a number >= 1"),
+    ("training.steps", "1000", "'training.steps' has value '1000'"),
+    ("training.batch_size", 0, "'training.batch_size' has value 0"),
+    ("training.learning_rate", 0.0, "'training.learning_rate' has value 0.0: expected a num"),
+    ("training.learning_rate", "fast", "'training.learning_rate' has value 'fast'"),
+    ("training.schedule", "staged", "'training.schedule' has value 'staged'"),
+    ("training.schedule", "finetune", "'training.pretrain_steps' has value 0: expected at least 1"),
+    ("training.lr_milestones", [0], "'training.lr_milestones.0' has value 0"),
+    ("training.lr_milestones", [10**9], "'training.lr_milestones' has value [1000000000]"),
+    ("training.lr_milestones", 100, "'training.lr_milestones' has value 100"),
+    ("training.lr_decay", -0.1, "'training.lr_decay' has value -0.1"),
+    ("training.log_every", 0, "'training.log_every' has value 0"),
+    ("training.checkpoint_every", 0, "'training.checkpoint_every' has value 0"),
+    ("training.epochs", 3, "unknown config key(s) 'epochs' under 'training'"),
+    ("training.residual.form", "squared", "'training.residual.form' has value 'squared'"),
+    ("training.residual.collocation_points", 0, "'training.residual.collocation_points' has"),
+    ("training.residual.collocation_points", 8, "expected at least training.residual.points_per"),
+    ("training.residual.points_per_time", 1, "'training.residual.points_per_time' has value 1"),
+    ("training.residual.time_distribution", "beta", "'training.residual.time_distribution'"),
+    ("training.residual.box_half_width", 0, "'training.residual.box_half_width' has value 0"),
+    ("training.residual.weight_ramp_steps", -1, "'training.residual.weight_ramp_steps'"),
+    ("training.residual", "centred", "'training.residual' has value 'centred'"),
+    ("sampling.n_samples", 0, "'sampling.n_samples' has value 0"),
+    ("sampling.chunk_size", 0, "'sampling.chunk_size' has value 0"),
+    ("sampling.steps", 0, "'sampling.steps' has value 0: expected a number >= 1"),
+    ("sampling.steps", 10.5, "'sampling.steps' has value 10.5"),
+    ("sampling.refine_last", -1, "'sampling.refine_last' has value -1"),
+    ("sampling.refine_last", 10**6, "expected at most sampling.steps"),
+    ("sampling.refine_factor", 0, "'sampling.refine_factor' has value 0"),
+    ("sampling.ode_method", "leapfrog", "'sampling.ode_method' has value 'leapfrog'"),
+    ("sampling.sde_method", "heun", "'sampling.sde_method' has value 'heun'"),
+    ("sampling.ode_rtol", 0, "'sampling.ode_rtol' has value 0"),
+    ("evaluation.grid_bins", 1, "'evaluation.grid_bins' has value 1"),
+    ("evaluation.box_half_width", -3.5, "'evaluation.box_half_width' has value -3.5"),
+    ("evaluation.sliced_projections", 0, "'evaluation.sliced_projections' has value 0"),
+    ("evaluation.residual_points", 1, "'evaluation.residual_points' has value 1"),
+    ("evaluation.residual_points", 10, "expected at least evaluation.residual_points_per_time"),
+    ("evaluation.residual_time_distribution", "normal", "'evaluation.residual_time_distr"),
+    ("evaluation.seed", -3, "'evaluation.seed' has value -3"),
+    ("evalution", {}, "unknown config key(s) 'evalution'"),
+    ("sampling", [], "'sampling' has value []: expected a value of type object"),
+]
+
+
+def test_there_are_at_least_fifty_cases():
+    assert len(MALFORMED) >= 50
+
+
+@pytest.mark.parametrize(("key", "value", "message"), MALFORMED,
+                         ids=[f"{k}={v!r}"[:60] for k, v, _ in MALFORMED])
+def test_malformed_config_is_named(key, value, message):
+    with pytest.raises(ConfigError) as caught:
+        checked(_mutated(key, value))
+    assert message in str(caught.value)
+
+
+def test_default_config_and_presets_are_valid():
+    assert checked(BASE)["training"]["steps"] >= 1
+    for preset in sorted((REPO / "presets").glob("*.yaml")):
+        merged = {**BASE, **yaml.safe_load(preset.read_text())}
+        checked(merged)
+
+
+def test_defaults_fill_missing_sections():
+    config = checked({"datasets": ["mixture"], "fp_weights": [0.0], "seeds": [0]})
+    assert config["sampling"]["ode_method"] == "euler"
+    assert config["training"]["residual"]["points_per_time"] == 32
+
+
+def test_every_schema_key_has_a_description_and_default():
+    def walk(node, path):
+        for key, sub in node.get("properties", {}).items():
+            assert "description" in sub, f"{path}{key} has no description"
+            if path or key not in ("datasets", "fp_weights", "seeds"):
+                assert "default" in sub, f"{path}{key} has no default"
+            walk(sub, f"{path}{key}.")
+
+    walk(load_schema(), "")
+
+
+def test_readme_documents_every_config_key():
+    readme = (REPO / "README.md").read_text()
+
+    def walk(node, path):
+        for key, sub in node.get("properties", {}).items():
+            if sub.get("type") == "object":
+                walk(sub, f"{path}{key}.")
+            else:
+                assert f"`{path}{key}`" in readme, f"README.md does not document `{path}{key}`"
+
+    walk(load_schema(), "")
+
+
+def test_snakemake_stops_before_any_job_without_a_traceback(tmp_path):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("fp_weights: [0, -1]\ntraining: {steps: 0}\n")
+    result = subprocess.run(
+        [sys.executable, "-m", "snakemake", "-n", "--configfile", str(bad),
+         "--directory", str(tmp_path), "-s", str(REPO / "Snakefile")],
+        capture_output=True, text=True, cwd=REPO,
+    )
+    output = result.stdout + result.stderr
+    assert result.returncode != 0
+    assert "config key 'fp_weights.1' has value -1: expected a number >= 0" in output
+    assert "config key 'training.steps' has value 0" in output
+    assert "Traceback" not in output and 'File "' not in output
+    assert not (tmp_path / "results").exists()
