@@ -34,16 +34,16 @@ report: $(INSTALLED)
 	@echo "report: results/report.html"
 
 bench: $(INSTALLED)
-	$(BIN)/python benchmarks/speed.py
+	$(BIN)/python tests/benchmark_speed.py
 
 lint: $(INSTALLED)
 	$(BIN)/snakemake --lint
 	$(BIN)/snakefmt --check Snakefile rules/
-	$(BIN)/ruff check workflow_scripts tests benchmarks
+	$(BIN)/ruff check workflow_scripts tests
 
 format: $(INSTALLED)
 	$(BIN)/snakefmt Snakefile rules/
-	$(BIN)/ruff check --fix workflow_scripts tests benchmarks
+	$(BIN)/ruff check --fix workflow_scripts tests
 
 clean:
 	rm -rf results/* .snakemake

@@ -41,6 +41,7 @@ rule all:
     default_target: True
     input:
         rules.tables.output,
+        rules.findings.output,
         rules.figure_metrics.output,
         expand(rules.figure_densities.output.figure, dataset=config["datasets"]),
         rules.benchmark_table.output,

@@ -13,10 +13,11 @@ rule tables:
             f"{TABLES}/metrics.csv", caption="captions/metrics.rst", category="Tables"
         ),
         summary_csv=f"{TABLES}/summary.csv",
-        summary_md=report(
-            f"{TABLES}/summary.md", caption="captions/summary.rst", category="Tables"
-        ),
+        summary_md=f"{TABLES}/summary.md",
         summary_tex=f"{TABLES}/summary.tex",
+        summary_html=report(
+            f"{TABLES}/summary.html", caption="captions/summary.rst", category="Tables"
+        ),
     log:
         f"{LOGS}/tables.log",
     benchmark:
@@ -29,6 +30,30 @@ rule tables:
         runtime=10,
     script:
         "../workflow_scripts/make_tables.py"
+
+
+rule findings:
+    """The paper's claims checked on this run: gap ratios to weight 0, the best weight for the
+    ODE, the SDE's trend, and the residual-gap rank correlation."""
+    input:
+        metrics=rules.tables.output.metrics,
+    output:
+        markdown=report(
+            f"{TABLES}/findings.md", caption="captions/findings.rst", category="Tables"
+        ),
+        json=f"{TABLES}/findings.json",
+    log:
+        f"{LOGS}/findings.log",
+    benchmark:
+        f"{BENCHMARKS}/findings/all.tsv"
+    conda:
+        "../envs/benchmark.yaml"
+    threads: 1
+    resources:
+        mem_mb=1000,
+        runtime=10,
+    script:
+        "../workflow_scripts/make_findings.py"
 
 
 rule figure_densities:

@@ -36,10 +36,11 @@ for a, b in itertools.combinations(sample_sets, 2):
     result[f"w2sq_{a}_{b}"] = metrics.w2sq_between_histograms(histograms[a], histograms[b],
                                                               grid.centres)
     result[f"sliced_w2sq_{a}_{b}"] = metrics.sliced_w2sq(
-        sample_sets[a], sample_sets[b], evaluation["sliced_projections"], evaluation["seed"])
+        sample_sets[a], sample_sets[b], evaluation["sliced_projections"], evaluation["seed"],
+        evaluation["sliced_max_points"])
 
 process = build_process(params.process)
-model = build_model(params.model, dim=reference.shape[1])
+model = build_model(params.model, dim=reference.shape[1], process=process)
 model.load_state_dict(artifacts.load_state_dict(sm.input.model))
 model.to(device).eval()
 result.update(metrics.residual_summary(

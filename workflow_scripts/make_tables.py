@@ -12,6 +12,7 @@ for path, writer in [
     (sm.output.summary_csv, lambda p: summary.to_csv(p, index=False)),
     (sm.output.summary_md, lambda p: p.write_text(shown.to_markdown(index=False) + "\n")),
     (sm.output.summary_tex, lambda p: p.write_text(shown.to_latex(index=False))),
+    (sm.output.summary_html, lambda p: p.write_text(tables.to_html(shown))),
 ]:
     with artifacts.atomic_path(path) as tmp:
         writer(tmp)

@@ -13,7 +13,7 @@ params = sm.params
 sampling = params.sampling
 
 process = build_process(params.process)
-model = build_model(params.model, dim=params.dim)
+model = build_model(params.model, dim=params.dim, process=process)
 model.load_state_dict(artifacts.load_state_dict(sm.input.model))
 grid = TimeGrid(process.t_max, process.t_min, sampling["steps"], sampling["refine_last"],
                 sampling["refine_factor"])

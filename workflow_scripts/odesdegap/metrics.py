@@ -64,14 +64,25 @@ def w2sq_between_histograms(weights_a: np.ndarray | None, weights_b: np.ndarray 
 
 
 def sliced_w2sq(samples_a: np.ndarray, samples_b: np.ndarray, n_projections: int,
-                seed: int) -> float:
-    """Sliced W2^2 on the raw (finite) samples: a grid-free cross-check."""
-    a = samples_a[np.isfinite(samples_a).all(axis=1)].astype(np.float64)
-    b = samples_b[np.isfinite(samples_b).all(axis=1)].astype(np.float64)
+                seed: int, max_points: int | None = None) -> float:
+    """Sliced W2^2 on the raw (finite) samples: a grid-free cross-check.
+
+    POT projects every point on every direction at once, so paper-sized sets (millions of
+    points) are first subsampled, seeded, to `max_points` each.
+    """
+    rng = np.random.default_rng(seed)
+    a, b = (_finite_subsample(s, max_points, rng) for s in (samples_a, samples_b))
     if len(a) == 0 or len(b) == 0:
         return float("nan")
     distance = ot.sliced_wasserstein_distance(a, b, n_projections=n_projections, p=2, seed=seed)
     return float(distance) ** 2
+
+
+def _finite_subsample(samples: np.ndarray, max_points: int | None, rng) -> np.ndarray:
+    finite = samples[np.isfinite(samples).all(axis=1)].astype(np.float64)
+    if max_points is not None and len(finite) > max_points:
+        finite = finite[rng.choice(len(finite), max_points, replace=False)]
+    return finite
 
 
 def residual_summary(model, process: ForwardProcess, dim: int, n_points: int,

@@ -9,7 +9,7 @@ one small class.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 
 import torch
 
@@ -167,7 +167,8 @@ PROCESSES = {"ou": OrnsteinUhlenbeck, "vp": VariancePreserving, "ve": VarianceEx
 
 
 def build_process(settings: dict) -> ForwardProcess:
-    """Build a process from the config's `process` section: {name, t_min, t_max, ...}."""
-    settings = dict(settings)
-    name = settings.pop("name")
-    return PROCESSES[name](**settings)
+    """Build a process from the config's `process` section: {name, t_min, t_max, ...}; keys
+    that belong to other processes (beta_* for VP, sigma_* for VE) are ignored."""
+    cls = PROCESSES[settings["name"]]
+    own = {f.name for f in fields(cls)}
+    return cls(**{k: v for k, v in settings.items() if k in own})

@@ -116,8 +116,19 @@ def split_residual(residual: torch.Tensor, points_per_time: int) -> dict[str, to
     }
 
 
-def residual_penalty(model, process, x, t, points_per_time: int, form: str) -> dict:
-    """The regulariser and its parts; `form` picks which part is penalised."""
-    parts = split_residual(fp_residual(model, process, x, t), points_per_time)
+def residual_penalty(model, process, x, t, points_per_time: int, form: str,
+                     time_weight: str = "none") -> dict:
+    """The regulariser and its parts; `form` picks which part is penalised.
+
+    Option `time_weight="variance"` multiplies R by the kernel variance s(t)^2 before squaring,
+    which puts the residual's 1/s(t)^2-sized terms at small t on the same scale as at large t
+    (default "none": the paper's unweighted residual).
+    """
+    residual = fp_residual(model, process, x, t)
+    if time_weight == "variance":
+        residual = residual * process.marginal_std(t) ** 2
+    elif time_weight != "none":
+        raise ValueError(f"unknown residual time weight {time_weight!r}")
+    parts = split_residual(residual, points_per_time)
     parts["penalty"] = parts[form] if form == "centred" else parts["total"]
     return parts

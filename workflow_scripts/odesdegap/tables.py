@@ -57,3 +57,12 @@ def format_summary(summary: pd.DataFrame) -> pd.DataFrame:
             for m, c in zip(mean, ci, strict=True)
         ]
     return shown
+
+
+def to_html(shown: pd.DataFrame) -> str:
+    """A standalone, readable HTML page of the summary (what the Snakemake report shows)."""
+    style = ("<style>body{font-family:sans-serif;margin:1em}table{border-collapse:collapse}"
+             "th,td{padding:4px 10px;border-bottom:1px solid #ddd;text-align:right}"
+             "th{background:#f3f3f3}td:first-child,th:first-child{text-align:left}</style>")
+    return f"<!DOCTYPE html><html><head><meta charset='utf-8'>{style}</head><body>" \
+        f"{shown.to_html(index=False, border=0)}</body></html>\n"

@@ -38,12 +38,13 @@ class TrainingSettings:
     collocation_half_width: float = 3.5
     collocation_times: str = "uniform"
     collocation_noised_fraction: float = 0.0  # see CollocationSampler.noised_fraction
+    residual_time_weight: str = "none"  # see residual_penalty's time_weight
     weight_ramp_steps: int = 0
     log_every: int = 50
     checkpoint_every: int = 500
 
     @classmethod
-    def from_config(cls, training: dict, fp_weight: float) -> "TrainingSettings":
+    def from_config(cls, training: dict, fp_weight: float) -> TrainingSettings:
         residual = training["residual"]
         return cls(
             steps=training["steps"],
@@ -58,6 +59,7 @@ class TrainingSettings:
             collocation_half_width=residual["box_half_width"],
             collocation_times=residual["time_distribution"],
             collocation_noised_fraction=residual.get("noised_fraction", 0.0),
+            residual_time_weight=residual.get("time_weight", "none"),
             weight_ramp_steps=residual.get("weight_ramp_steps", 0),
             log_every=training.get("log_every", 50),
             checkpoint_every=training.get("checkpoint_every", 500),
@@ -128,7 +130,7 @@ def train(model: torch.nn.Module, process: ForwardProcess, data: torch.Tensor,
         parts = None
         if weight > 0 or logging_step:
             parts = residual_penalty(model, process, x_col, t_col, settings.points_per_time,
-                                     settings.residual_form)
+                                     settings.residual_form, settings.residual_time_weight)
         loss = loss_dsm + weight * parts["penalty"] if weight > 0 else loss_dsm
         if not math.isfinite(loss.item()):
             raise NonFiniteLossError(
