@@ -35,6 +35,7 @@ include: "rules/train.smk"
 include: "rules/sample.smk"
 include: "rules/evaluate.smk"
 include: "rules/report.smk"
+include: "rules/studies.smk"
 
 
 rule all:
@@ -45,3 +46,5 @@ rule all:
         rules.figure_metrics.output,
         expand(rules.figure_densities.output.figure, dataset=config["datasets"]),
         rules.benchmark_table.output,
+        rules.eta_table.output if ETAS else [],
+        rules.sampler_table.output if SAMPLER_STUDY["steps"] else [],

@@ -3,6 +3,7 @@ only; every setting that changes a result reaches a rule as params."""
 
 import itertools
 import os
+import zlib
 
 from odesdegap.config import format_weight
 from odesdegap.datasets import dimension
@@ -13,6 +14,7 @@ wildcard_constraints:
     weight="[0-9][0-9.e+-]*",
     seed="[0-9]+",
     sampler="ode|sde",
+    eta="[0-9][0-9.e+-]*",
 
 
 RESULTS = "results"
@@ -22,6 +24,8 @@ MODEL_DIR = f"{RESULTS}/models/{RUN}"
 PRETRAINED_DIR = f"{RESULTS}/models/{{dataset}}/pretrained/seed{{seed}}"
 SAMPLES = f"{RESULTS}/samples/{RUN}/{{sampler}}.npz"
 METRICS = f"{RESULTS}/metrics/{RUN}.json"
+TABLES = f"{RESULTS}/tables"
+FIGURES = f"{RESULTS}/figures"
 LOGS = f"{RESULTS}/logs"
 BENCHMARKS = f"{RESULTS}/benchmarks"
 
@@ -36,11 +40,18 @@ TRAINING = config["training"]
 TRAINING_PARAMS = {k: v for k, v in TRAINING.items() if k != "checkpoint_every"}
 SAMPLING = config["sampling"]
 SAMPLER_SEED_OFFSET = {"ode": 1, "sde": 2}
+STUDIES = config["studies"]
+ETAS = {format_weight(eta): float(eta) for eta in STUDIES["eta"]}
 
 
 def run_paths(pattern):
     """`pattern` filled in for every (dataset, weight, seed) of the sweep."""
     return [pattern.format(**run) for run in RUNS]
+
+
+def first_seed_paths(pattern):
+    """`pattern` for every (dataset, weight) at the first seed only."""
+    return [pattern.format(**run) for run in RUNS if run["seed"] == config["seeds"][0]]
 
 
 def job_resources(share=1.0):
@@ -63,8 +74,15 @@ def initial_weights(wildcards):
     return {}
 
 
-def sampler_settings(wildcards):
+def sampler_settings(kind):
     """The sampling settings one sampler depends on (ODE tolerances do not touch the SDE)."""
     own = {"ode": ("ode_method", "ode_rtol", "ode_atol"), "sde": ("sde_method",)}
-    other = {k for name, keys in own.items() if name != wildcards.sampler for k in keys}
+    other = {k for name, keys in own.items() if name != kind for k in keys}
     return {k: v for k, v in SAMPLING.items() if k not in other}
+
+
+def eta_seed(wildcards):
+    """A distinct, stable sampling seed for each member of the eta family."""
+    return (
+        int(wildcards.seed) * 1_000_003 + zlib.crc32(wildcards.eta.encode()) % 1_000_000
+    )

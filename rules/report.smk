@@ -1,5 +1,3 @@
-TABLES = f"{RESULTS}/tables"
-FIGURES = f"{RESULTS}/figures"
 FIRST_SEED = config["seeds"][0]
 
 

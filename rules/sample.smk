@@ -18,8 +18,10 @@ rule sample:
         process=config["process"],
         model=config["model"],
         dim=lambda wc: dimension(wc.dataset),
-        sampling=sampler_settings,
+        sampling=lambda wc: sampler_settings(wc.sampler),
         method=lambda wc: SAMPLING[f"{wc.sampler}_method"],
         sample_seed=lambda wc: 1000 * int(wc.seed) + SAMPLER_SEED_OFFSET[wc.sampler],
+        kind=lambda wc: wc.sampler,
+        eta=1.0,
     script:
         "../workflow_scripts/sample.py"

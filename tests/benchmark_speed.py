@@ -22,6 +22,7 @@ from odesdegap.config import checked  # noqa: E402
 from odesdegap.datasets import sample_dataset  # noqa: E402
 from odesdegap.models import build_model  # noqa: E402
 from odesdegap.processes import build_process  # noqa: E402
+from odesdegap.residual import CollocationSampler  # noqa: E402
 from odesdegap.samplers import SamplerSettings, TimeGrid, sample  # noqa: E402
 from odesdegap.training import TrainingSettings, train  # noqa: E402
 
@@ -95,9 +96,11 @@ def main() -> None:
     _, seconds = timed(w2_pair)
     print(f"W2^2 on the {evaluation['grid_bins']}^2 grid (one pair, binning + emd2): "
           f"{seconds:.2f} s")
-    _, seconds = timed(lambda: metrics.residual_summary(
-        model, process, 2, evaluation["residual_points"], evaluation["residual_points_per_time"],
-        evaluation["box_half_width"], evaluation["residual_time_distribution"], 0, device))
+    collocation = CollocationSampler(2, evaluation["residual_points"],
+                                     evaluation["residual_points_per_time"],
+                                     evaluation["box_half_width"],
+                                     evaluation["residual_time_distribution"])
+    _, seconds = timed(lambda: metrics.residual_summary(model, process, collocation, 0, device))
     print(f"FP residual metric ({evaluation['residual_points']} points): {seconds:.2f} s")
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     print(f"peak resident memory: {peak:.0f} MB"

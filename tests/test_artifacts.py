@@ -24,8 +24,9 @@ def test_model_round_trip(tmp_path):
 def test_weights_only_loading_refuses_pickled_objects(tmp_path):
     path = tmp_path / "evil.pt"
     torch.save({"payload": pickle.loads(pickle.dumps(np.random.default_rng()))}, path)
-    with pytest.raises(pickle.UnpicklingError):
+    with pytest.raises(ValueError, match="cannot read model weights") as caught:
         artifacts.load_state_dict(path)
+    assert isinstance(caught.value.__cause__, pickle.UnpicklingError)
 
 
 def test_checkpoint_belongs_to_its_fingerprint(tmp_path):

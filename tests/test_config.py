@@ -31,7 +31,14 @@ def _mutated(path: str, value):
 
 # (dotted key, bad value, text the message must contain)
 MALFORMED = [
-    ("datasets", ["moons"], "'datasets.0' has value 'moons'"),
+    ("datasets", ["spirals"], "'datasets.0' has value 'spirals': expected one of 'mixture'"),
+    ("datasets", ["gmm65d"], "'datasets.0' has value 'gmm65d'"),
+    ("training.residual.noised_fraction", 1.5, "'training.residual.noised_fraction' has value"),
+    ("training.residual.hutchinson_probes", -1, "'training.residual.hutchinson_probes'"),
+    ("evaluation.nll", {"points": -1}, "'evaluation.nll.points' has value -1"),
+    ("evaluation.nll", {"method": "rk45"}, "'evaluation.nll.method' has value 'rk45'"),
+    ("studies", {"eta": [-0.5]}, "'studies.eta.0' has value -0.5"),
+    ("studies", {"sampler": {"steps": [0]}}, "'studies.sampler.steps.0' has value 0"),
     ("datasets", [], "'datasets' has value []: expected a list with at least 1"),
     ("datasets", "mixture", "'datasets' has value 'mixture': expected a value of type array"),
     ("datasets", DELETE, "'datasets' is missing"),
@@ -68,6 +75,7 @@ MALFORMED = [
     ("process.t_max", -1.0, "'process.t_max' has value -1.0"),
     ("process.t_min", 20.0, "'process.t_min' has value 20.0: expected less than process.t_max"),
     ("model.kind", "unet", "'model.kind' has value 'unet'"),
+    ("model", {"kind": "vector_mlp", "gaussian_baseline": True}, "with model.kind 'vector_mlp'"),
     ("model.hidden_width", 0, "'model.hidden_width' has value 0"),
     ("model.hidden_layers", 2.5, "'model.hidden_layers' has value 2.5"),
     ("model.softplus_beta", 0, "'model.softplus_beta' has value 0: expected a number > 0"),

@@ -1,9 +1,18 @@
-"""The paper's three distributions, checked against their definitions."""
+"""The data distributions, checked against their definitions."""
 
 import numpy as np
 import pytest
 
-from odesdegap.datasets import MIXTURE_MEANS, dataset_seeds, sample_dataset
+from odesdegap.datasets import (
+    EIGHT_GAUSSIANS_RADIUS,
+    GMM_STD,
+    MIXTURE_MEANS,
+    SAMPLERS,
+    dataset_seeds,
+    dimension,
+    gmm_means,
+    sample_dataset,
+)
 
 
 def test_same_seed_same_points_and_float32():
@@ -43,6 +52,63 @@ def test_seeds_differ_between_sets_and_data_sets():
     assert len({*dataset_seeds("mixture", 1), *dataset_seeds("circles", 1)}) == 4
 
 
-def test_unknown_name_is_refused():
-    with pytest.raises(ValueError, match="unknown data set 'moons'"):
-        sample_dataset("moons", 10, 0)
+@pytest.mark.parametrize("name", ["spirals", "gmm1d", "gmm65d", "gmm08d", "gmm8", "GMM8D"])
+def test_unknown_name_is_refused(name):
+    with pytest.raises(ValueError, match=f"unknown data set '{name}'"):
+        sample_dataset(name, 10, 0)
+    with pytest.raises(ValueError, match=f"unknown data set '{name}'"):
+        dimension(name)
+
+
+@pytest.mark.parametrize("name", ["moons", "swiss_roll", "eight_gaussians", "gmm2d"])
+def test_added_planar_sets_fit_the_w2_grid(name):
+    """Unlike the paper's mixture and circles, whose tails just reach past the grid's edge."""
+    points = sample_dataset(name, 100_000, 0)
+    assert dimension(name) == 2 and points.shape == (100_000, 2) and points.dtype == np.float32
+    assert np.abs(points).max() < 3.5
+    assert np.array_equal(points, sample_dataset(name, 100_000, 0))
+
+
+@pytest.mark.parametrize("name", ["moons", "swiss_roll"])
+def test_moons_and_swiss_roll_span_about_minus_three_to_three(name):
+    points = sample_dataset(name, 50_000, 0)
+    extent = np.abs(points).max(axis=0)
+    assert 2.8 < extent.max() < 3.4
+    assert np.abs(points.mean(axis=0)).max() < 0.5
+
+
+def test_moons_are_two_noisy_half_circles():
+    points = sample_dataset("moons", 20_000, 0) / 2.0 + [0.5, 0.25]
+    # distance to the upper circle (centre (0, 0)) or the lower one (centre (1, 0.5)), radius 1
+    to_upper = np.abs(np.linalg.norm(points, axis=1) - 1)
+    to_lower = np.abs(np.linalg.norm(points - [1.0, 0.5], axis=1) - 1)
+    on_upper = to_upper < to_lower
+    assert on_upper.mean() == pytest.approx(0.5, abs=0.02)
+    assert np.minimum(to_upper, to_lower).mean() < 0.05
+
+
+def test_eight_gaussians_components():
+    points = sample_dataset("eight_gaussians", 40_000, 0)
+    angles = np.arange(8) * np.pi / 4
+    centres = EIGHT_GAUSSIANS_RADIUS * np.stack([np.cos(angles), np.sin(angles)], axis=1)
+    nearest = np.argmin(((points[:, None] - centres[None]) ** 2).sum(-1), axis=1)
+    assert np.bincount(nearest, minlength=8).min() > 0.9 * 5000
+    offsets = points - centres[nearest]
+    assert offsets.std(axis=0) == pytest.approx([0.2, 0.2], rel=0.05)
+
+
+@pytest.mark.parametrize("dim", [2, 8, 16, 64])
+def test_gmm_components_and_dimension(dim):
+    name = f"gmm{dim}d"
+    assert name in SAMPLERS and dimension(name) == dim
+    points = sample_dataset(name, 20_000, 1)
+    assert points.shape == (20_000, dim) and points.dtype == np.float32
+    means = gmm_means(dim)
+    assert means.shape == (4, dim) and not means[:, 2:].any()
+    assert sorted(map(tuple, means[:, :2])) == [(-1.5, -1.5), (-1.5, 1.5), (1.5, -1.5), (1.5, 1.5)]
+    nearest = np.argmin(((points[:, None] - means[None]) ** 2).sum(-1), axis=1)
+    assert np.bincount(nearest, minlength=4).min() > 0.9 * 5000
+    offsets = points - means[nearest]
+    assert offsets.mean(axis=0) == pytest.approx(np.zeros(dim), abs=0.02)
+    assert offsets.std(axis=0) == pytest.approx(np.full(dim, GMM_STD), rel=0.05)
+

@@ -8,6 +8,7 @@ import torch
 from odesdegap.datasets import sample_dataset
 from odesdegap.metrics import (
     Grid,
+    exact_w2sq_subsample,
     heldout_dsm,
     residual_summary,
     sliced_w2sq,
@@ -15,6 +16,7 @@ from odesdegap.metrics import (
 )
 from odesdegap.models import GaussianPotential
 from odesdegap.processes import OrnsteinUhlenbeck
+from odesdegap.residual import CollocationSampler
 
 GRID = Grid(64, 3.5)
 RNG = np.random.default_rng(0)
@@ -64,10 +66,12 @@ def test_sliced_w2_of_shifted_gaussians():
 def test_exact_model_diagnostics():
     process = OrnsteinUhlenbeck()
     model = GaussianPotential(process, [0.3, -0.2], 0.5)
-    summary = residual_summary(model, process, 2, 1024, 32, 3.5, "uniform", 0, torch.device("cpu"))
-    assert summary["fp_residual"] < 1e-6
-    assert set(summary) == {"fp_residual", "fp_residual_time_only", "fp_residual_centred"}
     data = _gaussian([0.3, -0.2], 0.5, 2000).astype(np.float32)
+    for fraction in (0.0, 1.0):
+        sampler = CollocationSampler(2, 1024, 32, 3.5, "uniform", fraction, torch.as_tensor(data))
+        summary = residual_summary(model, process, sampler, 0, torch.device("cpu"))
+        assert summary["fp_residual"] < 1e-6
+        assert set(summary) == {"fp_residual", "fp_residual_time_only", "fp_residual_centred"}
     exact = heldout_dsm(model, process, data, 0, torch.device("cpu"))
 
     class Wrong(torch.nn.Module):
@@ -75,3 +79,49 @@ def test_exact_model_diagnostics():
             return torch.zeros_like(x)
 
     assert exact < heldout_dsm(Wrong(), process, data, 0, torch.device("cpu"))
+
+
+def _gaussian_nd(mean, std, n, seed):
+    mean = np.asarray(mean, dtype=float)
+    return mean + std * np.random.default_rng(seed).standard_normal((n, len(mean)))
+
+
+SHIFT_8D = [1.0, -0.5, 0.5, 0.5, 0.0, 0.5, 0.0, 0.0]  # |shift|^2 = 2
+
+
+def test_sliced_w2_of_shifted_gaussians_in_8d():
+    # On uniform directions of the sphere S^(d-1), E[(theta . v)^2] = |v|^2 / d; in d = 8 one
+    # projection's relative spread is ~1.2, so 2000 projections give ~3% standard error.
+    a, b = _gaussian_nd(np.zeros(8), 0.5, 2000, 1), _gaussian_nd(SHIFT_8D, 0.5, 2000, 2)
+    assert sliced_w2sq(a, b, n_projections=2000, seed=0) == pytest.approx(2.0 / 8, rel=0.1)
+
+
+def test_exact_subsampled_w2_of_shifted_gaussians_in_8d():
+    """W2^2 between N(m1, s^2 I) and N(m2, s^2 I) is |m1 - m2|^2 in any d; the empirical OT
+    between n-point samples adds a positive bias of the order of the same-distribution value."""
+    a, b = _gaussian_nd(np.zeros(8), 0.2, 4000, 1), _gaussian_nd(SHIFT_8D, 0.2, 4000, 2)
+    value = exact_w2sq_subsample(a, b, n=1500, seed=0)
+    same = exact_w2sq_subsample(a, _gaussian_nd(np.zeros(8), 0.2, 4000, 3), n=1500, seed=0)
+    assert 0 < same < 0.1
+    assert 2.0 - 0.02 < value < 2.0 + 2 * same
+    assert value == exact_w2sq_subsample(a, b, n=1500, seed=0)
+    assert value != exact_w2sq_subsample(a, b, n=1500, seed=1)
+
+
+def test_exact_subsampled_w2_edge_cases():
+    points = _gaussian_nd(np.zeros(3), 1.0, 50, 0)
+    # n above the set size keeps every point; a set and its own permutation are at distance 0
+    shuffled = np.random.default_rng(1).permutation(points)
+    assert exact_w2sq_subsample(points, shuffled, n=100, seed=0) == pytest.approx(0, abs=1e-12)
+    with_nan = np.vstack([points, np.full((5, 3), np.nan)])
+    assert exact_w2sq_subsample(with_nan, points, n=100, seed=0) == pytest.approx(0, abs=1e-12)
+    assert np.isnan(exact_w2sq_subsample(np.full((4, 3), np.inf), points, n=10, seed=0))
+
+
+def test_residual_summary_with_hutchinson_probes():
+    process = OrnsteinUhlenbeck()
+    model = GaussianPotential(process, [0.3, -0.2, 0.1, 0.0], 0.5)
+    sampler = CollocationSampler(4, 256, 32, 3.5, "uniform")
+    summary = residual_summary(model, process, sampler, 0, torch.device("cpu"),
+                               hutchinson_probes=1)
+    assert summary["fp_residual"] < 1e-6  # the exact model's Hessian is diagonal: no probe noise

@@ -82,3 +82,95 @@ def test_penalty_is_differentiable_and_picks_the_form():
     grads = [p.grad for p in model.parameters() if p.grad is not None]
     assert len(grads) == len(list(model.parameters())) - 1
     assert all(torch.isfinite(g).all() and g.abs().sum() > 0 for g in grads)
+
+
+def _probe_generator(seed=1):
+    return torch.Generator().manual_seed(seed)
+
+
+def test_hutchinson_is_exact_for_a_diagonal_hessian():
+    """v^T H v = tr H for every +-1 probe when H is diagonal, as for the exact Gaussian model."""
+    process = OrnsteinUhlenbeck()
+    model = GaussianPotential(process, mean=[0.5, -0.5, 0.2], std=0.4).double()
+    x, t = _collocation(process, dim=3)
+    exact = fp_residual(model, process, x.double(), t.double(), create_graph=False)
+    estimate = fp_residual(model, process, x.double(), t.double(), create_graph=False,
+                           hutchinson_probes=1, generator=_probe_generator())
+    assert torch.allclose(estimate, exact, atol=1e-10)
+
+
+def test_hutchinson_is_unbiased_for_a_quadratic_potential():
+    """phi = -x^T A x / 2 with a full A: v^T H v = -tr A - sum_{i != j} A_ij v_i v_j, whose
+    variance is 2 sum_{i != j} A_ij^2; the probe average must sit within a few standard errors
+    of the exact residual, at every point."""
+    process = OrnsteinUhlenbeck()
+    generator = torch.Generator().manual_seed(0)
+    root = torch.randn(4, 4, generator=generator, dtype=torch.float64)
+    matrix = root @ root.T / 4 + torch.eye(4, dtype=torch.float64)
+
+    class Quadratic(torch.nn.Module):
+        def potential(self, x, t):
+            return -0.5 * ((x @ matrix) * x).sum(1) + 0 * t
+
+    x, t = _collocation(process, n=64, dim=4)
+    x, t = x.double(), t.double()
+    exact = fp_residual(Quadratic(), process, x, t, create_graph=False)
+    probes = 400
+    estimate = fp_residual(Quadratic(), process, x, t, create_graph=False,
+                           hutchinson_probes=probes, generator=_probe_generator())
+    off_diagonal = matrix - torch.diag(torch.diag(matrix))
+    probe_std = torch.sqrt(2 * (off_diagonal**2).sum())
+    g_squared = process.diffusion(t) ** 2
+    standard_error = 0.5 * g_squared * probe_std / probes**0.5
+    assert ((estimate - exact).abs() < 4 * standard_error).all()
+    assert (estimate != exact).any()  # the probes do vary: this is not the exact path
+    # and the error is centred: its mean over points shrinks like 1/sqrt(points)
+    assert (estimate - exact).mean().abs() < 4 * standard_error.mean() / len(x) ** 0.5
+
+
+def test_hutchinson_agrees_with_exact_residual_of_an_mlp():
+    torch.manual_seed(0)
+    process = OrnsteinUhlenbeck()
+    model = PotentialMLP(2, hidden_width=16, softplus_beta=1.0).double()
+    # larger weights than the default init: a curved potential with a far-from-diagonal Hessian
+    torch.nn.init.normal_(model.network[0].weight, std=1.5)
+    torch.nn.init.normal_(model.network[-1].weight, std=1.0)
+    x, t = _collocation(process, n=64)
+    x, t = x.double(), t.double()
+    exact = fp_residual(model, process, x, t, create_graph=False)
+    few = fp_residual(model, process, x, t, create_graph=False, hutchinson_probes=1,
+                      generator=_probe_generator())
+    many = fp_residual(model, process, x, t, create_graph=False, hutchinson_probes=200,
+                       generator=_probe_generator())
+    error_few, error_many = (few - exact).abs().mean(), (many - exact).abs().mean()
+    assert error_few > 0.01  # one probe is noticeably off ...
+    assert error_many < 0.2 * error_few  # ... 200 shrink the error about sqrt(200)-fold ...
+    assert (many - exact).abs().max() < 0.1  # ... everywhere (|R| is about 2 here)
+
+
+def test_hutchinson_residual_is_seeded_and_differentiable():
+    torch.manual_seed(0)
+    process = OrnsteinUhlenbeck()
+    model = PotentialMLP(2, hidden_width=16)
+    x, t = _collocation(process, n=64)
+    first, second = (residual_penalty(model, process, x, t, 32, "centred", hutchinson_probes=2,
+                                      generator=_probe_generator(7)) for _ in range(2))
+    assert torch.equal(first["penalty"], second["penalty"])
+    first["penalty"].backward()
+    grads = [p.grad for p in model.parameters() if p.grad is not None]
+    assert len(grads) == len(list(model.parameters())) - 1
+    assert all(torch.isfinite(g).all() and g.abs().sum() > 0 for g in grads)
+
+
+def test_gaussian_baseline_alone_is_an_exact_solution():
+    """With the network's output layer zeroed, the potential is the baseline's exact Gaussian
+    log-density, fitted to the data: its residual vanishes."""
+    process = OrnsteinUhlenbeck()
+    model = PotentialMLP(2, hidden_width=8, gaussian_baseline=True, process=process)
+    data = torch.randn(4000, 2, generator=torch.Generator().manual_seed(0)) * 0.7 + 0.4
+    model.fit_baseline(data)
+    assert torch.allclose(model.baseline.mean, torch.full((2,), 0.4), atol=0.05)
+    with torch.no_grad():
+        model.network[-1].weight.zero_()
+    x, t = _collocation(process)
+    assert fp_residual(model, process, x, t, create_graph=False).abs().max() < 1e-3

@@ -92,3 +92,16 @@ def test_unknown_sampler_kind_is_refused():
     model = GaussianPotential(PROCESS, MEAN, STD)
     with pytest.raises(ValueError, match="'ode' or 'sde'"):
         sample("langevin", model, PROCESS, 2, _settings(n=10), 0, CPU)
+
+
+def test_eta_family_interpolates_between_the_dynamics():
+    """eta = 0 of the SDE family is the probability-flow ODE (same Euler steps, no noise); every
+    eta keeps the exact score's marginals."""
+    model = GaussianPotential(PROCESS, MEAN, STD)
+    settings = _settings(n=2000, steps=200)
+    ode = sample("ode", model, PROCESS, 2, settings, 3, CPU)
+    flow_as_sde = sample("sde", model, PROCESS, 2, settings, 3, CPU, eta=0.0)
+    assert np.allclose(ode["samples"], flow_as_sde["samples"], atol=1e-4)
+    halfway = sample("sde", model, PROCESS, 2, settings, 4, CPU, eta=0.5)
+    assert np.allclose(halfway["samples"].mean(0), MEAN, atol=0.05)
+    assert np.allclose(halfway["samples"].std(0), STD, atol=0.05)

@@ -5,6 +5,7 @@ real executor plugin (cluster-generic) giving the same metrics, and a training j
 real that resumes to the weights of an uninterrupted run.
 """
 
+import json
 import os
 import shutil
 import signal
@@ -23,7 +24,9 @@ REPO = Path(__file__).resolve().parents[1]
 WORKFLOW_FILES = ["Snakefile", "config.yaml", "rules", "workflow_scripts", "presets", "envs",
                   "profiles"]
 PRESET = "presets/smoke.yaml"
-TIMING_COLUMNS = ["sample_seconds_ode", "sample_seconds_sde"]
+TIMING_COLUMNS = ["sample_seconds_ode", "sample_seconds_sde", "nll_wall_time_s"]
+AGGREGATION_RULES = {"tables", "findings", "figure_metrics", "benchmark_table", "eta_table",
+                     "sampler_table", "all"}
 
 pytestmark = pytest.mark.workflow
 
@@ -92,17 +95,61 @@ def test_every_output_exists(completed_run):
 def test_metrics_table_has_every_run_and_finite_values(completed_run):
     table = pd.read_csv(completed_run / "results" / "tables" / "metrics.csv")
     assert sorted(zip(table.dataset, table.fp_weight, table.seed, strict=True)) == [
-        ("checkerboard", 0.0, 0), ("checkerboard", 1.0, 0), ("mixture", 0.0, 0),
-        ("mixture", 1.0, 0)]
+        (d, w, s) for d in ("checkerboard", "mixture") for w in (0.0, 1.0) for s in (0, 1)]
     required = ["w2sq_ode_sde", "w2sq_ode_data", "w2sq_sde_data", "fp_residual", "dsm_loss",
-                "sliced_w2sq_ode_sde", "fp_residual_time_only", "fp_residual_centred"]
+                "sliced_w2sq_ode_sde", "fp_residual_time_only", "fp_residual_centred",
+                "fp_residual_data", "nll_nats_per_dim"]
     assert np.isfinite(table[required].to_numpy()).all()
-    assert (table[required] >= 0).all().all()
+    assert (table[required].drop(columns="nll_nats_per_dim") >= 0).all().all()
     assert (table.nfe_ode == 20 - 2 + 2 * 5).all()
-    summary = (completed_run / "results" / "tables" / "summary.md").read_text()
-    assert "w2sq_ode_sde" in summary and "checkerboard" in summary
+    summary = pd.read_csv(completed_run / "results" / "tables" / "summary.csv")
+    assert (summary.n_seeds == 2).all()
+    assert np.isfinite(summary.w2sq_ode_sde_ci95).all()
+    markdown = (completed_run / "results" / "tables" / "summary.md").read_text()
+    assert "±" in markdown and "checkerboard" in markdown
     by_rule = pd.read_csv(completed_run / "results" / "tables" / "benchmarks_by_rule.csv")
     assert {"train", "sample", "evaluate", "prepare_data"} <= set(by_rule.rule)
+
+
+def test_findings_follow_from_the_metrics_table(completed_run):
+    """Recompute the findings from metrics.csv independently and compare."""
+    from scipy import stats
+
+    table = pd.read_csv(completed_run / "results" / "tables" / "metrics.csv")
+    found = json.loads((completed_run / "results" / "tables" / "findings.json").read_text())
+    for item in found["datasets"]:
+        runs = table[table.dataset == item["dataset"]]
+        zero = runs[runs.fp_weight == 0].set_index("seed").w2sq_ode_sde
+        for row in item["gap_ratio"]:
+            at_weight = runs[runs.fp_weight == row["fp_weight"]].set_index("seed").w2sq_ode_sde
+            ratios = (at_weight / zero).to_numpy()
+            assert row["ratio"] == pytest.approx(ratios.mean())
+            half = stats.t.ppf(0.975, len(ratios) - 1) * ratios.std(ddof=1) / np.sqrt(2)
+            assert row["ratio_ci95"] == pytest.approx(half)
+        ode = runs.groupby("fp_weight").w2sq_ode_data.mean()
+        assert item["best_ode_weight"] == ode.idxmin()
+        rho = stats.spearmanr(runs.fp_residual, runs.w2sq_ode_sde).statistic
+        assert item["residual_gap_spearman"] == pytest.approx(rho)
+        assert 0 < item["residual_gap_p"] <= 1
+    pooled = stats.spearmanr(table.fp_residual, table.w2sq_ode_sde)
+    assert found["pooled_residual_gap"]["fp_residual"]["spearman"] == pytest.approx(
+        pooled.statistic)
+    # Eight runs: the permutation p-value is exact over all 8! orderings.
+    ranks = stats.rankdata(table.fp_residual), stats.rankdata(table.w2sq_ode_sde)
+    exact = stats.pearsonr(*ranks, method=stats.PermutationMethod(n_resamples=50000)).pvalue
+    assert found["pooled_residual_gap"]["fp_residual"]["p"] == pytest.approx(exact)
+    markdown = (completed_run / "results" / "tables" / "findings.md").read_text()
+    assert f"{found['datasets'][0]['gap_ratio'][1]['ratio']:.3g}" in markdown
+
+
+def test_studies_tables(completed_run):
+    eta = pd.read_csv(completed_run / "results" / "tables" / "eta_sweep.csv")
+    assert set(eta.eta) == {0.0, 0.5} and len(eta) == 2 * 8
+    samplers = pd.read_csv(completed_run / "results" / "tables" / "sampler_study.csv")
+    exact = samplers[samplers.dataset == "exact Gaussian"]
+    assert set(exact.steps) == {10, 20} and set(exact.ode_method) == {"euler", "rk4"}
+    assert len(samplers) == (4 + 1) * 2 * 2
+    assert np.isfinite(exact[["w2sq_ode_sde", "w2sq_ode_data", "w2sq_sde_data"]]).all().all()
 
 
 def test_unchanged_config_schedules_nothing(completed_run):
@@ -113,37 +160,62 @@ def test_changing_one_weight_reruns_only_that_weight(completed_run, tmp_path):
     overlay = tmp_path / "weight.yaml"
     overlay.write_text("fp_weights: [0.0, 2.0]\n")
     jobs = planned_jobs(completed_run, PRESET, str(overlay))
-    assert jobs.pop("train") == 2 and jobs.pop("sample") == 4 and jobs.pop("evaluate") == 2
-    assert "prepare_data" not in jobs
-    assert set(jobs) <= {"tables", "figure_metrics", "figure_densities", "benchmark_table",
-                         "all"}
+    # 2 data sets x 2 seeds at the new weight; the sampler study runs at the first seed only
+    assert jobs.pop("train") == 4 and jobs.pop("sample") == 8 and jobs.pop("evaluate") == 4
+    assert jobs.pop("sample_eta") == 8 and jobs.pop("evaluate_eta") == 4
+    assert jobs.pop("sampler_study") == 2
+    assert set(jobs) <= AGGREGATION_RULES | {"figure_densities"}
 
 
 def test_changing_an_evaluation_setting_reruns_only_evaluation(completed_run, tmp_path):
     overlay = tmp_path / "evaluation.yaml"
     overlay.write_text("evaluation: {sliced_projections: 60}\n")
     jobs = planned_jobs(completed_run, PRESET, str(overlay))
-    assert jobs.pop("evaluate") == 4
-    assert set(jobs) <= {"tables", "figure_metrics", "benchmark_table", "all"}
+    assert jobs.pop("evaluate") == 8
+    assert set(jobs) <= AGGREGATION_RULES
 
 
 def test_changing_the_ode_method_resamples_only_the_ode(completed_run, tmp_path):
     overlay = tmp_path / "ode.yaml"
     overlay.write_text("sampling: {ode_method: rk4}\n")
     jobs = planned_jobs(completed_run, PRESET, str(overlay))
-    assert jobs.pop("sample") == 4 and jobs.pop("evaluate") == 4
-    assert "train" not in jobs
+    assert jobs.pop("sample") == 8 and jobs.pop("evaluate") == 8
+    assert jobs.pop("evaluate_eta") == 8
+    assert set(jobs) <= AGGREGATION_RULES | {"figure_densities"}
+
+
+def test_a_failing_job_leaves_every_other_output_intact(completed_run):
+    damaged = completed_run / "results/models/mixture/w1/seed0/model.pt"
+    original = damaged.read_bytes()
+    metrics = sorted((completed_run / "results/metrics").rglob("*.json"))
+    before = {path: path.read_bytes() for path in metrics}
+    try:
+        damaged.write_bytes(b"not a checkpoint")
+        result = snakemake(completed_run, "--configfile", PRESET, "--keep-going", check=False)
+        assert result.returncode != 0
+        log = (completed_run / "results/logs/sample/mixture/w1/seed0/ode.log").read_text()
+        assert "cannot read model weights from" in log
+        assert {path: path.read_bytes() for path in metrics} == before
+        assert (completed_run / "results/tables/metrics.csv").exists()
+    finally:
+        damaged.write_bytes(original)
+        snakemake(completed_run, "--configfile", PRESET, "--touch")
 
 
 def test_cluster_executor_plugin_gives_the_same_metrics(completed_run, tmp_path):
+    """One run through snakemake-executor-plugin-cluster-generic matches the local run."""
     checkout = make_checkout(tmp_path / "cluster")
     shutil.copy2(REPO / "tests" / "cluster_submit.sh", checkout / "submit.sh")
-    snakemake(checkout, "--configfile", PRESET, "--executor", "cluster-generic",
-              "--cluster-generic-submit-cmd", "bash submit.sh", "--jobs", "2",
+    (checkout / "one_run.yaml").write_text(
+        "datasets: [checkerboard]\nfp_weights: [1.0]\nseeds: [1]\n"
+        "studies: {eta: [], sampler: {steps: []}}\n")
+    snakemake(checkout, "--configfile", PRESET, "one_run.yaml", "--executor",
+              "cluster-generic", "--cluster-generic-submit-cmd", "bash submit.sh", "--jobs", "2",
               "--latency-wait", "10")
     local = pd.read_csv(completed_run / "results" / "tables" / "metrics.csv")
+    local = local[(local.dataset == "checkerboard") & (local.fp_weight == 1.0) & (local.seed == 1)]
     cluster = pd.read_csv(checkout / "results" / "tables" / "metrics.csv")
-    pd.testing.assert_frame_equal(local.drop(columns=TIMING_COLUMNS),
+    pd.testing.assert_frame_equal(local.drop(columns=TIMING_COLUMNS).reset_index(drop=True),
                                   cluster.drop(columns=TIMING_COLUMNS))
 
 
@@ -183,3 +255,32 @@ def test_killed_training_job_resumes_to_identical_weights(tmp_path):
     a = torch.load(straight / target, weights_only=True)
     b = torch.load(killed / target, weights_only=True)
     assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+
+
+@pytest.mark.parametrize("overlay", [
+    "",
+    "datasets: [eight_gaussians, swiss_roll]\nfp_weights: [1.0]\nmodel: {kind: vector_mlp}\n"
+    "process: {name: ve, t_min: 1.0e-3, t_max: 1.0, sigma_min: 0.01, sigma_max: 4.0}\n",
+], ids=["vp-potential-moons-gmm4d", "ve-vector-eight_gaussians-swiss_roll"])
+def test_other_processes_and_data_sets(tmp_path, overlay):
+    checkout = make_checkout(tmp_path / "extras")
+    (checkout / "overlay.yaml").write_text(overlay or "{}\n")
+    snakemake(checkout, "--configfile", "presets/smoke_processes.yaml", "overlay.yaml")
+    table = pd.read_csv(checkout / "results/tables/metrics.csv")
+    config = yaml.safe_load((checkout / "presets/smoke_processes.yaml").read_text())
+    expected = yaml.safe_load(overlay) if overlay else {}
+    assert set(table.dataset) == set(expected.get("datasets", config["datasets"]))
+    finite = ["fp_residual", "fp_residual_data", "dsm_loss", "nll_nats_per_dim",
+              "sliced_w2sq_ode_data"]
+    assert np.isfinite(table[finite].to_numpy()).all()
+    n = config["sampling"]["n_samples"]
+    for _, run in table.iterrows():
+        for pair in ("ode_sde", "ode_data", "sde_data"):
+            if np.isfinite(run[f"w2sq_{pair}"]):
+                continue
+            # NaN only where a sampler diverged: every one of its samples left the grid.
+            lost = [s for s in pair.split("_") if s != "data"
+                    and run[f"n_outside_{s}"] + run[f"n_nonfinite_{s}"] == n]
+            assert run["dim"] == 2 and lost, (run["dataset"], pair)
+    for dataset in table.dataset:
+        assert (checkout / f"results/figures/{dataset}/sample_densities.png").exists()

@@ -7,11 +7,12 @@ from odesdegap import artifacts, findings
 sm = snakemake  # noqa: F821 (injected by Snakemake)
 frame = pd.read_csv(sm.input.metrics)
 found = findings.per_dataset(frame)
-pooled = findings.pooled_residual_gap(frame)
+pooled = {column: findings.pooled_residual_gap(frame, column)
+          for column in ("fp_residual", "fp_residual_data")}
 artifacts.write_json(sm.output.json, {
     "datasets": found,
-    "pooled_residual_gap_spearman": pooled[0],
-    "pooled_residual_gap_p": pooled[1],
+    "pooled_residual_gap": {column: {"spearman": rho, "p": p}
+                            for column, (rho, p) in pooled.items()},
 })
 with artifacts.atomic_path(sm.output.markdown) as tmp:
     tmp.write_text(findings.to_markdown(found, pooled))

@@ -1,5 +1,5 @@
-"""Rule sample: draw samples from one trained model with the probability-flow ODE or the
-reverse SDE (wildcard `sampler`)."""
+"""Rules sample and sample_eta: draw samples from one trained model with the probability-flow
+ODE, the reverse SDE, or another member (eta) of the SDE family between them."""
 
 from odesdegap import artifacts, runtime
 from odesdegap.models import build_model
@@ -25,9 +25,9 @@ settings = SamplerSettings(
     rtol=sampling.get("ode_rtol", 0.0),  # only the ODE's params carry tolerances
     atol=sampling.get("ode_atol", 0.0),
 )
-result = sample(sm.wildcards.sampler, model, process, params.dim, settings, params.sample_seed,
-                device)
-print(f"{sm.wildcards.sampler}: {len(result['samples'])} samples, NFE {result['nfe']}, "
+result = sample(params.kind, model, process, params.dim, settings, params.sample_seed, device,
+                eta=params.eta)
+print(f"{params.kind} (eta {params.eta}): {len(result['samples'])} samples, NFE {result['nfe']}, "
       f"{result['wall_time_s']:.1f} s on {device}")
 artifacts.save_arrays(sm.output.samples, samples=result["samples"], nfe=result["nfe"],
                       wall_time_s=result["wall_time_s"])

@@ -66,7 +66,13 @@ def save_state_dict(path, module: torch.nn.Module) -> None:
 
 
 def load_state_dict(path) -> dict:
-    return torch.load(path, map_location="cpu", weights_only=True)
+    """Weights only: a file that holds anything but tensors and plain containers is refused."""
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as error:  # torch raises several types for damaged or foreign files
+        raise ValueError(f"cannot read model weights from {path} ({type(error).__name__}: "
+                         f"{str(error).splitlines()[0]}); delete the file so that Snakemake "
+                         "retrains it") from error
 
 
 def fingerprint_digest(fingerprint: dict) -> str:

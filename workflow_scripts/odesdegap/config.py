@@ -39,6 +39,15 @@ def _expected(error: jsonschema.ValidationError) -> str:
         return f"a number >= {value}"
     if rule == "exclusiveMinimum":
         return f"a number > {value}"
+    if rule == "anyOf":
+        choices = []
+        for option in value:
+            choices += [repr(v) for v in option.get("enum", [])]
+            if "pattern" in option:
+                choices.append(f"a name matching {option['pattern']}")
+        return "one of " + ", ".join(choices)
+    if rule == "maximum":
+        return f"a number <= {value}"
     if rule == "minItems":
         return f"a list with at least {value} item(s)"
     if rule == "uniqueItems":
@@ -102,6 +111,10 @@ def consistency_problems(config: dict) -> list[str]:
         problems.append("config key 'training.pretrain_steps' has value "
                         f"{training['pretrain_steps']!r}: expected at least 1 with "
                         "training.schedule 'finetune'")
+    model = config["model"]
+    if model["kind"] == "vector_mlp" and model["gaussian_baseline"]:
+        problems.append("config key 'model.gaussian_baseline' has value True: expected false "
+                        "with model.kind 'vector_mlp' (a vector score has no potential)")
     residual = training["residual"]
     if residual["collocation_points"] < residual["points_per_time"]:
         problems.append("config key 'training.residual.collocation_points' has value "

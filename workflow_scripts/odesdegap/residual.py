@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 
 import torch
 
+from .divergence import exact_divergence, hutchinson_divergence, rademacher_probes
 from .processes import ForwardProcess
 
 RESIDUAL_FORMS = ("centred", "full")
@@ -25,18 +26,21 @@ TIME_DISTRIBUTIONS = ("uniform", "dsm")
 
 
 def fp_residual(model, process: ForwardProcess, x: torch.Tensor, t: torch.Tensor,
-                create_graph: bool = True) -> torch.Tensor:
-    """R(x, t) with exact derivatives (one extra backward pass per dimension for the Laplacian)."""
+                create_graph: bool = True, hutchinson_probes: int = 0,
+                generator: torch.Generator | None = None) -> torch.Tensor:
+    """R(x, t). The Laplacian is exact by default (one extra backward pass per dimension); with
+    `hutchinson_probes` = k > 0 it is Hutchinson's unbiased estimate from k Rademacher probes
+    (one extra backward pass per probe), which is what makes high dimensions affordable."""
     x = x.detach().requires_grad_(True)
     t = t.detach().requires_grad_(True)
     with torch.enable_grad():
         phi = model.potential(x, t)
         grad_x, dphi_dt = torch.autograd.grad(phi.sum(), (x, t), create_graph=True)
-        laplacian = sum(
-            torch.autograd.grad(grad_x[:, i].sum(), x, create_graph=create_graph,
-                                retain_graph=True)[0][:, i]
-            for i in range(x.shape[1])
-        )
+        if hutchinson_probes > 0:
+            probes = rademacher_probes(hutchinson_probes, x, generator)
+            laplacian = hutchinson_divergence(grad_x, x, probes, create_graph=create_graph)
+        else:
+            laplacian = exact_divergence(grad_x, x, create_graph=create_graph)
         drift = process.drift(x, t)
         g_squared = process.diffusion(t) ** 2
         residual = (
@@ -52,9 +56,10 @@ def fp_residual(model, process: ForwardProcess, x: torch.Tensor, t: torch.Tensor
 class CollocationSampler:
     """Draws collocation points: `n_points` in groups of `points_per_time` sharing one time.
 
-    Space is uniform on the box [-half_width, half_width]^d (the paper's choice). Times are
-    uniform on [t_min, t_max] (the paper) or drawn like the DSM times, which puts more points at
-    small t where the data's structure lives.
+    Times are uniform on [t_min, t_max] (the paper) or drawn like the DSM times. Space is
+    uniform on the box [-half_width, half_width]^d (the paper), except for the first
+    `noised_fraction` of each group, which are noised data a(t) x0 + s(t) z: points where the
+    forward marginal p_t, and so the samplers' trajectories, put their mass.
     """
 
     dim: int
@@ -62,11 +67,12 @@ class CollocationSampler:
     points_per_time: int
     half_width: float = 3.5
     time_distribution: str = "uniform"
-    # Option (default off): the fraction of each time group drawn from the noised data,
-    # a(t) x0 + s(t) z with x0 from `data`, instead of the box; this weights the residual where
-    # the forward marginal p_t (and so both samplers' trajectories) puts its mass.
     noised_fraction: float = 0.0
     data: torch.Tensor | None = field(default=None, compare=False, repr=False)
+
+    def __post_init__(self):
+        if self.noised_fraction > 0 and self.data is None:
+            raise ValueError("collocation points near the data need the data (noised_fraction > 0)")
 
     @property
     def n_times(self) -> int:
@@ -74,24 +80,21 @@ class CollocationSampler:
 
     def sample(self, process: ForwardProcess, generator: torch.Generator):
         n = self.n_times * self.points_per_time
-        x = (2 * torch.rand(n, self.dim, generator=generator) - 1) * self.half_width
         if self.time_distribution == "dsm":
             times = sample_dsm_times(self.n_times, process, generator)
         else:
             u = torch.rand(self.n_times, generator=generator)
             times = process.t_min + (process.t_max - process.t_min) * u
         t = times.repeat_interleave(self.points_per_time)
-        n_noised = round(self.noised_fraction * self.points_per_time)
-        if n_noised > 0:
-            if self.data is None:
-                raise ValueError("noised_fraction > 0 needs the training data")
-            # the first n_noised points of every group come from the noised data at that time
-            mask = (torch.arange(n) % self.points_per_time) < n_noised
-            index = torch.randint(len(self.data), (int(mask.sum()),), generator=generator)
-            noise = torch.randn(int(mask.sum()), self.dim, generator=generator)
-            x_noised, _ = process.perturb(self.data[index].to(x.dtype), t[mask], noise)
-            x = x.clone()
-            x[mask] = x_noised
+        noised = (torch.arange(n) % self.points_per_time) < round(
+            self.noised_fraction * self.points_per_time)
+        x = torch.empty(n, self.dim)
+        n_box, n_noised = int((~noised).sum()), int(noised.sum())
+        x[~noised] = (2 * torch.rand(n_box, self.dim, generator=generator) - 1) * self.half_width
+        if n_noised:
+            index = torch.randint(len(self.data), (n_noised,), generator=generator)
+            noise = torch.randn(n_noised, self.dim, generator=generator)
+            x[noised], _ = process.perturb(self.data[index].to(x.dtype), t[noised], noise)
         return x, t
 
 
@@ -117,18 +120,12 @@ def split_residual(residual: torch.Tensor, points_per_time: int) -> dict[str, to
 
 
 def residual_penalty(model, process, x, t, points_per_time: int, form: str,
-                     time_weight: str = "none") -> dict:
-    """The regulariser and its parts; `form` picks which part is penalised.
-
-    Option `time_weight="variance"` multiplies R by the kernel variance s(t)^2 before squaring,
-    which puts the residual's 1/s(t)^2-sized terms at small t on the same scale as at large t
-    (default "none": the paper's unweighted residual).
-    """
-    residual = fp_residual(model, process, x, t)
-    if time_weight == "variance":
-        residual = residual * process.marginal_std(t) ** 2
-    elif time_weight != "none":
-        raise ValueError(f"unknown residual time weight {time_weight!r}")
+                     hutchinson_probes: int = 0,
+                     generator: torch.Generator | None = None) -> dict:
+    """The regulariser and its parts; `form` picks which part is penalised. `hutchinson_probes`
+    and `generator` go to fp_residual (default: the exact Laplacian)."""
+    residual = fp_residual(model, process, x, t, hutchinson_probes=hutchinson_probes,
+                           generator=generator)
     parts = split_residual(residual, points_per_time)
     parts["penalty"] = parts[form] if form == "centred" else parts["total"]
     return parts

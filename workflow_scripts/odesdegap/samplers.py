@@ -105,9 +105,10 @@ class SamplerSettings:
 
 
 def sample(kind: str, model, process: ForwardProcess, dim: int, settings: SamplerSettings,
-           seed: int, device: torch.device) -> dict:
+           seed: int, device: torch.device, eta: float = 1.0) -> dict:
     """Draw `n_samples` with the `ode` or `sde` dynamics, in chunks; returns the samples (numpy),
-    the NFE per trajectory and the wall time."""
+    the NFE per trajectory and the wall time. `eta` picks a member of the SDE family between
+    the two (1: the reverse SDE)."""
     if kind not in ("ode", "sde"):
         raise ValueError(f"sampler kind must be 'ode' or 'sde', got {kind!r}")
     model = model.to(device).eval()
@@ -125,7 +126,7 @@ def sample(kind: str, model, process: ForwardProcess, dim: int, settings: Sample
             x = _integrate_ode(score, process, x_prior, settings)
         else:
             entropy = seed * 100_003 + chunk_index
-            x = _integrate_sde(score, process, x_prior, settings, entropy)
+            x = _integrate_sde(score, process, x_prior, settings, entropy, eta)
         chunks.append(x.detach().cpu().numpy())
         nfe = max(nfe, score.calls)
     return {

@@ -17,8 +17,9 @@ SUMMARY_METRICS = [
     "w2sq_sde_data",
     "sliced_w2sq_ode_sde",
     "fp_residual",
-    "fp_residual_centred",
+    "fp_residual_data",
     "dsm_loss",
+    "nll_nats_per_dim",
 ]
 
 
@@ -27,6 +28,11 @@ def collect(metric_paths) -> pd.DataFrame:
     frame = pd.DataFrame(rows).sort_values(KEY_COLUMNS).reset_index(drop=True)
     front = KEY_COLUMNS + [c for c in SUMMARY_METRICS if c in frame]
     return frame[front + [c for c in frame.columns if c not in front]]
+
+
+def present_metrics(frame: pd.DataFrame) -> list[str]:
+    """The summary metrics this run has (the NLL, say, can be switched off)."""
+    return [metric for metric in SUMMARY_METRICS if metric in frame]
 
 
 def confidence_halfwidth(values: pd.Series, level: float = 0.95) -> float:
@@ -41,7 +47,7 @@ def summarise(frame: pd.DataFrame) -> pd.DataFrame:
     """Mean and 95% CI half-width of each summary metric per (dataset, fp_weight)."""
     grouped = frame.groupby(["dataset", "fp_weight"], sort=True)
     summary = grouped.size().rename("n_seeds").to_frame()
-    for metric in SUMMARY_METRICS:
+    for metric in present_metrics(frame):
         summary[metric] = grouped[metric].mean()
         summary[f"{metric}_ci95"] = grouped[metric].agg(confidence_halfwidth)
     return summary.reset_index()
@@ -50,7 +56,7 @@ def summarise(frame: pd.DataFrame) -> pd.DataFrame:
 def format_summary(summary: pd.DataFrame) -> pd.DataFrame:
     """Human-readable cells: 'mean ± ci' where an interval exists, else the mean."""
     shown = summary[["dataset", "fp_weight", "n_seeds"]].copy()
-    for metric in SUMMARY_METRICS:
+    for metric in present_metrics(summary):
         mean, ci = summary[metric], summary[f"{metric}_ci95"]
         shown[metric] = [
             f"{m:.4g}" if np.isnan(c) else f"{m:.4g} ± {c:.2g}"

@@ -16,6 +16,7 @@ from . import artifacts
 from .losses import draw_dsm_batch, dsm_loss
 from .processes import ForwardProcess
 from .residual import CollocationSampler, residual_penalty
+from .score_residual import score_residual_penalty
 
 
 class NonFiniteLossError(RuntimeError):
@@ -37,8 +38,8 @@ class TrainingSettings:
     points_per_time: int = 32
     collocation_half_width: float = 3.5
     collocation_times: str = "uniform"
-    collocation_noised_fraction: float = 0.0  # see CollocationSampler.noised_fraction
-    residual_time_weight: str = "none"  # see residual_penalty's time_weight
+    collocation_noised_fraction: float = 0.0
+    hutchinson_probes: int = 0
     weight_ramp_steps: int = 0
     log_every: int = 50
     checkpoint_every: int = 500
@@ -59,7 +60,7 @@ class TrainingSettings:
             collocation_half_width=residual["box_half_width"],
             collocation_times=residual["time_distribution"],
             collocation_noised_fraction=residual.get("noised_fraction", 0.0),
-            residual_time_weight=residual.get("time_weight", "none"),
+            hutchinson_probes=residual.get("hutchinson_probes", 0),
             weight_ramp_steps=residual.get("weight_ramp_steps", 0),
             log_every=training.get("log_every", 50),
             checkpoint_every=training.get("checkpoint_every", 500),
@@ -129,8 +130,13 @@ def train(model: torch.nn.Module, process: ForwardProcess, data: torch.Tensor,
         loss_dsm = dsm_loss(model, process, x0, t, noise)
         parts = None
         if weight > 0 or logging_step:
-            parts = residual_penalty(model, process, x_col, t_col, settings.points_per_time,
-                                     settings.residual_form, settings.residual_time_weight)
+            if hasattr(model, "potential"):
+                parts = residual_penalty(model, process, x_col, t_col, settings.points_per_time,
+                                         settings.residual_form, settings.hutchinson_probes,
+                                         generator)
+            else:  # a vector score: the score FP equation, which has no time-only part
+                parts = score_residual_penalty(model, process, x_col, t_col,
+                                               settings.hutchinson_probes, generator)
         loss = loss_dsm + weight * parts["penalty"] if weight > 0 else loss_dsm
         if not math.isfinite(loss.item()):
             raise NonFiniteLossError(
@@ -149,8 +155,8 @@ def train(model: torch.nn.Module, process: ForwardProcess, data: torch.Tensor,
                 "dsm": loss_dsm.item(),
                 "fp_weight_effective": weight,
                 "residual_total": parts["total"].item(),
-                "residual_time_only": parts["time_only"].item(),
-                "residual_centred": parts["centred"].item(),
+                "residual_time_only": _item(parts.get("time_only")),
+                "residual_centred": _item(parts.get("centred")),
                 "learning_rate": optimiser.param_groups[0]["lr"],
                 "elapsed_s": time.perf_counter() - started,
             })
@@ -160,6 +166,10 @@ def train(model: torch.nn.Module, process: ForwardProcess, data: torch.Tensor,
             save_checkpoint(step + 1)
     progress.close()
     return history
+
+
+def _item(value: torch.Tensor | None) -> float:
+    return float("nan") if value is None else value.item()
 
 
 def settings_dict(settings: TrainingSettings) -> dict:

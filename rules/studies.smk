@@ -1,0 +1,171 @@
+STUDY_DIR = f"{RESULTS}/studies"
+ETA_SAMPLES = f"{RESULTS}/samples/{RUN}/eta{{eta}}.npz"
+SAMPLER_STUDY = STUDIES["sampler"]
+
+
+rule sample_eta:
+    """Samples of one model from a member eta of the SDE family between the ODE (eta = 0) and
+    the reverse SDE (eta = 1), integrated by torchsde."""
+    input:
+        model=f"{MODEL_DIR}/model.pt",
+    output:
+        samples=ETA_SAMPLES,
+    log:
+        f"{LOGS}/sample_eta/{RUN}/eta{{eta}}.log",
+    benchmark:
+        f"{BENCHMARKS}/sample_eta/{RUN}/eta{{eta}}.tsv"
+    conda:
+        "../envs/benchmark.yaml"
+    threads: COMPUTE["threads"]
+    resources:
+        **job_resources(share=0.5),
+    params:
+        process=config["process"],
+        model=config["model"],
+        dim=lambda wc: dimension(wc.dataset),
+        sampling=sampler_settings("sde"),
+        method=SAMPLING["sde_method"],
+        sample_seed=eta_seed,
+        kind="sde",
+        eta=lambda wc: ETAS[wc.eta],
+    script:
+        "../workflow_scripts/sample.py"
+
+
+rule evaluate_eta:
+    """W2^2 of every eta's samples to the data, the ODE and the SDE samples of one run."""
+    input:
+        data=f"{DATA}.npz",
+        ode=SAMPLES.replace("{sampler}", "ode"),
+        sde=SAMPLES.replace("{sampler}", "sde"),
+        etas=lambda wc: [ETA_SAMPLES.format(eta=eta, **wc) for eta in ETAS],
+    output:
+        rows=f"{STUDY_DIR}/eta/{RUN}.json",
+    log:
+        f"{LOGS}/evaluate_eta/{RUN}.log",
+    benchmark:
+        f"{BENCHMARKS}/evaluate_eta/{RUN}.tsv"
+    conda:
+        "../envs/benchmark.yaml"
+    threads: 1
+    resources:
+        **job_resources(share=0.5),
+    params:
+        etas=list(ETAS.values()),
+        grid_bins=config["evaluation"]["grid_bins"],
+        box_half_width=config["evaluation"]["box_half_width"],
+    script:
+        "../workflow_scripts/evaluate_eta.py"
+
+
+rule sampler_study:
+    """ODE–SDE W2^2 against step count and integrator, for one trained model."""
+    input:
+        data=f"{DATA}.npz",
+        model=f"{MODEL_DIR}/model.pt",
+    output:
+        rows=f"{STUDY_DIR}/samplers/{RUN}.csv",
+    log:
+        f"{LOGS}/sampler_study/{RUN}.log",
+    benchmark:
+        f"{BENCHMARKS}/sampler_study/{RUN}.tsv"
+    conda:
+        "../envs/benchmark.yaml"
+    threads: COMPUTE["threads"]
+    resources:
+        **job_resources(),
+    params:
+        process=config["process"],
+        model=config["model"],
+        study=SAMPLER_STUDY,
+        grid_bins=config["evaluation"]["grid_bins"],
+        box_half_width=config["evaluation"]["box_half_width"],
+        seed=lambda wc: int(wc.seed),
+    script:
+        "../workflow_scripts/sampler_study.py"
+
+
+rule sampler_study_exact:
+    """The same study for the exact score of Gaussian data: pure discretisation error."""
+    output:
+        rows=f"{STUDY_DIR}/samplers/exact_gaussian.csv",
+    log:
+        f"{LOGS}/sampler_study/exact_gaussian.log",
+    benchmark:
+        f"{BENCHMARKS}/sampler_study/exact_gaussian.tsv"
+    conda:
+        "../envs/benchmark.yaml"
+    threads: COMPUTE["threads"]
+    resources:
+        **job_resources(),
+    params:
+        process=config["process"],
+        study=SAMPLER_STUDY,
+        grid_bins=config["evaluation"]["grid_bins"],
+        box_half_width=config["evaluation"]["box_half_width"],
+        seed=0,
+    script:
+        "../workflow_scripts/sampler_study.py"
+
+
+rule eta_table:
+    """The eta sweep of every run: one table and one figure."""
+    input:
+        rows=run_paths(f"{STUDY_DIR}/eta/{RUN}.json"),
+    output:
+        table=f"{TABLES}/eta_sweep.csv",
+        figure=report(
+            f"{FIGURES}/eta_sweep.png",
+            caption="captions/eta_sweep.rst",
+            category="Studies",
+        ),
+    log:
+        f"{LOGS}/eta_table.log",
+    benchmark:
+        f"{BENCHMARKS}/eta_table/all.tsv"
+    conda:
+        "../envs/benchmark.yaml"
+    threads: 1
+    resources:
+        mem_mb=1000,
+        runtime=10,
+    params:
+        study="eta",
+        runs=[(r["dataset"], WEIGHTS[r["weight"]], r["seed"]) for r in RUNS],
+    script:
+        "../workflow_scripts/make_study_table.py"
+
+
+rule sampler_table:
+    """The sampler study of every (data set, weight) at the first seed, and of the exact score:
+    one table and one figure."""
+    input:
+        rows=first_seed_paths(f"{STUDY_DIR}/samplers/{RUN}.csv")
+        + [rules.sampler_study_exact.output.rows],
+    output:
+        table=f"{TABLES}/sampler_study.csv",
+        figure=report(
+            f"{FIGURES}/sampler_study.png",
+            caption="captions/sampler_study.rst",
+            category="Studies",
+        ),
+    log:
+        f"{LOGS}/sampler_table.log",
+    benchmark:
+        f"{BENCHMARKS}/sampler_table/all.tsv"
+    conda:
+        "../envs/benchmark.yaml"
+    threads: 1
+    resources:
+        mem_mb=1000,
+        runtime=10,
+    params:
+        study="sampler",
+        runs=[
+            (r["dataset"], WEIGHTS[r["weight"]], r["seed"])
+            for r in RUNS
+            if r["seed"] == config["seeds"][0]
+        ]
+        + [("exact Gaussian", None, 0)],
+    script:
+        "../workflow_scripts/make_study_table.py"

@@ -1,0 +1,19 @@
+"""Rule evaluate_eta: how far each member of the eta family lands from the data, the ODE and
+the SDE samples of one run."""
+
+from odesdegap import artifacts, metrics, runtime, studies
+
+sm = snakemake  # noqa: F821 (injected by Snakemake)
+runtime.log_to(sm.log[0])
+params = sm.params
+grid = metrics.Grid(params.grid_bins, params.box_half_width)
+references = {
+    "data": artifacts.load_arrays(sm.input.data)["reference"],
+    "ode": artifacts.load_arrays(sm.input.ode)["samples"],
+    "sde": artifacts.load_arrays(sm.input.sde)["samples"],
+}
+eta_samples = {
+    eta: artifacts.load_arrays(path)["samples"]
+    for eta, path in zip(params.etas, sm.input.etas, strict=True)
+}
+artifacts.write_json(sm.output.rows, {"rows": studies.eta_rows(eta_samples, references, grid)})
