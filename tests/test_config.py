@@ -35,6 +35,7 @@ MALFORMED = [
     ("datasets", ["gmm65d"], "'datasets.0' has value 'gmm65d'"),
     ("training.residual.noised_fraction", 1.5, "'training.residual.noised_fraction' has value"),
     ("training.residual.hutchinson_probes", -1, "'training.residual.hutchinson_probes'"),
+    ("evaluation.w2_method", "sinkhorn", "'evaluation.w2_method' has value 'sinkhorn'"),
     ("evaluation.nll", {"points": -1}, "'evaluation.nll.points' has value -1"),
     ("evaluation.nll", {"method": "rk45"}, "'evaluation.nll.method' has value 'rk45'"),
     ("studies", {"eta": [-0.5]}, "'studies.eta.0' has value -0.5"),
@@ -134,6 +135,13 @@ def test_malformed_config_is_named(key, value, message):
     with pytest.raises(ConfigError) as caught:
         checked(_mutated(key, value))
     assert message in str(caught.value)
+
+
+def test_grid_w2_needs_planar_data():
+    config = _mutated("datasets", ["mixture", "gmm8d"])
+    config["evaluation"]["w2_method"] = "grid"
+    with pytest.raises(ConfigError, match=r"'evaluation.w2_method' has value 'grid'.*gmm8d"):
+        checked(config)
 
 
 def test_default_config_and_presets_are_valid():

@@ -23,8 +23,11 @@ dim = reference.shape[1]
 ode, sde = (artifacts.load_arrays(path) for path in (sm.input.ode, sm.input.sde))
 sample_sets = {"ode": ode["samples"], "sde": sde["samples"], "data": reference}
 
+grid = metrics.Grid(evaluation["grid_bins"], evaluation["box_half_width"])
+on_grid = evaluation["w2_method"] == "grid" or (evaluation["w2_method"] == "auto" and dim == 2)
 result = {
     "dataset": sm.wildcards.dataset,
+    "w2_method": "grid" if on_grid else "subsample",
     "fp_weight": params.fp_weight,
     "seed": params.seed,
     "dim": dim,
@@ -33,7 +36,6 @@ result = {
     "sample_seconds_ode": float(ode["wall_time_s"]),
     "sample_seconds_sde": float(sde["wall_time_s"]),
 }
-grid = metrics.Grid(evaluation["grid_bins"], evaluation["box_half_width"])
 if dim == 2:
     histograms = {}
     for name, samples in sample_sets.items():
@@ -41,9 +43,9 @@ if dim == 2:
         result[f"n_outside_{name}"] = dropped["n_outside"]
         result[f"n_nonfinite_{name}"] = dropped["n_nonfinite"]
 for a, b in itertools.combinations(sample_sets, 2):
-    if dim == 2:
+    if on_grid:
         w2sq = metrics.w2sq_between_histograms(histograms[a], histograms[b], grid.centres)
-    else:  # the grid is planar: exact OT between seeded subsamples instead
+    else:  # exact OT between seeded subsamples: any dimension
         w2sq = metrics.exact_w2sq_subsample(sample_sets[a], sample_sets[b],
                                             evaluation["w2_subsample_points"], evaluation["seed"])
     result[f"w2sq_{a}_{b}"] = w2sq

@@ -9,6 +9,8 @@ from pathlib import Path
 import jsonschema
 import yaml
 
+from .datasets import dimension
+
 SCHEMA_PATH = Path(__file__).with_name("config_schema.yaml")
 
 
@@ -132,6 +134,12 @@ def consistency_problems(config: dict) -> list[str]:
         problems.append(f"config key 'process.t_min' has value {process['t_min']!r}: expected "
                         f"less than process.t_max ({process['t_max']})")
     evaluation = config["evaluation"]
+    if evaluation["w2_method"] == "grid":
+        planar = [d for d in config["datasets"] if dimension(d) != 2]
+        if planar:
+            problems.append(f"config key 'evaluation.w2_method' has value 'grid': expected "
+                            f"auto or subsample with data sets of more than 2 dimensions "
+                            f"({', '.join(planar)})")
     if evaluation["residual_points"] < evaluation["residual_points_per_time"]:
         problems.append("config key 'evaluation.residual_points' has value "
                         f"{evaluation['residual_points']!r}: expected at least "
