@@ -36,8 +36,9 @@ rule findings:
     input:
         metrics=rules.tables.output.metrics,
     output:
-        markdown=report(
-            f"{TABLES}/findings.md", caption="captions/findings.rst", category="Tables"
+        markdown=f"{TABLES}/findings.md",
+        html=report(
+            f"{TABLES}/findings.html", caption="captions/findings.rst", category="Tables"
         ),
         json=f"{TABLES}/findings.json",
     log:

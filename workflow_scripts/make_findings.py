@@ -14,5 +14,7 @@ artifacts.write_json(sm.output.json, {
     "pooled_residual_gap": {column: {"spearman": rho, "p": p}
                             for column, (rho, p) in pooled.items()},
 })
-with artifacts.atomic_path(sm.output.markdown) as tmp:
-    tmp.write_text(findings.to_markdown(found, pooled))
+for path, render in ((sm.output.markdown, findings.to_markdown),
+                     (sm.output.html, findings.to_html)):
+    with artifacts.atomic_path(path) as tmp:
+        tmp.write_text(render(found, pooled))

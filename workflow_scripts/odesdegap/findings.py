@@ -5,6 +5,7 @@ whether the FP residual and the gap fall together."""
 from __future__ import annotations
 
 import math
+from html import escape
 
 import numpy as np
 import pandas as pd
@@ -86,38 +87,74 @@ def _number(value, digits: int = 3) -> str:
     return "n/a" if value is None or not math.isfinite(value) else f"{value:.{digits}g}"
 
 
-def to_markdown(found: list[dict], pooled: dict[str, tuple]) -> str:
-    lines = ["# Findings", "",
-             "Computed by `odesdegap.findings` from `results/tables/metrics.csv`; W2^2 is the "
-             "squared 2-Wasserstein distance on the 64 x 64 grid.", ""]
+def _blocks(found: list[dict], pooled: dict[str, tuple]) -> list[tuple[str, object]]:
+    """The findings as a document: ("h1" | "h2" | "p", text), ("table", DataFrame) and
+    ("list", [text]) blocks, rendered to Markdown or HTML below."""
+    blocks = [("h1", "Findings"),
+              ("p", "Computed by odesdegap.findings from results/tables/metrics.csv; W2^2 is the "
+                    "squared 2-Wasserstein distance on the 64 x 64 grid.")]
     for item in found:
-        lines += [f"## {item['dataset']}", ""]
+        blocks.append(("h2", item["dataset"]))
         if item["gap_ratio"]:
-            lines += ["ODE–SDE W2^2 relative to weight 0 (paired by seed; mean ± 95% CI when "
-                      "there are several seeds):", "",
-                      "| FP weight | ratio to w = 0 | seeds |", "| ---: | ---: | ---: |"]
+            blocks.append(("p", "ODE–SDE W2^2 relative to weight 0 (paired by seed; mean ± 95% "
+                                "CI when there are several seeds):"))
+            rows = []
             for row in item["gap_ratio"]:
-                interval = ("" if row["ratio_ci95"] is None or not math.isfinite(row["ratio_ci95"])
-                            else f" ± {_number(row['ratio_ci95'], 2)}")
-                lines.append(f"| {row['fp_weight']:g} | {_number(row['ratio'])}{interval} | "
-                             f"{row['n_seeds']} |")
-            lines.append("")
+                ci = row["ratio_ci95"]
+                interval = "" if ci is None or not math.isfinite(ci) else f" ± {_number(ci, 2)}"
+                rows.append({"FP weight": f"{row['fp_weight']:g}",
+                             "ratio to w = 0": f"{_number(row['ratio'])}{interval}",
+                             "seeds": row["n_seeds"]})
+            blocks.append(("table", pd.DataFrame(rows)))
         zero = item["ode_w2sq_at_zero"]
-        lines.append(f"- Best ODE–data W2^2: {_number(item['best_ode_w2sq'])} at weight "
-                     f"{item['best_ode_weight']:g}" +
-                     (f" (weight 0: {_number(zero)})." if zero is not None else "."))
         sde = ", ".join(f"{w:g}: {_number(v)}" for w, v in item["sde_w2sq_by_weight"].items())
-        lines.append(f"- SDE–data W2^2 by weight: {sde}; Spearman rank correlation with the "
-                     f"weight {_number(item['sde_weight_spearman'])} "
-                     f"(p = {_number(item['sde_weight_p'], 2)}).")
-        lines.append(f"- FP residual vs ODE–SDE W2^2 across this data set's {item['n_runs']} "
-                     f"runs, Spearman: {_number(item['residual_gap_spearman'])} "
-                     f"(p = {_number(item['residual_gap_p'], 2)}) on the box, "
-                     f"{_number(item['data_residual_gap_spearman'])} "
-                     f"(p = {_number(item['data_residual_gap_p'], 2)}) near the data.")
-        lines.append("")
+        blocks.append(("list", [
+            f"Best ODE–data W2^2: {_number(item['best_ode_w2sq'])} at weight "
+            f"{item['best_ode_weight']:g}" + (f" (weight 0: {_number(zero)})." if zero is not None
+                                              else "."),
+            f"SDE–data W2^2 by weight: {sde}; Spearman rank correlation with the weight "
+            f"{_number(item['sde_weight_spearman'])} (p = {_number(item['sde_weight_p'], 2)}).",
+            f"FP residual vs ODE–SDE W2^2 across this data set's {item['n_runs']} runs, "
+            f"Spearman: {_number(item['residual_gap_spearman'])} "
+            f"(p = {_number(item['residual_gap_p'], 2)}) on the box, "
+            f"{_number(item['data_residual_gap_spearman'])} "
+            f"(p = {_number(item['data_residual_gap_p'], 2)}) near the data.",
+        ]))
     (box_rho, box_p), (data_rho, data_p) = pooled["fp_residual"], pooled["fp_residual_data"]
-    lines.append(f"Across all runs, the FP residual and the ODE–SDE W2^2 have Spearman rank "
-                 f"correlation {_number(box_rho)} (p = {_number(box_p, 2)}) on the box and "
-                 f"{_number(data_rho)} (p = {_number(data_p, 2)}) near the data.")
-    return "\n".join(lines) + "\n"
+    blocks.append(("p", f"Across all runs, the FP residual and the ODE–SDE W2^2 have Spearman rank "
+                        f"correlation {_number(box_rho)} (p = {_number(box_p, 2)}) on the box and "
+                        f"{_number(data_rho)} (p = {_number(data_p, 2)}) near the data."))
+    return blocks
+
+
+def to_markdown(found: list[dict], pooled: dict[str, tuple]) -> str:
+    lines = []
+    for kind, content in _blocks(found, pooled):
+        if kind == "table":
+            lines.append(content.to_markdown(index=False, colalign=["right"] * 3,
+                                             disable_numparse=True))
+        elif kind == "list":
+            lines.extend(f"- {entry}" for entry in content)
+        else:
+            lines.append({"h1": "# ", "h2": "## ", "p": ""}[kind] + content)
+        lines.append("")
+    return "\n".join(lines)
+
+
+def to_html(found: list[dict], pooled: dict[str, tuple]) -> str:
+    """A standalone page, for the Snakemake report (which shows Markdown as raw text)."""
+    parts = []
+    for kind, content in _blocks(found, pooled):
+        if kind == "table":
+            parts.append(content.to_html(index=False, border=0))
+        elif kind == "list":
+            parts.append("<ul>" + "".join(f"<li>{escape(e)}</li>" for e in content) + "</ul>")
+        else:
+            parts.append(f"<{kind}>{escape(content)}</{kind}>")
+    return PAGE.format(body="\n".join(parts))
+
+
+PAGE = ("<!DOCTYPE html><html><head><meta charset='utf-8'><style>body{{font-family:sans-serif;"
+        "margin:1em;max-width:60em}}table{{border-collapse:collapse}}th,td{{padding:3px 10px;"
+        "border-bottom:1px solid #ddd;text-align:right}}</style></head><body>{body}</body>"
+        "</html>\n")
