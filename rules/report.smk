@@ -38,7 +38,9 @@ rule findings:
     output:
         markdown=f"{TABLES}/findings.md",
         html=report(
-            f"{TABLES}/findings.html", caption="captions/findings.rst", category="Tables"
+            f"{TABLES}/findings.html",
+            caption="captions/findings.rst",
+            category="Tables",
         ),
         json=f"{TABLES}/findings.json",
     log:
