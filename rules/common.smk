@@ -36,8 +36,14 @@ RUNS = [
 ]
 COMPUTE = config["compute"]
 TRAINING = config["training"]
-# Settings that change the weights; checkpoint_every only changes how often state is saved.
-TRAINING_PARAMS = {k: v for k, v in TRAINING.items() if k != "checkpoint_every"}
+# Settings that change the weights: checkpoint_every only changes how often state is saved,
+# and pretrain_steps matters only to the finetune schedule.
+TRAINING_PARAMS = {
+    k: v
+    for k, v in TRAINING.items()
+    if k != "checkpoint_every"
+    and not (k == "pretrain_steps" and TRAINING["schedule"] == "joint")
+}
 SAMPLING = config["sampling"]
 SAMPLER_SEED_OFFSET = {"ode": 1, "sde": 2}
 STUDIES = config["studies"]

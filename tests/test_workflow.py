@@ -184,6 +184,14 @@ def test_changing_the_ode_method_resamples_only_the_ode(completed_run, tmp_path)
     assert set(jobs) <= AGGREGATION_RULES | {"figure_densities"}
 
 
+def test_finetune_schedule_adds_one_shared_pretraining_per_data_set_and_seed(completed_run,
+                                                                              tmp_path):
+    overlay = tmp_path / "finetune.yaml"
+    overlay.write_text("training: {schedule: finetune, pretrain_steps: 100}\n")
+    jobs = planned_jobs(completed_run, PRESET, str(overlay))
+    assert jobs["pretrain"] == 4 and jobs["train"] == 8
+
+
 def test_a_failing_job_leaves_every_other_output_intact(completed_run):
     damaged = completed_run / "results/models/mixture/w1/seed0/model.pt"
     original = damaged.read_bytes()
