@@ -11,6 +11,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 import seaborn as sns  # noqa: E402
+from matplotlib.ticker import NullFormatter  # noqa: E402
 
 PAIR_LABELS = {
     "w2sq_ode_sde": "ODE–SDE",
@@ -82,6 +83,7 @@ def residual_against_gap(frame: pd.DataFrame):
         sns.scatterplot(data=shown, x=column, y="w2sq_ode_sde", hue="fp_weight",
                         style="dataset", s=70, ax=ax, legend=ax is axes[-1])
         ax.set(xscale="log", yscale="log", xlabel=label, ylabel="ODE–SDE W2^2")
+        ax.xaxis.set_minor_formatter(NullFormatter())  # minor labels collide within a decade
     if axes[-1].get_legend() is not None:
         sns.move_legend(axes[-1], "upper left", bbox_to_anchor=(1, 1))
     fig.tight_layout()
