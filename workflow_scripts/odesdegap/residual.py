@@ -21,9 +21,6 @@ import torch
 from .divergence import exact_divergence, hutchinson_divergence, rademacher_probes
 from .processes import ForwardProcess
 
-RESIDUAL_FORMS = ("centred", "full")
-TIME_DISTRIBUTIONS = ("uniform", "dsm")
-
 
 def fp_residual(model, process: ForwardProcess, x: torch.Tensor, t: torch.Tensor,
                 create_graph: bool = True, hutchinson_probes: int = 0,

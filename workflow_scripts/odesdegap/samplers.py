@@ -13,9 +13,7 @@ import torchsde
 
 from .processes import ForwardProcess
 
-ODE_FIXED_GRID_METHODS = ("euler", "midpoint", "rk4", "explicit_adams", "implicit_adams")
 ODE_ADAPTIVE_METHODS = ("dopri5", "dopri8", "bosh3", "adaptive_heun")
-SDE_METHODS = ("euler", "milstein", "srk")
 
 
 @dataclass(frozen=True)
