@@ -8,7 +8,6 @@ import torch
 
 from odesdegap import artifacts, metrics, runtime
 from odesdegap.likelihood import LikelihoodSettings, ode_nll
-from odesdegap.models import build_model
 from odesdegap.processes import build_process
 from odesdegap.residual import CollocationSampler
 
@@ -58,8 +57,7 @@ for a, b in itertools.combinations(sample_sets, 2):
         evaluation["sliced_max_points"])
 
 process = build_process(params.process)
-model = build_model(params.model, dim=dim, process=process)
-model.load_state_dict(artifacts.load_state_dict(sm.input.model))
+model = artifacts.load_model(sm.input.model, params.model, dim, process)
 model.to(device).eval()
 # The residual on the paper's box, and near the data (noised held-out points), where the
 # samplers' trajectories actually go.

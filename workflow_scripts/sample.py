@@ -2,7 +2,6 @@
 ODE, the reverse SDE, or another member (eta) of the SDE family between them."""
 
 from odesdegap import artifacts, runtime
-from odesdegap.models import build_model
 from odesdegap.processes import build_process
 from odesdegap.samplers import SamplerSettings, TimeGrid, sample
 
@@ -13,8 +12,7 @@ params = sm.params
 sampling = params.sampling
 
 process = build_process(params.process)
-model = build_model(params.model, dim=params.dim, process=process)
-model.load_state_dict(artifacts.load_state_dict(sm.input.model))
+model = artifacts.load_model(sm.input.model, params.model, params.dim, process)
 grid = TimeGrid(process.t_max, process.t_min, sampling["steps"], sampling["refine_last"],
                 sampling["refine_factor"])
 settings = SamplerSettings(

@@ -1,11 +1,9 @@
 """Rules sampler_study and sampler_study_exact: ODE–SDE W2^2 against step count and integrator,
 for a trained model or for the exact score of Gaussian data."""
 
-import numpy as np
 import pandas as pd
 
 from odesdegap import artifacts, metrics, runtime, studies
-from odesdegap.models import GaussianPotential, build_model
 from odesdegap.processes import build_process
 
 sm = snakemake  # noqa: F821 (injected by Snakemake)
@@ -17,14 +15,9 @@ process = build_process(params.process)
 
 if "model" in sm.input.keys():
     reference = artifacts.load_arrays(sm.input.data)["reference"]
-    model = build_model(params.model, dim=reference.shape[1], process=process)
-    model.load_state_dict(artifacts.load_state_dict(sm.input.model))
+    model = artifacts.load_model(sm.input.model, params.model, reference.shape[1], process)
 else:
-    exact = studies.EXACT_GAUSSIAN
-    model = GaussianPotential(process, exact["mean"], exact["std"])
-    rng = np.random.default_rng(params.seed)
-    reference = (np.asarray(exact["mean"]) + exact["std"] * rng.standard_normal(
-        (study["n_samples"], 2))).astype(np.float32)
+    model, reference = studies.exact_gaussian_lane(process, study["n_samples"], params.seed)
 
 rows = studies.sampler_study(
     model.to(device), process, reference.shape[1], reference, study["steps"],

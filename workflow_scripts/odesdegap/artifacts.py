@@ -75,6 +75,15 @@ def load_state_dict(path) -> dict:
                          "retrains it") from error
 
 
+def load_model(path, settings: dict, dim: int, process) -> torch.nn.Module:
+    """A trained model: built from the config's `model` section, then given its saved weights."""
+    from .models import build_model
+
+    model = build_model(settings, dim=dim, process=process)
+    model.load_state_dict(load_state_dict(path))
+    return model
+
+
 def fingerprint_digest(fingerprint: dict) -> str:
     return hashlib.sha256(json.dumps(fingerprint, sort_keys=True).encode()).hexdigest()
 

@@ -22,6 +22,15 @@ from .samplers import SamplerSettings, TimeGrid, sample
 EXACT_GAUSSIAN = {"mean": [0.5, -0.5], "std": 0.5}
 
 
+def exact_gaussian_lane(process, n: int, seed: int):
+    """The exact-score lane: the exact model of EXACT_GAUSSIAN data and n seeded data points."""
+    from .models import GaussianPotential
+
+    mean, std = np.asarray(EXACT_GAUSSIAN["mean"]), EXACT_GAUSSIAN["std"]
+    data = mean + std * np.random.default_rng(seed).standard_normal((n, len(mean)))
+    return GaussianPotential(process, mean, std), data.astype(np.float32)
+
+
 def eta_rows(eta_samples: dict[float, np.ndarray], references: dict[str, np.ndarray],
              grid: Grid) -> list[dict]:
     """W2^2 of each eta's samples to each reference set (data, ODE, SDE)."""
