@@ -1,3 +1,10 @@
+def image_source(wildcards):
+    """Where torchvision data sets live; only those data sets depend on it."""
+    if wildcards.dataset in TORCHVISION_DATASETS:
+        return {"root": config["data"]["root"], "download": config["data"]["download"]}
+    return {"root": None, "download": None}
+
+
 rule prepare_data:
     """Training set and held-out reference set of one data set."""
     output:
@@ -11,11 +18,13 @@ rule prepare_data:
         "../envs/benchmark.yaml"
     threads: 1
     resources:
-        mem_mb=1000,
+        mem_mb=lambda wc: 4000 if wc.dataset in TORCHVISION_DATASETS else 1000,
         runtime=10,
     params:
         n_train=config["data"]["n_train"],
         n_reference=config["data"]["n_reference"],
         seed=config["data"]["seed"],
+        root=lambda wc: image_source(wc)["root"],
+        download=lambda wc: image_source(wc)["download"],
     script:
         "../workflow_scripts/prepare_data.py"

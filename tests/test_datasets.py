@@ -1,5 +1,8 @@
 """The data distributions, checked against their definitions."""
 
+import urllib.error
+import urllib.request
+
 import numpy as np
 import pytest
 
@@ -11,8 +14,10 @@ from odesdegap.datasets import (
     dataset_seeds,
     dimension,
     gmm_means,
+    image_shape,
     sample_dataset,
 )
+from odesdegap.image_datasets import DatasetUnavailable, expected_files, load_image_dataset
 
 
 def test_same_seed_same_points_and_float32():
@@ -112,3 +117,36 @@ def test_gmm_components_and_dimension(dim):
     assert offsets.mean(axis=0) == pytest.approx(np.zeros(dim), abs=0.02)
     assert offsets.std(axis=0) == pytest.approx(np.full(dim, GMM_STD), rel=0.05)
 
+
+
+# --- images ---------------------------------------------------------------------------------
+def test_digits_are_flat_images_in_range_with_a_held_out_split():
+    arrays = load_image_dataset("digits", n_train=10_000, n_reference=300, seed=1)
+    assert arrays["train"].shape == (1797 - 300, 64) and arrays["reference"].shape == (300, 64)
+    assert arrays["train"].dtype == np.float32 and dimension("digits") == 64
+    assert image_shape("digits") == (1, 8, 8) and image_shape("mixture") is None
+    both = np.concatenate([arrays["train"], arrays["reference"]])
+    assert both.min() == -1.0 and both.max() == 1.0
+    assert set(np.unique(arrays["train_labels"])) == set(range(10))
+    # Disjoint: every image appears once (a few digits are duplicated in the raw set itself).
+    assert len(np.unique(both, axis=0)) >= len(both) - 5
+    again = load_image_dataset("digits", n_train=10_000, n_reference=300, seed=1)
+    assert all(np.array_equal(arrays[k], again[k]) for k in arrays)
+    fewer = load_image_dataset("digits", n_train=100, n_reference=300, seed=1)
+    assert len(fewer["train"]) == 100
+
+
+@pytest.mark.parametrize("name", ["mnist", "fashion_mnist", "cifar10"])
+def test_torchvision_sets_offline_say_what_to_download_and_where(name, tmp_path, monkeypatch):
+    def offline(*args, **kwargs):
+        raise urllib.error.URLError("no network")
+
+    monkeypatch.setattr(urllib.request, "urlopen", offline)
+    with pytest.raises(DatasetUnavailable) as raised:
+        load_image_dataset(name, 100, 100, 0, root=tmp_path / "downloads", download=True)
+    message = str(raised.value)
+    urls, folder = expected_files(name, tmp_path / "downloads")
+    assert "downloading them failed" in message and str(folder.resolve()) in message
+    assert all(url in message for url in urls)
+    with pytest.raises(DatasetUnavailable, match="data.download is false"):
+        load_image_dataset(name, 100, 100, 0, root=tmp_path / "downloads", download=False)

@@ -1,17 +1,30 @@
-"""Rule prepare_data: draw the training set and the held-out reference set of one data set."""
+"""Rule prepare_data: the training set and the held-out reference set of one data set (point
+clouds drawn from their generators; images loaded, flattened to [-1, 1], with their labels)."""
 
-from odesdegap import artifacts, datasets
+from odesdegap import artifacts, datasets, image_datasets, runtime
 
-params = snakemake.params  # noqa: F821 (injected by Snakemake)
-name = snakemake.wildcards.dataset  # noqa: F821
+sm = snakemake  # noqa: F821 (injected by Snakemake)
+runtime.log_to(sm.log[0])
+params = sm.params
+name = sm.wildcards.dataset
 train_seed, reference_seed = datasets.dataset_seeds(name, params.seed)
-train = datasets.sample_dataset(name, params.n_train, train_seed)
-reference = datasets.sample_dataset(name, params.n_reference, reference_seed)
-artifacts.save_arrays(snakemake.output.data, train=train, reference=reference)  # noqa: F821
-artifacts.write_json(snakemake.output.meta, {  # noqa: F821
+if datasets.image_shape(name) is not None:
+    try:
+        arrays = image_datasets.load_image_dataset(
+            name, params.n_train, params.n_reference, train_seed, params.root, params.download)
+    except image_datasets.DatasetUnavailable as error:
+        runtime.stop(error)
+else:
+    arrays = {
+        "train": datasets.sample_dataset(name, params.n_train, train_seed),
+        "reference": datasets.sample_dataset(name, params.n_reference, reference_seed),
+    }
+artifacts.save_arrays(sm.output.data, **arrays)
+artifacts.write_json(sm.output.meta, {
     "dataset": name,
-    "n_train": len(train),
-    "n_reference": len(reference),
+    "n_train": len(arrays["train"]),
+    "n_reference": len(arrays["reference"]),
+    "image_shape": datasets.image_shape(name),
     "train_seed": train_seed,
     "reference_seed": reference_seed,
     "versions": artifacts.environment_versions(),

@@ -14,6 +14,8 @@ from functools import partial
 
 import numpy as np
 
+from .image_datasets import IMAGE_SHAPES
+
 MIXTURE_MEANS = np.array(
     [(2, -2), (-2, 2), (2, 2), (-2, -2), (0, 0), (4, 0), (-4, 0), (0, 4), (0, -4)], dtype=float
 )
@@ -124,8 +126,17 @@ def dataset_seeds(name: str, base_seed: int) -> tuple[int, int]:
     return base_seed * 1_000_003 + offset, base_seed * 1_000_003 + offset + 1
 
 
+def image_shape(name: str) -> tuple[int, int, int] | None:
+    """(C, H, W) of an image data set, whose points are flattened images; None otherwise."""
+    return IMAGE_SHAPES.get(name)
+
+
 def dimension(name: str) -> int:
-    """Dimension of a data set's points: d for `gmm{d}d`, 2 for every other (planar) set."""
+    """Dimension of a data set's points: C*H*W for images, d for `gmm{d}d`, 2 for every other
+    (planar) set."""
+    if name in IMAGE_SHAPES:
+        return int(np.prod(IMAGE_SHAPES[name]))
     if name not in SAMPLERS:
-        raise ValueError(f"unknown data set {name!r}; expected one of {sorted(SAMPLERS)}")
+        raise ValueError(f"unknown data set {name!r}; expected one of "
+                         f"{sorted(SAMPLERS) + sorted(IMAGE_SHAPES)}")
     return _gmm_dimension(name) or 2

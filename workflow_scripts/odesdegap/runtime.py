@@ -3,6 +3,9 @@ device follows the config (`auto` picks CUDA when present, else the CPU)."""
 
 from __future__ import annotations
 
+import sys
+from typing import NoReturn
+
 import torch
 
 DEVICE_CHOICES = ("auto", "cpu", "cuda")
@@ -21,7 +24,13 @@ def setup(threads: int, device: str = "auto") -> torch.device:
 
 def log_to(path) -> None:
     """Send this process's stdout and stderr (progress bars included) to the job's log file."""
-    import sys
-
     handle = open(path, "w", buffering=1)
     sys.stdout = sys.stderr = handle
+
+
+def stop(problem: Exception | str) -> NoReturn:
+    """End a job over a problem the user must fix (missing data, offline weights): the message
+    goes to the job's log and to the terminal that runs Snakemake, without a traceback."""
+    print(problem)
+    print(f"Error: {problem}", file=sys.__stderr__)
+    sys.exit(1)
