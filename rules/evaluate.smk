@@ -19,8 +19,10 @@ rule evaluate:
         **job_resources(share=0.5),
     params:
         process=config["process"],
-        model=config["model"],
-        evaluation=config["evaluation"],
+        model=MODEL,
+        image_shape=shape_of,
+        evaluation={k: v for k, v in config["evaluation"].items() if k != "fid"},
+        dsm_weighting=TRAINING["dsm_weighting"],
         fp_weight=fp_weight,
         seed=lambda wc: int(wc.seed),
     script:

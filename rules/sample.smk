@@ -16,7 +16,8 @@ rule sample:
         **job_resources(share=0.5),
     params:
         process=config["process"],
-        model=config["model"],
+        model=MODEL,
+        image_shape=shape_of,
         dim=lambda wc: dimension(wc.dataset),
         sampling=lambda wc: sampler_settings(wc.sampler),
         method=lambda wc: SAMPLING[f"{wc.sampler}_method"],

@@ -21,7 +21,8 @@ rule sample_eta:
         **job_resources(share=0.5),
     params:
         process=config["process"],
-        model=config["model"],
+        model=MODEL,
+        image_shape=shape_of,
         dim=lambda wc: dimension(wc.dataset),
         sampling=sampler_settings("sde"),
         method=SAMPLING["sde_method"],
@@ -76,7 +77,8 @@ rule sampler_study:
         **job_resources(),
     params:
         process=config["process"],
-        model=config["model"],
+        model=MODEL,
+        image_shape=shape_of,
         study=SAMPLER_STUDY,
         grid_bins=config["evaluation"]["grid_bins"],
         box_half_width=config["evaluation"]["box_half_width"],

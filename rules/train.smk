@@ -17,7 +17,8 @@ rule pretrain:
         **job_resources(),
     params:
         process=config["process"],
-        model=config["model"],
+        model=MODEL,
+        image_shape=shape_of,
         training={**TRAINING_PARAMS, "steps": TRAINING["pretrain_steps"]},
         fp_weight=0.0,
         seed=lambda wc: int(wc.seed),
@@ -46,7 +47,8 @@ rule train:
         **job_resources(),
     params:
         process=config["process"],
-        model=config["model"],
+        model=MODEL,
+        image_shape=shape_of,
         training=TRAINING_PARAMS,
         fp_weight=fp_weight,
         seed=lambda wc: int(wc.seed),

@@ -9,7 +9,13 @@ import torch
 
 from odesdegap.datasets import sample_dataset
 from odesdegap.losses import draw_dsm_batch, dsm_loss
-from odesdegap.models import MODELS, GaussianPotential, PotentialMLP, VectorScoreMLP, build_model
+from odesdegap.models import (
+    MODEL_KEYS,
+    GaussianPotential,
+    PotentialMLP,
+    VectorScoreMLP,
+    build_model,
+)
 from odesdegap.processes import OrnsteinUhlenbeck, VarianceExploding, VariancePreserving
 from odesdegap.residual import CollocationSampler, fp_residual
 from odesdegap.score_residual import score_fp_residual, score_residual_penalty, time_derivative
@@ -85,7 +91,7 @@ def test_vector_mlp_shapes_and_time_broadcast():
 
 
 def test_vector_mlp_is_registered_and_built_like_the_potential():
-    assert MODELS["vector_mlp"] is VectorScoreMLP
+    assert MODEL_KEYS["vector_mlp"] == MODEL_KEYS["potential_mlp"]
     settings = {"kind": "vector_mlp", "hidden_width": 8, "hidden_layers": 2,
                 "softplus_beta": 100.0, "gaussian_baseline": False}
     model = build_model(settings, dim=2, process=OrnsteinUhlenbeck())

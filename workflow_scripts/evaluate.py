@@ -57,8 +57,10 @@ for a, b in itertools.combinations(sample_sets, 2):
         evaluation["sliced_max_points"])
 
 process = build_process(params.process)
-model = artifacts.load_model(sm.input.model, params.model, dim, process)
+model = artifacts.load_model(sm.input.model, params.model, dim, process, params.image_shape)
 model.to(device).eval()
+# Points per forward pass: a U-Net's activations on images are far larger than an MLP's.
+chunk_points = 8192 if dim <= 64 else 1024
 # The residual on the paper's box, and near the data (noised held-out points), where the
 # samplers' trajectories actually go.
 for prefix, fraction in (("fp_residual", 0.0), ("fp_residual_data", 1.0)):
@@ -73,8 +75,10 @@ for prefix, fraction in (("fp_residual", 0.0), ("fp_residual_data", 1.0)):
     )
     result.update(metrics.residual_summary(model, process, collocation, evaluation["seed"],
                                            device, prefix=prefix,
-                                           hutchinson_probes=evaluation["hutchinson_probes"]))
-result["dsm_loss"] = metrics.heldout_dsm(model, process, reference, evaluation["seed"], device)
+                                           hutchinson_probes=evaluation["hutchinson_probes"],
+                                           chunk_points=chunk_points))
+result["dsm_loss"] = metrics.heldout_dsm(model, process, reference, evaluation["seed"], device,
+                                         chunk_points=chunk_points, weighting=params.dsm_weighting)
 
 nll = evaluation["nll"]
 if nll["points"] > 0:

@@ -12,7 +12,8 @@ params = sm.params
 sampling = params.sampling
 
 process = build_process(params.process)
-model = artifacts.load_model(sm.input.model, params.model, params.dim, process)
+model = artifacts.load_model(sm.input.model, params.model, params.dim, process,
+                             params.image_shape)
 grid = TimeGrid(process.t_max, process.t_min, sampling["steps"], sampling["refine_last"],
                 sampling["refine_factor"])
 settings = SamplerSettings(

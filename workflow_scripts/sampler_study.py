@@ -15,7 +15,8 @@ process = build_process(params.process)
 
 if "model" in sm.input.keys():
     reference = artifacts.load_arrays(sm.input.data)["reference"]
-    model = artifacts.load_model(sm.input.model, params.model, reference.shape[1], process)
+    model = artifacts.load_model(sm.input.model, params.model, reference.shape[1], process,
+                                 params.image_shape)
 else:
     model, reference = studies.exact_gaussian_lane(process, study["n_samples"], params.seed)
 

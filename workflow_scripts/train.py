@@ -22,7 +22,8 @@ params = sm.params
 data = torch.as_tensor(artifacts.load_arrays(sm.input.data)["train"])
 process = build_process(params.process)
 torch.manual_seed(params.seed)
-model = build_model(params.model, dim=data.shape[1], process=process)
+model = build_model(params.model, dim=data.shape[1], process=process,
+                    image_shape=params.image_shape)
 model.fit_baseline(data)
 initial_weights = sm.input.get("init")
 if initial_weights:

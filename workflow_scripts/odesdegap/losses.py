@@ -7,17 +7,27 @@ import torch
 from .processes import ForwardProcess
 from .residual import sample_dsm_times
 
+DSM_WEIGHTINGS = ("uniform", "variance")
+
 
 def dsm_loss(model, process: ForwardProcess, x0: torch.Tensor, t: torch.Tensor,
-             noise: torch.Tensor, create_graph: bool = True) -> torch.Tensor:
-    """mean || s_theta(x_t, t) - grad log p(x_t | x0) ||^2 / d.
+             noise: torch.Tensor, create_graph: bool = True,
+             weighting: str = "uniform") -> torch.Tensor:
+    """mean lambda(t) || s_theta(x_t, t) - grad log p(x_t | x0) ||^2 / d.
 
     Averaged over coordinates as well as samples, as in the authors' code, so that the FP
-    weight w_R has the same meaning as in the paper.
+    weight w_R has the same meaning as in the paper. lambda = 1 is the paper's; lambda = std(t)^2
+    (`variance`) keeps the small-t terms, whose targets grow like 1/std, from dominating, which
+    images need.
     """
+    if weighting not in DSM_WEIGHTINGS:
+        raise ValueError(f"DSM weighting must be one of {DSM_WEIGHTINGS}, got {weighting!r}")
     x_t, target = process.perturb(x0, t, noise)
     score = model.score(x_t, t, create_graph=create_graph)
-    return ((score - target) ** 2).mean()
+    squared_error = ((score - target) ** 2).mean(dim=1)
+    if weighting == "variance":
+        squared_error = squared_error * process.marginal_std(t) ** 2
+    return squared_error.mean()
 
 
 def draw_dsm_batch(data: torch.Tensor, batch_size: int, process: ForwardProcess,

@@ -134,8 +134,10 @@ def residual_summary(model, process: ForwardProcess, sampler: CollocationSampler
 
 
 def heldout_dsm(model, process: ForwardProcess, data: np.ndarray, seed: int,
-                device: torch.device, chunk_points: int = 8192) -> float:
-    """DSM loss on held-out data with fixed, seeded times and noise."""
+                device: torch.device, chunk_points: int = 8192,
+                weighting: str = "uniform") -> float:
+    """DSM loss (weighted over time like training's) on held-out data with fixed, seeded times
+    and noise."""
     generator = torch.Generator().manual_seed(seed)
     x0 = torch.as_tensor(data)
     t = sample_dsm_times(len(x0), process, generator)
@@ -143,6 +145,6 @@ def heldout_dsm(model, process: ForwardProcess, data: np.ndarray, seed: int,
     total = 0.0
     for i in range(0, len(x0), chunk_points):
         parts = (v[i:i + chunk_points].to(device) for v in (x0, t, noise))
-        loss = dsm_loss(model, process, *parts, create_graph=False)
+        loss = dsm_loss(model, process, *parts, create_graph=False, weighting=weighting)
         total += loss.item() * min(chunk_points, len(x0) - i)
     return total / len(x0)

@@ -83,14 +83,40 @@ def softplus_mlp(width_in: int, width_out: int, hidden_width: int, hidden_layers
     return nn.Sequential(*layers)
 
 
-MODELS = {"potential_mlp": PotentialMLP, "vector_mlp": VectorScoreMLP}
+MLP_KEYS = ("hidden_width", "hidden_layers", "softplus_beta", "gaussian_baseline")
+UNET_KEYS = ("channels", "channel_multipliers")
+# Which `model` config keys each kind reads: the rules pass only these on, so that editing, say,
+# the U-Net's channels does not retrain the MLPs.
+MODEL_KEYS = {
+    "potential_mlp": MLP_KEYS,
+    "vector_mlp": MLP_KEYS,
+    "unet_potential": UNET_KEYS,
+    "unet_vector": UNET_KEYS,
+}
 
 
-def build_model(settings: dict, dim: int, process=None) -> nn.Module:
-    """Build a model from the config's `model` section: {kind, ...architecture keys}."""
-    settings = dict(settings)
+def model_settings(settings: dict) -> dict:
+    """The config's `model` section reduced to its kind and the keys that kind reads."""
+    kind = settings["kind"]
+    return {"kind": kind, **{k: settings[k] for k in MODEL_KEYS[kind] if k in settings}}
+
+
+def build_model(settings: dict, dim: int, process=None,
+                image_shape: tuple[int, int, int] | None = None) -> nn.Module:
+    """Build a model from the config's `model` section: {kind, ...architecture keys}. The
+    U-Nets see flat (n, C*H*W) points like every other model and fold them into `image_shape`."""
+    settings = model_settings(settings)
     kind = settings.pop("kind")
-    return MODELS[kind](dim=dim, process=process, **settings)
+    if kind.startswith("unet"):
+        from .unet import UNetPotential, UNetScore
+
+        if image_shape is None:
+            raise ValueError(f"model kind {kind!r} needs an image data set")
+        network = UNetPotential if kind == "unet_potential" else UNetScore
+        settings["channel_multipliers"] = tuple(settings.get("channel_multipliers", (1, 2)))
+        return network(dim=dim, image_shape=tuple(image_shape), process=process, **settings)
+    return {"potential_mlp": PotentialMLP, "vector_mlp": VectorScoreMLP}[kind](
+        dim=dim, process=process, **settings)
 
 
 class GaussianPotential(nn.Module):

@@ -33,6 +33,7 @@ class TrainingSettings:
     fp_weight: float
     lr_milestones: list[int] = field(default_factory=list)
     lr_decay: float = 0.1
+    dsm_weighting: str = "uniform"
     residual_form: str = "centred"
     collocation_points: int = 1024
     points_per_time: int = 32
@@ -53,6 +54,7 @@ class TrainingSettings:
             learning_rate=training["learning_rate"],
             lr_milestones=list(training.get("lr_milestones", [])),
             lr_decay=training.get("lr_decay", 0.1),
+            dsm_weighting=training.get("dsm_weighting", "uniform"),
             fp_weight=float(fp_weight),
             residual_form=residual["form"],
             collocation_points=residual["collocation_points"],
@@ -127,7 +129,7 @@ def train(model: torch.nn.Module, process: ForwardProcess, data: torch.Tensor,
         weight = settings.weight_at(step)
         logging_step = step % settings.log_every == 0 or step == settings.steps - 1
 
-        loss_dsm = dsm_loss(model, process, x0, t, noise)
+        loss_dsm = dsm_loss(model, process, x0, t, noise, weighting=settings.dsm_weighting)
         parts = None
         if weight > 0 or logging_step:
             if hasattr(model, "potential"):
