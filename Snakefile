@@ -34,6 +34,7 @@ include: "rules/data.smk"
 include: "rules/train.smk"
 include: "rules/sample.smk"
 include: "rules/evaluate.smk"
+include: "rules/images.smk"
 include: "rules/report.smk"
 include: "rules/studies.smk"
 
@@ -44,7 +45,9 @@ rule all:
         rules.tables.output,
         rules.findings.output,
         rules.figure_metrics.output,
-        expand(rules.figure_densities.output.figure, dataset=config["datasets"]),
+        expand(rules.figure_densities.output.figure, dataset=POINT_DATASETS),
+        expand(rules.figure_sample_grids.output.figure, dataset=IMAGE_DATASETS),
+        rules.fid_table.output if IMAGE_DATASETS else [],
         rules.benchmark_table.output,
         rules.eta_table.output if ETAS else [],
         rules.sampler_table.output if SAMPLER_STUDY["steps"] else [],

@@ -6,7 +6,9 @@ import os
 import zlib
 
 from odesdegap.config import format_weight
-from odesdegap.datasets import dimension
+from odesdegap.datasets import dimension, image_shape
+from odesdegap.image_datasets import TORCHVISION_DATASETS
+from odesdegap.models import model_settings
 
 
 wildcard_constraints:
@@ -15,6 +17,7 @@ wildcard_constraints:
     seed="[0-9]+",
     sampler="ode|sde",
     eta="[0-9][0-9.e+-]*",
+    extractor="classifier|inception",
 
 
 RESULTS = "results"
@@ -28,12 +31,21 @@ TABLES = f"{RESULTS}/tables"
 FIGURES = f"{RESULTS}/figures"
 LOGS = f"{RESULTS}/logs"
 BENCHMARKS = f"{RESULTS}/benchmarks"
+CLASSIFIER_DIR = f"{RESULTS}/classifiers/{{dataset}}"
+REFERENCE_FEATURES = f"{RESULTS}/fid/{{extractor}}/{{dataset}}/reference_features.npz"
+FID = f"{RESULTS}/fid/{{extractor}}/{RUN}.json"
 
 WEIGHTS = {format_weight(w): float(w) for w in config["fp_weights"]}
 RUNS = [
     {"dataset": d, "weight": w, "seed": s}
     for d, w, s in itertools.product(config["datasets"], WEIGHTS, config["seeds"])
 ]
+IMAGE_DATASETS = [d for d in config["datasets"] if image_shape(d) is not None]
+POINT_DATASETS = [d for d in config["datasets"] if image_shape(d) is None]
+FID_EXTRACTORS = (
+    config["evaluation"]["fid"]["feature_extractors"] if IMAGE_DATASETS else []
+)
+MODEL = model_settings(config["model"])
 COMPUTE = config["compute"]
 TRAINING = config["training"]
 # Settings that change the weights: checkpoint_every only changes how often state is saved,
@@ -67,6 +79,11 @@ def job_resources(share=1.0):
         "runtime": max(1, int(COMPUTE["runtime_minutes"] * share)),
         "gpu": COMPUTE["gpus"],
     }
+
+
+def shape_of(wildcards):
+    """(C, H, W) for an image data set (the U-Nets fold flat points into it), else None."""
+    return image_shape(wildcards.dataset)
 
 
 def fp_weight(wildcards):

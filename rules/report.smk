@@ -154,6 +154,15 @@ rule benchmark_table:
                 for p in run_paths(f"{BENCHMARKS}/sample/{RUN}/{s}.tsv")
             ]
             + run_paths(f"{BENCHMARKS}/evaluate/{RUN}.tsv")
+            + expand(
+                f"{BENCHMARKS}/train_classifier/{{dataset}}.tsv",
+                dataset=IMAGE_DATASETS if "classifier" in FID_EXTRACTORS else [],
+            )
+            + [
+                p
+                for e in FID_EXTRACTORS
+                for p in run_paths(f"{BENCHMARKS}/evaluate_fid/{e}/{RUN}.tsv")
+            ]
         ),
     output:
         jobs=f"{TABLES}/benchmarks_by_job.csv",
@@ -176,3 +185,77 @@ rule benchmark_table:
         root=lambda wc, input: os.path.commonpath(input.benchmarks),
     script:
         "../workflow_scripts/benchmark_table.py"
+
+
+rule figure_sample_grids:
+    """Image data sets: SDE and ODE samples side by side, one row per weight."""
+    input:
+        data=f"{DATA}.npz",
+        sde=lambda wc: [
+            SAMPLES.format(
+                dataset=wc.dataset, weight=w, seed=FIRST_SEED, sampler="sde"
+            )
+            for w in WEIGHTS
+        ],
+        ode=lambda wc: [
+            SAMPLES.format(
+                dataset=wc.dataset, weight=w, seed=FIRST_SEED, sampler="ode"
+            )
+            for w in WEIGHTS
+        ],
+    output:
+        figure=report(
+            f"{FIGURES}/{{dataset}}/sample_grids.png",
+            caption="captions/sample_grids.rst",
+            category="Figures",
+            subcategory="{dataset}",
+        ),
+    log:
+        f"{LOGS}/figure_sample_grids/{{dataset}}.log",
+    benchmark:
+        f"{BENCHMARKS}/figure_sample_grids/{{dataset}}.tsv"
+    conda:
+        "../envs/benchmark.yaml"
+    threads: 1
+    resources:
+        mem_mb=1000,
+        runtime=10,
+    params:
+        weights=list(WEIGHTS.values()),
+        seed=FIRST_SEED,
+        image_shape=shape_of,
+    script:
+        "../workflow_scripts/plot_sample_grids.py"
+
+
+rule fid_table:
+    """FID and KID of every image run and extractor, and their per-weight summary."""
+    input:
+        fid=[
+            path
+            for extractor in FID_EXTRACTORS
+            for path in run_paths(FID.replace("{extractor}", extractor))
+        ],
+        classifiers=expand(
+            f"{CLASSIFIER_DIR}/model.json",
+            dataset=IMAGE_DATASETS if "classifier" in FID_EXTRACTORS else [],
+        ),
+    output:
+        runs=f"{TABLES}/fid.csv",
+        summary_csv=f"{TABLES}/fid_summary.csv",
+        summary_md=f"{TABLES}/fid_summary.md",
+        summary_html=report(
+            f"{TABLES}/fid_summary.html", caption="captions/fid.rst", category="Tables"
+        ),
+    log:
+        f"{LOGS}/fid_table.log",
+    benchmark:
+        f"{BENCHMARKS}/fid_table/all.tsv"
+    conda:
+        "../envs/benchmark.yaml"
+    threads: 1
+    resources:
+        mem_mb=1000,
+        runtime=10,
+    script:
+        "../workflow_scripts/make_fid_table.py"

@@ -1,5 +1,5 @@
-"""Seaborn figures: the paper's sample-density panel, W2^2 against the FP weight, residual
-against the ODE–SDE gap, and training curves."""
+"""Seaborn figures: the paper's sample-density panel, sample grids of image data sets, W2^2
+against the FP weight, residual against the ODE–SDE gap, and training curves."""
 
 from __future__ import annotations
 
@@ -35,6 +35,46 @@ def sample_densities(panels: list[tuple[float, np.ndarray, np.ndarray]], referen
         sns.histplot(x=finite[:, 0], y=finite[:, 1], bins=bins, binrange=(limits, limits),
                      cmap="mako_r", ax=ax, stat="density")
         ax.set(xlim=limits, ylim=limits, aspect="equal", xticks=[], yticks=[])
+        ax.set_title(label, fontsize=9)
+
+    draw(axes[0, 0], reference, "data (held out)")
+    axes[0, 1].axis("off")
+    for row, (weight, sde, ode) in enumerate(panels, start=1):
+        draw(axes[row, 0], sde, f"SDE, w = {weight:g}")
+        draw(axes[row, 1], ode, f"ODE, w = {weight:g}")
+    fig.suptitle(title)
+    fig.tight_layout()
+    return fig
+
+
+def tile_images(flat: np.ndarray, image_shape: tuple[int, int, int], columns: int = 8,
+                n_images: int = 64) -> np.ndarray:
+    """The first `n_images` flat images in [-1, 1] as one (rows*H, columns*W[, 3]) picture in
+    [0, 1], a one-pixel gap between images; non-finite pixels show as black."""
+    channels, height, width = image_shape
+    images = np.nan_to_num(flat[:n_images], nan=-1.0, posinf=1.0, neginf=-1.0)
+    images = (np.clip(images, -1, 1) + 1) / 2
+    images = images.reshape(-1, channels, height, width).transpose(0, 2, 3, 1)
+    rows = -(-len(images) // columns)
+    canvas = np.ones((rows * (height + 1) - 1, columns * (width + 1) - 1, channels))
+    for index, image in enumerate(images):
+        top, left = (index // columns) * (height + 1), (index % columns) * (width + 1)
+        canvas[top:top + height, left:left + width] = image
+    return canvas[..., 0] if channels == 1 else canvas
+
+
+def sample_grids(panels: list[tuple[float, np.ndarray, np.ndarray]], reference: np.ndarray,
+                 image_shape: tuple[int, int, int], title: str, n_images: int = 64):
+    """The image counterpart of `sample_densities`: one row per weight, SDE and ODE samples
+    side by side, held-out images in the first row."""
+    sns.set_theme(style="white")
+    rows = len(panels) + 1
+    fig, axes = plt.subplots(rows, 2, figsize=(5.2, 2.7 * rows), squeeze=False)
+
+    def draw(ax, samples, label):
+        ax.imshow(tile_images(samples, image_shape, n_images=n_images), cmap="gray",
+                  vmin=0, vmax=1, interpolation="nearest")
+        ax.set(xticks=[], yticks=[])
         ax.set_title(label, fontsize=9)
 
     draw(axes[0, 0], reference, "data (held out)")

@@ -43,20 +43,25 @@ def confidence_halfwidth(values: pd.Series, level: float = 0.95) -> float:
     return float(stats.t.ppf(0.5 + level / 2, n - 1) * values.std(ddof=1) / np.sqrt(n))
 
 
-def summarise(frame: pd.DataFrame) -> pd.DataFrame:
-    """Mean and 95% CI half-width of each summary metric per (dataset, fp_weight)."""
-    grouped = frame.groupby(["dataset", "fp_weight"], sort=True)
+def summarise(frame: pd.DataFrame, keys: tuple[str, ...] = ("dataset", "fp_weight"),
+              metrics: list[str] | None = None) -> pd.DataFrame:
+    """Mean and 95% CI half-width of each summary metric per (dataset, fp_weight), or per
+    another grouping."""
+    metrics = present_metrics(frame) if metrics is None else metrics
+    grouped = frame.groupby(list(keys), sort=True)
     summary = grouped.size().rename("n_seeds").to_frame()
-    for metric in present_metrics(frame):
+    for metric in metrics:
         summary[metric] = grouped[metric].mean()
         summary[f"{metric}_ci95"] = grouped[metric].agg(confidence_halfwidth)
     return summary.reset_index()
 
 
-def format_summary(summary: pd.DataFrame) -> pd.DataFrame:
+def format_summary(summary: pd.DataFrame, keys: tuple[str, ...] = ("dataset", "fp_weight"),
+                   metrics: list[str] | None = None) -> pd.DataFrame:
     """Human-readable cells: 'mean ± ci' where an interval exists, else the mean."""
-    shown = summary[["dataset", "fp_weight", "n_seeds"]].copy()
-    for metric in present_metrics(summary):
+    metrics = present_metrics(summary) if metrics is None else metrics
+    shown = summary[[*keys, "n_seeds"]].copy()
+    for metric in metrics:
         mean, ci = summary[metric], summary[f"{metric}_ci95"]
         shown[metric] = [
             f"{m:.4g}" if np.isnan(c) else f"{m:.4g} ± {c:.2g}"

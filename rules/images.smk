@@ -1,0 +1,88 @@
+rule train_classifier:
+    """The small CNN classifier of one image data set: the offline FID feature extractor. Its
+    held-out accuracy is recorded, so a poor extractor is visible next to the FID it gives.
+    """
+    input:
+        data=f"{DATA}.npz",
+    output:
+        model=f"{CLASSIFIER_DIR}/model.pt",
+        meta=f"{CLASSIFIER_DIR}/model.json",
+        history=f"{CLASSIFIER_DIR}/training_log.csv",
+    log:
+        f"{LOGS}/train_classifier/{{dataset}}.log",
+    benchmark:
+        f"{BENCHMARKS}/train_classifier/{{dataset}}.tsv"
+    conda:
+        "../envs/benchmark.yaml"
+    threads: COMPUTE["threads"]
+    resources:
+        **job_resources(share=0.5),
+    params:
+        classifier=config["classifier"],
+        image_shape=shape_of,
+    script:
+        "../workflow_scripts/train_classifier.py"
+
+
+def feature_extractor_inputs(wildcards):
+    """The classifier extractor is a file this workflow makes; Inception is clean-fid's."""
+    if wildcards.extractor == "classifier":
+        return {"classifier": f"{CLASSIFIER_DIR}/model.pt".format(**wildcards)}
+    return {}
+
+
+FID_SETTINGS = config["evaluation"]["fid"]
+# The settings that change features (inception_dir only says where weights are cached, so the
+# scripts read it from the config).
+EXTRACTOR_PARAMS = dict(image_shape=shape_of, batch_size=FID_SETTINGS["batch_size"])
+
+
+rule reference_features:
+    """Features of the held-out images, computed once per data set and extractor."""
+    input:
+        unpack(feature_extractor_inputs),
+        data=f"{DATA}.npz",
+    output:
+        features=REFERENCE_FEATURES,
+    log:
+        f"{LOGS}/reference_features/{{extractor}}/{{dataset}}.log",
+    benchmark:
+        f"{BENCHMARKS}/reference_features/{{extractor}}/{{dataset}}.tsv"
+    conda:
+        "../envs/benchmark.yaml"
+    threads: COMPUTE["threads"]
+    resources:
+        **job_resources(share=0.5),
+    params:
+        **EXTRACTOR_PARAMS,
+    script:
+        "../workflow_scripts/reference_features.py"
+
+
+rule evaluate_fid:
+    """FID and KID (clean-fid) for ODE–data, SDE–data and ODE–SDE of one run."""
+    input:
+        unpack(feature_extractor_inputs),
+        reference=REFERENCE_FEATURES,
+        ode=SAMPLES.replace("{sampler}", "ode"),
+        sde=SAMPLES.replace("{sampler}", "sde"),
+    output:
+        metrics=FID,
+    log:
+        f"{LOGS}/evaluate_fid/{{extractor}}/{RUN}.log",
+    benchmark:
+        f"{BENCHMARKS}/evaluate_fid/{{extractor}}/{RUN}.tsv"
+    conda:
+        "../envs/benchmark.yaml"
+    threads: COMPUTE["threads"]
+    resources:
+        **job_resources(share=0.5),
+    params:
+        **EXTRACTOR_PARAMS,
+        kid_subsets=FID_SETTINGS["kid_subsets"],
+        kid_subset_size=FID_SETTINGS["kid_subset_size"],
+        fp_weight=fp_weight,
+        seed=lambda wc: int(wc.seed),
+        evaluation_seed=config["evaluation"]["seed"],
+    script:
+        "../workflow_scripts/evaluate_fid.py"

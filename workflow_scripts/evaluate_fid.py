@@ -1,0 +1,39 @@
+"""Rule evaluate_fid: FID and KID (clean-fid) between the ODE samples, the SDE samples and the
+held-out images of one run, with one feature extractor."""
+
+import itertools
+import os
+
+from odesdegap import artifacts, fid, runtime
+
+sm = snakemake  # noqa: F821 (injected by Snakemake)
+runtime.log_to(sm.log[0])
+device = runtime.setup(sm.threads, sm.config.get("device", "auto"))
+params = sm.params
+shape = tuple(params.image_shape)
+try:
+    extractor = fid.build_extractor(
+        sm.wildcards.extractor, shape, device, classifier=sm.input.get("classifier"),
+        inception_dir=os.path.expanduser(sm.config["evaluation"]["fid"]["inception_dir"]))
+except fid.FeatureExtractorUnavailable as error:
+    runtime.stop(error)
+
+features = {"data": artifacts.load_arrays(sm.input.reference)["features"]}
+result = {
+    "dataset": sm.wildcards.dataset,
+    "extractor": sm.wildcards.extractor,
+    "fp_weight": params.fp_weight,
+    "seed": params.seed,
+}
+for sampler in ("ode", "sde"):
+    samples = artifacts.load_arrays(sm.input[sampler])["samples"]
+    features[sampler], result[f"n_nonfinite_{sampler}"] = fid.image_features(
+        samples, shape, extractor, device, params.batch_size)
+    result[f"n_images_{sampler}"] = len(samples)
+result["n_images_data"] = len(features["data"])
+for a, b in itertools.combinations(("ode", "sde", "data"), 2):
+    result[f"fid_{a}_{b}"] = fid.fid(features[a], features[b])
+    result[f"kid_{a}_{b}"] = fid.kid(features[a], features[b], params.evaluation_seed,
+                                     params.kid_subsets, params.kid_subset_size)
+print(result)
+artifacts.write_json(sm.output.metrics, result)

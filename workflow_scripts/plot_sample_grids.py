@@ -1,0 +1,16 @@
+"""Rule figure_sample_grids: SDE and ODE samples of one image data set side by side, one row per
+FP weight, for the first seed."""
+
+from odesdegap import artifacts, figures
+
+sm = snakemake  # noqa: F821 (injected by Snakemake)
+params = sm.params
+panels = [
+    (weight, artifacts.load_arrays(sde)["samples"], artifacts.load_arrays(ode)["samples"])
+    for weight, sde, ode in zip(params.weights, sm.input.sde, sm.input.ode, strict=True)
+]
+reference = artifacts.load_arrays(sm.input.data)["reference"]
+figure = figures.sample_grids(panels, reference, tuple(params.image_shape),
+                              title=f"{sm.wildcards.dataset} (seed {params.seed})")
+with artifacts.atomic_path(sm.output.figure) as tmp:
+    figure.savefig(tmp, format="png", dpi=130)

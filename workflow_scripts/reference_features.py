@@ -1,0 +1,22 @@
+"""Rule reference_features: feature-extractor features of one data set's held-out images, the
+'data' side of every FID of that data set."""
+
+import os
+
+from odesdegap import artifacts, fid, runtime
+
+sm = snakemake  # noqa: F821 (injected by Snakemake)
+runtime.log_to(sm.log[0])
+device = runtime.setup(sm.threads, sm.config.get("device", "auto"))
+params = sm.params
+shape = tuple(params.image_shape)
+try:
+    extractor = fid.build_extractor(
+        sm.wildcards.extractor, shape, device, classifier=sm.input.get("classifier"),
+        inception_dir=os.path.expanduser(sm.config["evaluation"]["fid"]["inception_dir"]))
+except fid.FeatureExtractorUnavailable as error:
+    runtime.stop(error)
+reference = artifacts.load_arrays(sm.input.data)["reference"]
+features, n_dropped = fid.image_features(reference, shape, extractor, device, params.batch_size)
+print(f"{len(features)} reference images -> {features.shape[1]} features ({n_dropped} dropped)")
+artifacts.save_arrays(sm.output.features, features=features, n_dropped=n_dropped)
