@@ -1,8 +1,9 @@
 """Speed figures at the default config's sizes (a script, not a test: `make bench`).
 
 Prints training steps per second with and without the FP residual, samples per second for each
-sampler, and the time of the W2 evaluation. Pass --device cuda on a GPU machine and --config to
-measure another config (e.g. presets/paper.yaml).
+sampler, and the time of the W2 evaluation (and of FID features, for image data sets), on the
+config's first data set. Pass --device cuda on a GPU machine and --config to measure another
+config (e.g. presets/paper.yaml, presets/images.yaml, presets/images_gpu.yaml).
 """
 
 import argparse
@@ -17,9 +18,11 @@ import yaml
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "workflow_scripts"))
 
-from odesdegap import metrics  # noqa: E402
+from odesdegap import fid, metrics  # noqa: E402
+from odesdegap.classifier import ImageClassifier  # noqa: E402
 from odesdegap.config import checked  # noqa: E402
-from odesdegap.datasets import sample_dataset  # noqa: E402
+from odesdegap.datasets import image_shape, sample_dataset  # noqa: E402
+from odesdegap.image_datasets import load_image_dataset  # noqa: E402
 from odesdegap.models import build_model  # noqa: E402
 from odesdegap.processes import build_process  # noqa: E402
 from odesdegap.residual import CollocationSampler  # noqa: E402
@@ -50,16 +53,26 @@ def main() -> None:
     base = yaml.safe_load((REPO / "config.yaml").read_text())
     config = checked({**base, **yaml.safe_load(Path(arguments.config).read_text())})
     process = build_process(config["process"])
-    data = torch.as_tensor(sample_dataset("checkerboard", config["data"]["n_train"], 0))
+    name, shape = config["datasets"][0], image_shape(config["datasets"][0])
+    if shape is None:
+        data = torch.as_tensor(sample_dataset(name, config["data"]["n_train"], 0))
+        reference = sample_dataset(name, config["data"]["n_reference"], 1)
+    else:
+        arrays = load_image_dataset(name, config["data"]["n_train"],
+                                    config["data"]["n_reference"], 0, config["data"]["root"])
+        data, reference = torch.as_tensor(arrays["train"]), arrays["reference"]
+    dim = data.shape[1]
     print(f"device {device}, {arguments.threads} thread(s), torch {torch.__version__}, "
-          f"config {arguments.config}")
+          f"config {arguments.config}, data set {name} (d = {dim})")
+
+    def new_model():
+        return build_model(config["model"], dim=dim, process=process, image_shape=shape)
 
     warm_up = TrainingSettings.from_config({**config["training"], "steps": 5}, 1.0)
-    warm_model = build_model(config["model"], dim=2, process=process)
-    train(warm_model, process, data, warm_up, 0, device, Path("/nonexistent/benchmark.pt"), {})
+    train(new_model(), process, data, warm_up, 0, device, Path("/nonexistent/benchmark.pt"), {})
     for weight in (0.0, 1.0):
         torch.manual_seed(0)
-        model = build_model(config["model"], dim=2, process=process)
+        model = new_model()
         model.fit_baseline(data)
         settings = TrainingSettings.from_config(
             {**config["training"], "steps": arguments.train_steps,
@@ -78,30 +91,43 @@ def main() -> None:
         method = sampling[f"{kind}_method"]
         settings = SamplerSettings(sampling["n_samples"], sampling["chunk_size"], grid, method,
                                    sampling["ode_rtol"], sampling["ode_atol"])
-        result, seconds = timed(lambda k=kind, s=settings: sample(k, model, process, 2, s, 0,
+        result, seconds = timed(lambda k=kind, s=settings: sample(k, model, process, dim, s, 0,
                                                                   device))
         samples[kind] = result["samples"]
         print(f"sampling, {kind.upper()} ({method}, NFE {result['nfe']}): "
               f"{len(result['samples']) / seconds:10.0f} samples/s")
 
     evaluation = config["evaluation"]
-    w2_grid = metrics.Grid(evaluation["grid_bins"], evaluation["box_half_width"])
-    reference = sample_dataset("checkerboard", config["data"]["n_reference"], 1)
+    if dim == 2:
+        w2_grid = metrics.Grid(evaluation["grid_bins"], evaluation["box_half_width"])
 
-    def w2_pair():
-        a, _ = w2_grid.histogram(samples["sde"])
-        b, _ = w2_grid.histogram(reference)
-        return metrics.w2sq_between_histograms(a, b, w2_grid.centres)
+        def w2_pair():
+            a, _ = w2_grid.histogram(samples["sde"])
+            b, _ = w2_grid.histogram(reference)
+            return metrics.w2sq_between_histograms(a, b, w2_grid.centres)
 
-    _, seconds = timed(w2_pair)
-    print(f"W2^2 on the {evaluation['grid_bins']}^2 grid (one pair, binning + emd2): "
+        _, seconds = timed(w2_pair)
+        print(f"W2^2 on the {evaluation['grid_bins']}^2 grid (one pair, binning + emd2): "
+              f"{seconds:.2f} s")
+    else:
+        n = evaluation["w2_subsample_points"]
+        _, seconds = timed(lambda: metrics.exact_w2sq_subsample(samples["sde"], reference, n, 0))
+        print(f"W2^2 by exact OT between {n}-point subsamples (one pair): {seconds:.2f} s")
+    collocation = CollocationSampler(
+        dim, evaluation["residual_points"], evaluation["residual_points_per_time"],
+        evaluation["box_half_width"], evaluation["residual_time_distribution"],
+        noised_fraction=1.0, data=data)
+    _, seconds = timed(lambda: metrics.residual_summary(
+        model, process, collocation, 0, device,
+        hutchinson_probes=evaluation["hutchinson_probes"]))
+    print(f"FP residual metric ({evaluation['residual_points']} points near the data): "
           f"{seconds:.2f} s")
-    collocation = CollocationSampler(2, evaluation["residual_points"],
-                                     evaluation["residual_points_per_time"],
-                                     evaluation["box_half_width"],
-                                     evaluation["residual_time_distribution"])
-    _, seconds = timed(lambda: metrics.residual_summary(model, process, collocation, 0, device))
-    print(f"FP residual metric ({evaluation['residual_points']} points): {seconds:.2f} s")
+    if shape is not None:  # features of one sample set (an untrained classifier: speed only)
+        extractor = fid.build_extractor("classifier", shape, device,
+                                        classifier=ImageClassifier(shape, 10).to(device))
+        _, seconds = timed(lambda: fid.image_features(samples["sde"], shape, extractor, device,
+                                                      evaluation["fid"]["batch_size"]))
+        print(f"FID features, classifier ({len(samples['sde'])} images): {seconds:.2f} s")
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     print(f"peak resident memory: {peak:.0f} MB"
           + (f", peak GPU memory {torch.cuda.max_memory_allocated() / 2**20:.0f} MB"

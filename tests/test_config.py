@@ -195,3 +195,52 @@ def test_snakemake_stops_before_any_job_without_a_traceback(tmp_path):
     assert "config key 'training.steps' has value 0" in output
     assert "Traceback" not in output and 'File "' not in output
     assert not (tmp_path / "results").exists()
+
+
+IMAGES = {**BASE, **yaml.safe_load((REPO / "presets/images.yaml").read_text())}
+
+
+@pytest.mark.parametrize(("edit", "message"), [
+    ({"model": {"kind": "potential_mlp"}},
+     "'model.kind' has value 'potential_mlp': expected unet_potential or unet_vector"),
+    ({"datasets": ["digits", "mixture"]}, "expected either image data sets (digits) or point"),
+    ({"training": {"residual": {"noised_fraction": 0.5, "hutchinson_probes": 1}}},
+     "'training.residual.noised_fraction' has value 0.5: expected 1.0 with image data sets"),
+    ({"training": {"residual": {"noised_fraction": 1.0, "hutchinson_probes": 0}}},
+     "'training.residual.hutchinson_probes' has value 0: expected at least 1"),
+    ({"evaluation": {"hutchinson_probes": 0}},
+     "'evaluation.hutchinson_probes' has value 0: expected at least 1"),
+    ({"data": {"n_reference": 1797}}, "'data.n_reference' has value 1797: expected fewer than"),
+    ({"model": {"kind": "unet_potential", "channel_multipliers": []}},
+     "'model.channel_multipliers' has value []"),
+    ({"evaluation": {"fid": {"feature_extractors": ["clip"]}}},
+     "'evaluation.fid.feature_extractors.0' has value 'clip'"),
+    ({"classifier": {"epochs": 0}}, "'classifier.epochs' has value 0"),
+], ids=lambda v: str(v)[:40])
+def test_image_configs_are_checked(edit, message):
+    config = copy.deepcopy(IMAGES)
+    for section, value in edit.items():
+        config[section] = ({**config.get(section, {}), **value} if isinstance(value, dict)
+                           else value)
+    with pytest.raises(ConfigError) as raised:
+        checked(config)
+    assert message in str(raised.value)
+
+
+def test_point_data_sets_refuse_the_unet():
+    config = _mutated("model", {"kind": "unet_vector"})
+    with pytest.raises(ConfigError, match="'model.kind' has value 'unet_vector': expected "
+                                          "potential_mlp or vector_mlp"):
+        checked(config)
+
+
+def test_missing_torchvision_data_without_download_stops_before_any_job(tmp_path):
+    config = copy.deepcopy(IMAGES)
+    config["datasets"] = ["mnist"]
+    config["data"] = {"root": str(tmp_path / "nowhere"), "download": False}
+    with pytest.raises(ConfigError) as raised:
+        checked(config)
+    message = str(raised.value)
+    assert "data set 'mnist' is not in" in message and "data.download is false" in message
+    assert "train-images-idx3-ubyte.gz" in message
+    assert str((tmp_path / "nowhere" / "MNIST" / "raw").resolve()) in message

@@ -9,7 +9,8 @@ from pathlib import Path
 import jsonschema
 import yaml
 
-from .datasets import dimension
+from .datasets import dimension, image_shape
+from .image_datasets import DIGITS_TOTAL, TORCHVISION_DATASETS
 
 SCHEMA_PATH = Path(__file__).with_name("config_schema.yaml")
 
@@ -144,7 +145,58 @@ def consistency_problems(config: dict) -> list[str]:
         problems.append("config key 'evaluation.residual_points' has value "
                         f"{evaluation['residual_points']!r}: expected at least "
                         "evaluation.residual_points_per_time")
+    return problems + image_problems(config)
+
+
+def image_problems(config: dict) -> list[str]:
+    """Image data sets need image models, Hutchinson estimates and collocation near the data;
+    point clouds need the MLPs."""
+    images = [d for d in config["datasets"] if image_shape(d) is not None]
+    points = [d for d in config["datasets"] if image_shape(d) is None]
+    kind = config["model"]["kind"]
+    problems = []
+    if images and points:
+        return [f"config key 'datasets' has value {config['datasets']!r}: expected either image "
+                f"data sets ({', '.join(images)}) or point data sets ({', '.join(points)}), not "
+                "both (they need different models; run them with two configs)"]
+    if images and not kind.startswith("unet"):
+        problems.append(f"config key 'model.kind' has value {kind!r}: expected unet_potential or "
+                        f"unet_vector with image data sets ({', '.join(images)})")
+    if points and kind.startswith("unet"):
+        problems.append(f"config key 'model.kind' has value {kind!r}: expected potential_mlp or "
+                        f"vector_mlp with point data sets ({', '.join(points)})")
+    if not images:
+        return problems
+    residual, evaluation = config["training"]["residual"], config["evaluation"]
+    if residual["noised_fraction"] != 1:
+        problems.append("config key 'training.residual.noised_fraction' has value "
+                        f"{residual['noised_fraction']!r}: expected 1.0 with image data sets "
+                        "(collocation at noised images; a box in pixel space is not where "
+                        "images live)")
+    for key, value in (("training.residual.hutchinson_probes", residual["hutchinson_probes"]),
+                       ("evaluation.hutchinson_probes", evaluation["hutchinson_probes"])):
+        if value < 1:
+            problems.append(f"config key '{key}' has value {value!r}: expected at least 1 with "
+                            "image data sets (the exact Laplacian costs one backward pass per "
+                            "pixel)")
+    n_reference = config["data"]["n_reference"]
+    if "digits" in images and n_reference >= DIGITS_TOTAL:
+        problems.append(f"config key 'data.n_reference' has value {n_reference!r}: expected "
+                        f"fewer than digits' {DIGITS_TOTAL} images (the rest train the models)")
     return problems
+
+
+def missing_data_problems(config: dict) -> list[str]:
+    """torchvision data sets that are not on disk when downloading is switched off: caught here,
+    before any job, rather than by the first job that needs them."""
+    from .image_datasets import is_on_disk, unavailable_message
+
+    data = config["data"]
+    if data["download"]:
+        return []
+    return [unavailable_message(name, data["root"], download=False)
+            for name in config["datasets"]
+            if name in TORCHVISION_DATASETS and not is_on_disk(name, data["root"])]
 
 
 def checked(config: dict) -> dict:
@@ -156,6 +208,8 @@ def checked(config: dict) -> dict:
     if not problems:
         config = fill_defaults(config)
         problems = consistency_problems(config)
+    if not problems:
+        problems = missing_data_problems(config)
     if problems:
         raise ConfigError("invalid config:\n" + "\n".join(f"  - {p}" for p in problems))
     return config
