@@ -109,3 +109,23 @@ def eta_seed(wildcards):
     return (
         int(wildcards.seed) * 1_000_003 + zlib.crc32(wildcards.eta.encode()) % 1_000_000
     )
+
+
+def image_source(wildcards):
+    """Where torchvision data sets live; only those data sets depend on it."""
+    if wildcards.dataset in TORCHVISION_DATASETS:
+        return {"root": config["data"]["root"], "download": config["data"]["download"]}
+    return {"root": None, "download": None}
+
+
+def feature_extractor_inputs(wildcards):
+    """The classifier extractor is a file this workflow makes; Inception is clean-fid's."""
+    if wildcards.extractor == "classifier":
+        return {"classifier": f"{CLASSIFIER_DIR}/model.pt".format(**wildcards)}
+    return {}
+
+
+FID_SETTINGS = config["evaluation"]["fid"]
+# The settings that change features (inception_dir only says where weights are cached, so the
+# scripts read it from the config).
+EXTRACTOR_PARAMS = dict(image_shape=shape_of, batch_size=FID_SETTINGS["batch_size"])

@@ -1,10 +1,3 @@
-def image_source(wildcards):
-    """Where torchvision data sets live; only those data sets depend on it."""
-    if wildcards.dataset in TORCHVISION_DATASETS:
-        return {"root": config["data"]["root"], "download": config["data"]["download"]}
-    return {"root": None, "download": None}
-
-
 rule prepare_data:
     """Training set and held-out reference set of one data set."""
     output:

@@ -24,19 +24,6 @@ rule train_classifier:
         "../workflow_scripts/train_classifier.py"
 
 
-def feature_extractor_inputs(wildcards):
-    """The classifier extractor is a file this workflow makes; Inception is clean-fid's."""
-    if wildcards.extractor == "classifier":
-        return {"classifier": f"{CLASSIFIER_DIR}/model.pt".format(**wildcards)}
-    return {}
-
-
-FID_SETTINGS = config["evaluation"]["fid"]
-# The settings that change features (inception_dir only says where weights are cached, so the
-# scripts read it from the config).
-EXTRACTOR_PARAMS = dict(image_shape=shape_of, batch_size=FID_SETTINGS["batch_size"])
-
-
 rule reference_features:
     """Features of the held-out images, computed once per data set and extractor."""
     input:
