@@ -174,3 +174,19 @@ def test_gaussian_baseline_alone_is_an_exact_solution():
         model.network[-1].weight.zero_()
     x, t = _collocation(process)
     assert fp_residual(model, process, x, t, create_graph=False).abs().max() < 1e-3
+
+
+def test_variance_weighting_scales_each_time_by_its_std_squared():
+    torch.manual_seed(0)
+    process = OrnsteinUhlenbeck()
+    model = PotentialMLP(3, hidden_width=16, hidden_layers=2, softplus_beta=10.0)
+    x = torch.randn(8, 3)
+    t = torch.tensor([1e-3, 1e-3, 1e-3, 1e-3, 2.0, 2.0, 2.0, 2.0])
+    plain = residual_penalty(model, process, x, t, 4, "full")
+    weighted = residual_penalty(model, process, x, t, 4, "full", weighting="variance")
+    residual = fp_residual(model, process, x, t, create_graph=False)
+    expected = ((residual * process.marginal_std(t) ** 2) ** 2).mean()
+    torch.testing.assert_close(weighted["total"].detach(), expected)
+    assert weighted["total"] < plain["total"]
+    with pytest.raises(ValueError, match="residual weighting must be one of"):
+        residual_penalty(model, process, x, t, 4, "full", weighting="sigma")

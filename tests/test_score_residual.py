@@ -262,3 +262,14 @@ def test_vector_mlp_trains_with_dsm_and_score_residual():
     assert dsm_after < dsm_warm
     assert penalty_after < 0.25 * penalty_warm
     assert penalty_after < 0.5 * penalty_unregularised
+
+
+def test_variance_weighting_of_the_score_residual_uses_std_cubed():
+    torch.manual_seed(0)
+    process = OrnsteinUhlenbeck()
+    model = VectorScoreMLP(2, hidden_width=16, hidden_layers=2, softplus_beta=10.0)
+    x, t = torch.randn(6, 2), torch.tensor([1e-3, 1e-3, 0.5, 0.5, 3.0, 3.0])
+    residual = score_fp_residual(model, process, x, t, create_graph=False)
+    weighted = score_residual_penalty(model, process, x, t, weighting="variance")
+    expected = ((residual * process.marginal_std(t)[:, None] ** 3) ** 2).mean()
+    torch.testing.assert_close(weighted["total"].detach(), expected)

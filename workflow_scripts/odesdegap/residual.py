@@ -116,13 +116,30 @@ def split_residual(residual: torch.Tensor, points_per_time: int) -> dict[str, to
     }
 
 
+RESIDUAL_WEIGHTINGS = ("none", "variance")
+
+
+def time_weight(process: ForwardProcess, t: torch.Tensor, weighting: str,
+                power: int) -> torch.Tensor | float:
+    """The factor a residual is multiplied by before squaring: 1, or std(t)^power with `power`
+    the rate at which the residual's small-t terms grow (2 for R, whose Laplacian and |grad phi|^2
+    grow like d / std^2; 3 for the score residual, one gradient more). Without it, the rare
+    collocation times near t_min give gradients orders of magnitude above the rest, which on
+    images wrecks training at any weight; the analogue of the DSM's `variance` weighting."""
+    if weighting not in RESIDUAL_WEIGHTINGS:
+        raise ValueError(f"residual weighting must be one of {RESIDUAL_WEIGHTINGS}, "
+                         f"got {weighting!r}")
+    return 1.0 if weighting == "none" else process.marginal_std(t) ** power
+
+
 def residual_penalty(model, process, x, t, points_per_time: int, form: str,
                      hutchinson_probes: int = 0,
-                     generator: torch.Generator | None = None) -> dict:
-    """The regulariser and its parts; `form` picks which part is penalised. `hutchinson_probes`
-    and `generator` go to fp_residual (default: the exact Laplacian)."""
+                     generator: torch.Generator | None = None, weighting: str = "none") -> dict:
+    """The regulariser and its parts; `form` picks which part is penalised, `weighting` how
+    times are weighed (see time_weight). `hutchinson_probes` and `generator` go to fp_residual
+    (default: the exact Laplacian)."""
     residual = fp_residual(model, process, x, t, hutchinson_probes=hutchinson_probes,
-                           generator=generator)
+                           generator=generator) * time_weight(process, t, weighting, power=2)
     parts = split_residual(residual, points_per_time)
     parts["penalty"] = parts[form] if form == "centred" else parts["total"]
     return parts

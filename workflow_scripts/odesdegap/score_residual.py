@@ -16,6 +16,7 @@ import torch
 
 from .divergence import exact_divergence, hutchinson_divergence, rademacher_probes
 from .processes import ForwardProcess
+from .residual import time_weight
 
 
 def score_fp_residual(model, process: ForwardProcess, x: torch.Tensor, t: torch.Tensor,
@@ -69,11 +70,14 @@ def time_derivative(field: torch.Tensor, t: torch.Tensor,
 
 def score_residual_penalty(model, process: ForwardProcess, x: torch.Tensor, t: torch.Tensor,
                            hutchinson_probes: int = 0,
-                           generator: torch.Generator | None = None) -> dict:
+                           generator: torch.Generator | None = None,
+                           weighting: str = "none") -> dict:
     """The regulariser: mean R_s^2 over points and coordinates (coordinates averaged like the
     DSM loss, so that w_R weighs the two parameterisations alike), as {"total", "penalty"} so
     the trainer treats it like residual.residual_penalty; there is no time-only part to drop."""
     residual = score_fp_residual(model, process, x, t, hutchinson_probes=hutchinson_probes,
                                  generator=generator)
+    weight = time_weight(process, t, weighting, power=3)
+    residual = residual * (weight[:, None] if torch.is_tensor(weight) else weight)
     total = (residual**2).mean()
     return {"total": total, "penalty": total}

@@ -35,6 +35,7 @@ class TrainingSettings:
     lr_decay: float = 0.1
     dsm_weighting: str = "uniform"
     residual_form: str = "centred"
+    residual_weighting: str = "none"
     collocation_points: int = 1024
     points_per_time: int = 32
     collocation_half_width: float = 3.5
@@ -57,6 +58,7 @@ class TrainingSettings:
             dsm_weighting=training.get("dsm_weighting", "uniform"),
             fp_weight=float(fp_weight),
             residual_form=residual["form"],
+            residual_weighting=residual.get("weighting", "none"),
             collocation_points=residual["collocation_points"],
             points_per_time=residual["points_per_time"],
             collocation_half_width=residual["box_half_width"],
@@ -135,10 +137,11 @@ def train(model: torch.nn.Module, process: ForwardProcess, data: torch.Tensor,
             if hasattr(model, "potential"):
                 parts = residual_penalty(model, process, x_col, t_col, settings.points_per_time,
                                          settings.residual_form, settings.hutchinson_probes,
-                                         generator)
+                                         generator, settings.residual_weighting)
             else:  # a vector score: the score FP equation, which has no time-only part
                 parts = score_residual_penalty(model, process, x_col, t_col,
-                                               settings.hutchinson_probes, generator)
+                                               settings.hutchinson_probes, generator,
+                                               settings.residual_weighting)
         loss = loss_dsm + weight * parts["penalty"] if weight > 0 else loss_dsm
         if not math.isfinite(loss.item()):
             raise NonFiniteLossError(
