@@ -1,6 +1,7 @@
 """Artifacts: models round-trip through state_dicts loaded with weights_only, checkpoints are
 tied to their job, and a failed write leaves no file behind."""
 
+import os
 import pickle
 
 import numpy as np
@@ -52,3 +53,12 @@ def test_arrays_and_json_round_trip(tmp_path):
     assert np.array_equal(loaded["x"], np.arange(3.0)) and int(loaded["nfe"]) == 5
     artifacts.write_json(tmp_path / "m.json", {"value": np.float32(0.5), "n": np.int64(2)})
     assert artifacts.read_json(tmp_path / "m.json") == {"value": 0.5, "n": 2}
+
+
+def test_written_files_get_the_usual_permissions(tmp_path):
+    old = os.umask(0o022)
+    try:
+        artifacts.write_json(tmp_path / "shared.json", {"a": 1})
+    finally:
+        os.umask(old)
+    assert (tmp_path / "shared.json").stat().st_mode & 0o777 == 0o644
