@@ -111,13 +111,6 @@ def eta_seed(wildcards):
     )
 
 
-def image_source(wildcards):
-    """Where torchvision data sets live; only those data sets depend on it."""
-    if wildcards.dataset in TORCHVISION_DATASETS:
-        return {"root": config["data"]["root"], "download": config["data"]["download"]}
-    return {"root": None, "download": None}
-
-
 def feature_extractor_inputs(wildcards):
     """The classifier extractor is a file this workflow makes; Inception is clean-fid's."""
     if wildcards.extractor == "classifier":

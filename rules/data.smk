@@ -17,7 +17,5 @@ rule prepare_data:
         n_train=config["data"]["n_train"],
         n_reference=config["data"]["n_reference"],
         seed=config["data"]["seed"],
-        root=lambda wc: image_source(wc)["root"],
-        download=lambda wc: image_source(wc)["download"],
     script:
         "../workflow_scripts/prepare_data.py"

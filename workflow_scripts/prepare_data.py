@@ -9,9 +9,12 @@ params = sm.params
 name = sm.wildcards.dataset
 train_seed, reference_seed = datasets.dataset_seeds(name, params.seed)
 if datasets.image_shape(name) is not None:
+    # Where the files live and whether they may be downloaded change no result: config, not
+    # params, so that moving the folder reruns nothing.
+    data = sm.config["data"]
     try:
         arrays = image_datasets.load_image_dataset(
-            name, params.n_train, params.n_reference, train_seed, params.root, params.download)
+            name, params.n_train, params.n_reference, train_seed, data["root"], data["download"])
     except image_datasets.DatasetUnavailable as error:
         runtime.stop(error)
 else:
