@@ -216,6 +216,8 @@ IMAGES = {**BASE, **yaml.safe_load((REPO / "presets/images.yaml").read_text())}
     ({"evaluation": {"fid": {"feature_extractors": ["clip"]}}},
      "'evaluation.fid.feature_extractors.0' has value 'clip'"),
     ({"classifier": {"epochs": 0}}, "'classifier.epochs' has value 0"),
+    ({"studies": {"eta": [0.5]}}, "expected empty eta and sampler.steps lists with data sets of "
+                                  "more than 2 dimensions (digits)"),
 ], ids=lambda v: str(v)[:40])
 def test_image_configs_are_checked(edit, message):
     config = copy.deepcopy(IMAGES)

@@ -141,6 +141,13 @@ def consistency_problems(config: dict) -> list[str]:
             problems.append(f"config key 'evaluation.w2_method' has value 'grid': expected "
                             f"auto or subsample with data sets of more than 2 dimensions "
                             f"({', '.join(planar)})")
+    studies = config["studies"]
+    if studies["eta"] or studies["sampler"]["steps"]:
+        higher = [d for d in config["datasets"] if dimension(d) != 2]
+        if higher:
+            problems.append(f"config key 'studies' has value {studies!r}: expected empty eta and "
+                            "sampler.steps lists with data sets of more than 2 dimensions "
+                            f"({', '.join(higher)}): the studies measure W2 on the 2-D grid")
     if evaluation["residual_points"] < evaluation["residual_points_per_time"]:
         problems.append("config key 'evaluation.residual_points' has value "
                         f"{evaluation['residual_points']!r}: expected at least "
