@@ -2,7 +2,6 @@
 held-out images of one run, with one feature extractor."""
 
 import itertools
-import os
 
 from odesdegap import artifacts, fid, runtime
 
@@ -11,12 +10,10 @@ runtime.log_to(sm.log[0])
 device = runtime.setup(sm.threads, sm.config.get("device", "auto"))
 params = sm.params
 shape = tuple(params.image_shape)
-try:
+with runtime.stopping_on(fid.FeatureExtractorUnavailable):
     extractor = fid.build_extractor(
         sm.wildcards.extractor, shape, device, classifier=sm.input.get("classifier"),
-        inception_dir=os.path.expanduser(sm.config["evaluation"]["fid"]["inception_dir"]))
-except fid.FeatureExtractorUnavailable as error:
-    runtime.stop(error)
+        inception_dir=sm.config["evaluation"]["fid"]["inception_dir"])
 
 features = {"data": artifacts.load_arrays(sm.input.reference)["features"]}
 result = {

@@ -11,8 +11,8 @@ KEYS = ("dataset", "extractor", "fp_weight")
 
 sm = snakemake  # noqa: F821 (injected by Snakemake)
 runs = pd.DataFrame([artifacts.read_json(path) for path in sm.input.fid])
-accuracy = {artifacts.read_json(path)["dataset"]: artifacts.read_json(path)["test_accuracy"]
-            for path in sm.input.classifiers}
+classifiers = [artifacts.read_json(path) for path in sm.input.classifiers]
+accuracy = {record["dataset"]: record["test_accuracy"] for record in classifiers}
 runs["classifier_accuracy"] = [accuracy.get(d) if e == "classifier" else None
                                for d, e in zip(runs.dataset, runs.extractor, strict=True)]
 runs = runs.sort_values([*KEYS, "seed"]).reset_index(drop=True)

@@ -12,11 +12,9 @@ if datasets.image_shape(name) is not None:
     # Where the files live and whether they may be downloaded change no result: config, not
     # params, so that moving the folder reruns nothing.
     data = sm.config["data"]
-    try:
+    with runtime.stopping_on(image_datasets.DatasetUnavailable):
         arrays = image_datasets.load_image_dataset(
             name, params.n_train, params.n_reference, train_seed, data["root"], data["download"])
-    except image_datasets.DatasetUnavailable as error:
-        runtime.stop(error)
 else:
     arrays = {
         "train": datasets.sample_dataset(name, params.n_train, train_seed),

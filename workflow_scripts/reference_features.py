@@ -1,8 +1,6 @@
 """Rule reference_features: feature-extractor features of one data set's held-out images, the
 'data' side of every FID of that data set."""
 
-import os
-
 from odesdegap import artifacts, fid, runtime
 
 sm = snakemake  # noqa: F821 (injected by Snakemake)
@@ -10,12 +8,10 @@ runtime.log_to(sm.log[0])
 device = runtime.setup(sm.threads, sm.config.get("device", "auto"))
 params = sm.params
 shape = tuple(params.image_shape)
-try:
+with runtime.stopping_on(fid.FeatureExtractorUnavailable):
     extractor = fid.build_extractor(
         sm.wildcards.extractor, shape, device, classifier=sm.input.get("classifier"),
-        inception_dir=os.path.expanduser(sm.config["evaluation"]["fid"]["inception_dir"]))
-except fid.FeatureExtractorUnavailable as error:
-    runtime.stop(error)
+        inception_dir=sm.config["evaluation"]["fid"]["inception_dir"])
 reference = artifacts.load_arrays(sm.input.data)["reference"]
 features, n_dropped = fid.image_features(reference, shape, extractor, device, params.batch_size)
 print(f"{len(features)} reference images -> {features.shape[1]} features ({n_dropped} dropped)")

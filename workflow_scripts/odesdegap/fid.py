@@ -93,7 +93,8 @@ def inception_weights(inception_dir=None) -> Path:
     to the final name, so a failed download leaves a truncated file that looks cached. Here the
     download goes to a temporary name and is renamed only once complete and loadable.
     """
-    directory = Path(inception_dir) if inception_dir is not None else default_inception_dir()
+    directory = (Path(inception_dir).expanduser() if inception_dir is not None
+                 else default_inception_dir())
     destination = directory / INCEPTION_FILE
     if destination.exists():
         return destination

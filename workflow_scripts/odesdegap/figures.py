@@ -24,24 +24,35 @@ def sample_densities(panels: list[tuple[float, np.ndarray, np.ndarray]], referen
                      half_width: float, bins: int, title: str):
     """One row per weight: SDE and ODE sample histograms side by side (the paper's main
     figure), with the held-out data in the first row for comparison."""
-    sns.set_theme(style="white")
-    rows = len(panels) + 1
-    fig, axes = plt.subplots(rows, 2, figsize=(5.2, 2.5 * rows), squeeze=False,
-                             sharex=True, sharey=True)
     limits = (-half_width, half_width)
 
-    def draw(ax, samples, label):
+    def draw(ax, samples):
         finite = samples[np.isfinite(samples).all(axis=1)]
         sns.histplot(x=finite[:, 0], y=finite[:, 1], bins=bins, binrange=(limits, limits),
                      cmap="mako_r", ax=ax, stat="density")
-        ax.set(xlim=limits, ylim=limits, aspect="equal", xticks=[], yticks=[])
-        ax.set_title(label, fontsize=9)
+        ax.set(xlim=limits, ylim=limits, aspect="equal")
 
-    draw(axes[0, 0], reference, "data (held out)")
-    axes[0, 1].axis("off")
+    return _sde_ode_rows(panels, reference, draw, title, row_height=2.5, sharex=True,
+                         sharey=True)
+
+
+def _sde_ode_rows(panels, reference, draw, title: str, row_height: float, **subplot_options):
+    """The layout of both sampler figures: held-out data alone in the first row, then one row
+    per weight with the SDE's samples left and the ODE's right; `draw(ax, samples)` fills a
+    panel."""
+    sns.set_theme(style="white")
+    rows = len(panels) + 1
+    fig, axes = plt.subplots(rows, 2, figsize=(5.2, row_height * rows), squeeze=False,
+                             **subplot_options)
+    cells = [(axes[0, 0], reference, "data (held out)")]
     for row, (weight, sde, ode) in enumerate(panels, start=1):
-        draw(axes[row, 0], sde, f"SDE, w = {weight:g}")
-        draw(axes[row, 1], ode, f"ODE, w = {weight:g}")
+        cells += [(axes[row, 0], sde, f"SDE, w = {weight:g}"),
+                  (axes[row, 1], ode, f"ODE, w = {weight:g}")]
+    for ax, samples, label in cells:
+        draw(ax, samples)
+        ax.set(xticks=[], yticks=[])
+        ax.set_title(label, fontsize=9)
+    axes[0, 1].axis("off")
     fig.suptitle(title)
     fig.tight_layout()
     return fig
@@ -67,24 +78,11 @@ def sample_grids(panels: list[tuple[float, np.ndarray, np.ndarray]], reference: 
                  image_shape: tuple[int, int, int], title: str, n_images: int = 64):
     """The image counterpart of `sample_densities`: one row per weight, SDE and ODE samples
     side by side, held-out images in the first row."""
-    sns.set_theme(style="white")
-    rows = len(panels) + 1
-    fig, axes = plt.subplots(rows, 2, figsize=(5.2, 2.7 * rows), squeeze=False)
-
-    def draw(ax, samples, label):
+    def draw(ax, samples):
         ax.imshow(tile_images(samples, image_shape, n_images=n_images), cmap="gray",
                   vmin=0, vmax=1, interpolation="nearest")
-        ax.set(xticks=[], yticks=[])
-        ax.set_title(label, fontsize=9)
 
-    draw(axes[0, 0], reference, "data (held out)")
-    axes[0, 1].axis("off")
-    for row, (weight, sde, ode) in enumerate(panels, start=1):
-        draw(axes[row, 0], sde, f"SDE, w = {weight:g}")
-        draw(axes[row, 1], ode, f"ODE, w = {weight:g}")
-    fig.suptitle(title)
-    fig.tight_layout()
-    return fig
+    return _sde_ode_rows(panels, reference, draw, title, row_height=2.7)
 
 
 def w2_against_weight(frame: pd.DataFrame):

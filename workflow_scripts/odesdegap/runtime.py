@@ -4,6 +4,7 @@ device follows the config (`auto` picks CUDA when present, else the CPU)."""
 from __future__ import annotations
 
 import sys
+from contextlib import contextmanager
 from typing import NoReturn
 
 import torch
@@ -34,3 +35,12 @@ def stop(problem: Exception | str) -> NoReturn:
     print(problem)
     print(f"Error: {problem}", file=sys.__stderr__)
     sys.exit(1)
+
+
+@contextmanager
+def stopping_on(*problems: type[Exception]):
+    """Turn the listed exceptions, raised inside the block, into `stop`."""
+    try:
+        yield
+    except problems as problem:
+        stop(problem)

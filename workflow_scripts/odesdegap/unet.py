@@ -19,6 +19,8 @@ import torch
 from torch import nn
 from torch.nn import functional
 
+from .models import PotentialMLP
+
 
 def _group_norm(channels: int) -> nn.GroupNorm:
     """GroupNorm with up to 8 groups that divide `channels` (any width works)."""
@@ -197,11 +199,4 @@ class UNetPotential(_ImageModel):
         normaliser = 0.5 * x.shape[1] * torch.log(2 * math.pi * variance.squeeze(1))
         return -0.5 * (residual**2).sum(dim=1) - normaliser
 
-    def score(self, x: torch.Tensor, t: torch.Tensor, create_graph: bool = False) -> torch.Tensor:
-        """grad_x phi(x, t). With create_graph the result can be differentiated again (training)."""
-        with torch.enable_grad():
-            if not x.requires_grad:
-                x = x.detach().requires_grad_(True)
-            phi = self.potential(x, t)
-            (grad_x,) = torch.autograd.grad(phi.sum(), x, create_graph=create_graph)
-        return grad_x
+    score = PotentialMLP.score  # grad_x phi, as for every potential model
