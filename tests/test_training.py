@@ -71,3 +71,81 @@ def test_weight_ramp():
     settings = _settings(fp_weight=2.0, weight_ramp_steps=10)
     assert [settings.weight_at(s) for s in (0, 5, 10, 50)] == [0.0, 1.0, 2.0, 2.0]
     assert _settings(fp_weight=2.0).weight_at(0) == 2.0
+
+
+def _recording_adam(monkeypatch, snapshots):
+    """Record every parameter vector and Adam's step count right after each optimiser step."""
+    original_step = torch.optim.Adam.step
+
+    def recording_step(self, *args, **kwargs):
+        result = original_step(self, *args, **kwargs)
+        params = [p for group in self.param_groups for p in group["params"]]
+        snapshots.append(([p.detach().clone() for p in params],
+                          int(self.state[params[0]]["step"])))
+        return result
+
+    monkeypatch.setattr(torch.optim.Adam, "step", recording_step)
+
+
+def test_ema_is_the_exponential_average_of_the_raw_steps(tmp_path, monkeypatch):
+    decay = 0.8
+    raw = []
+    _recording_adam(monkeypatch, raw)
+    averaged = _model()
+    train(averaged, PROCESS, DATA, _settings(steps=12, ema_decay=decay), 0, CPU,
+          tmp_path / "c.pt", {})
+    # the first update copies the weights, every later one is e <- d e + (1 - d) p
+    expected = raw[0][0]
+    for params, _ in raw[1:]:
+        expected = [decay * e + (1 - decay) * p for e, p in zip(expected, params, strict=True)]
+    for got, want in zip(averaged.parameters(), expected, strict=True):
+        torch.testing.assert_close(got, want, rtol=1e-5, atol=1e-7)
+    assert not torch.equal(next(averaged.parameters()), raw[-1][0][0])  # it did average
+
+
+def test_ema_off_returns_exactly_the_raw_weights_and_ema_does_not_perturb_training(
+        tmp_path, monkeypatch):
+    plain = _model()
+    train(plain, PROCESS, DATA, _settings(steps=12), 0, CPU, tmp_path / "a.pt", {})
+    raw = []
+    _recording_adam(monkeypatch, raw)
+    train(_model(), PROCESS, DATA, _settings(steps=12, ema_decay=0.9), 0, CPU,
+          tmp_path / "b.pt", {})
+    # same draws, same raw trajectory: ema_decay = 0 is the raw end point of the same run
+    for a, b in zip(plain.parameters(), raw[-1][0], strict=True):
+        assert torch.equal(a, b)
+
+
+def test_killed_run_resumes_its_moving_average(tmp_path, monkeypatch):
+    settings = _settings(ema_decay=0.9)
+    straight = _model()
+    train(straight, PROCESS, DATA, settings, 0, CPU, tmp_path / "straight.pt", {"run": 2})
+    calls = {"n": 0}
+    original_step = torch.optim.Adam.step
+
+    def dying_step(self, *args, **kwargs):
+        calls["n"] += 1
+        if calls["n"] > 25:
+            raise KeyboardInterrupt("killed")
+        return original_step(self, *args, **kwargs)
+
+    monkeypatch.setattr(torch.optim.Adam, "step", dying_step)
+    with pytest.raises(KeyboardInterrupt):
+        train(_model(), PROCESS, DATA, settings, 0, CPU, tmp_path / "resume.pt", {"run": 2})
+    monkeypatch.setattr(torch.optim.Adam, "step", original_step)
+    assert "ema" in torch.load(tmp_path / "resume.pt", weights_only=True)
+    resumed = _model()
+    train(resumed, PROCESS, DATA, settings, 0, CPU, tmp_path / "resume.pt", {"run": 2})
+    for a, b in zip(straight.parameters(), resumed.parameters(), strict=True):
+        assert torch.equal(a, b)
+
+
+@pytest.mark.parametrize("restart", [False, True])
+def test_adam_restarts_at_each_milestone_only_when_asked(tmp_path, monkeypatch, restart):
+    steps = []
+    _recording_adam(monkeypatch, steps)
+    train(_model(), PROCESS, DATA,
+          _settings(steps=10, lr_milestones=[4, 7], restart_optimizer_at_milestones=restart),
+          0, CPU, tmp_path / "c.pt", {})
+    counts = [count for _, count in steps]
+    assert counts == ([1, 2, 3, 4, 1, 2, 3, 1, 2, 3] if restart else list(range(1, 11)))

@@ -46,6 +46,7 @@ try:
 except NonFiniteLossError as error:
     raise SystemExit(f"training stopped: {error}") from None
 
+# with training.ema_decay > 0, `model` now holds the averaged weights (see training.train)
 artifacts.save_state_dict(sm.output.model, model)
 with artifacts.atomic_path(sm.output.history) as tmp:
     pd.DataFrame(history).to_csv(tmp, index=False)
@@ -56,10 +57,15 @@ artifacts.write_json(sm.output.meta, {
     "process": params.process,
     "model": params.model,
     "training": settings_dict(settings),
+    "weights": "ema" if settings.ema_decay > 0 else "final",
+    "ema_decay": settings.ema_decay,
     "initialised_from": initial_weights,
     "device": str(device),
     "threads": sm.threads,
     "train_seconds": history[-1]["elapsed_s"] if history else 0.0,
     "versions": artifacts.environment_versions(),
+    # the run's whole resolved config (config.yaml, presets and schema defaults merged), so
+    # that what a model was made with can be read from one place
+    "config": dict(sm.config),
 })
 checkpoint.unlink(missing_ok=True)

@@ -51,6 +51,8 @@ def _expected(error: jsonschema.ValidationError) -> str:
         return "one of " + ", ".join(choices)
     if rule == "maximum":
         return f"a number <= {value}"
+    if rule == "exclusiveMaximum":
+        return f"a number < {value}"
     if rule == "minItems":
         return f"a list with at least {value} item(s)"
     if rule == "uniqueItems":
@@ -123,6 +125,10 @@ def consistency_problems(config: dict) -> list[str]:
         problems.append("config key 'training.residual.collocation_points' has value "
                         f"{residual['collocation_points']!r}: expected at least "
                         f"training.residual.points_per_time ({residual['points_per_time']})")
+    if residual["form"] == "centred" and residual["points_per_time"] < 2:
+        problems.append("config key 'training.residual.points_per_time' has value "
+                        f"{residual['points_per_time']!r}: expected at least 2 with "
+                        "training.residual.form 'centred' (it removes each time's mean)")
     late = [m for m in training["lr_milestones"] if m >= training["steps"]]
     if late:
         problems.append(f"config key 'training.lr_milestones' has value {late!r}: expected "

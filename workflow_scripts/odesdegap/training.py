@@ -10,6 +10,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import torch
+from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 from tqdm import tqdm
 
 from . import artifacts
@@ -33,6 +34,8 @@ class TrainingSettings:
     fp_weight: float
     lr_milestones: list[int] = field(default_factory=list)
     lr_decay: float = 0.1
+    restart_optimizer_at_milestones: bool = False
+    ema_decay: float = 0.0
     dsm_weighting: str = "uniform"
     residual_form: str = "centred"
     residual_weighting: str = "none"
@@ -55,6 +58,9 @@ class TrainingSettings:
             learning_rate=training["learning_rate"],
             lr_milestones=list(training.get("lr_milestones", [])),
             lr_decay=training.get("lr_decay", 0.1),
+            restart_optimizer_at_milestones=training.get("restart_optimizer_at_milestones",
+                                                         False),
+            ema_decay=training.get("ema_decay", 0.0),
             dsm_weighting=training.get("dsm_weighting", "uniform"),
             fp_weight=float(fp_weight),
             residual_form=residual["form"],
@@ -84,6 +90,10 @@ def train(model: torch.nn.Module, process: ForwardProcess, data: torch.Tensor,
 
     `fingerprint` identifies the job (its full parameter set). A checkpoint whose fingerprint
     differs belongs to another configuration and is ignored rather than resumed from.
+
+    With `settings.ema_decay` > 0 an exponential moving average of the weights is kept (updated
+    after every optimiser step, stored in the checkpoint) and, on return, `model` holds the
+    averaged weights; with 0 it holds the final weights of the last step.
     """
     model.to(device)
     data = data.to(device)
@@ -91,6 +101,10 @@ def train(model: torch.nn.Module, process: ForwardProcess, data: torch.Tensor,
     scheduler = torch.optim.lr_scheduler.MultiStepLR(
         optimiser, milestones=settings.lr_milestones, gamma=settings.lr_decay
     )
+    ema = None
+    if settings.ema_decay > 0:
+        ema = AveragedModel(model, multi_avg_fn=get_ema_multi_avg_fn(settings.ema_decay),
+                            use_buffers=True)
     generator = torch.Generator().manual_seed(seed)
     collocation = CollocationSampler(
         dim=data.shape[1],
@@ -108,6 +122,8 @@ def train(model: torch.nn.Module, process: ForwardProcess, data: torch.Tensor,
         optimiser.load_state_dict(state["optimiser"])
         scheduler.load_state_dict(state["scheduler"])
         generator.set_state(state["generator"])
+        if ema is not None:
+            ema.load_state_dict(state["ema"])
         start_step, history = state["step"], state["history"]
         print(f"resuming from checkpoint at step {start_step}", file=sys.stderr)
 
@@ -117,6 +133,7 @@ def train(model: torch.nn.Module, process: ForwardProcess, data: torch.Tensor,
             "optimiser": optimiser.state_dict(),
             "scheduler": scheduler.state_dict(),
             "generator": generator.get_state(),
+            **({"ema": ema.state_dict()} if ema is not None else {}),
             "step": step,
             "history": history,
         })
@@ -152,6 +169,10 @@ def train(model: torch.nn.Module, process: ForwardProcess, data: torch.Tensor,
         loss.backward()
         optimiser.step()
         scheduler.step()
+        if settings.restart_optimizer_at_milestones and step + 1 in settings.lr_milestones:
+            optimiser.state.clear()  # Adam's moments start afresh in each phase (the paper)
+        if ema is not None:
+            ema.update_parameters(model)
 
         if logging_step:
             history.append({
@@ -170,6 +191,8 @@ def train(model: torch.nn.Module, process: ForwardProcess, data: torch.Tensor,
         if (step + 1) % settings.checkpoint_every == 0:
             save_checkpoint(step + 1)
     progress.close()
+    if ema is not None:
+        model.load_state_dict(ema.module.state_dict())
     return history
 
 
