@@ -99,7 +99,10 @@ def initial_weights(wildcards):
 
 def sampler_settings(kind):
     """The sampling settings one sampler depends on (ODE tolerances do not touch the SDE)."""
-    own = {"ode": ("ode_method", "ode_rtol", "ode_atol"), "sde": ("sde_method",)}
+    own = {
+        "ode": ("ode_method", "ode_rtol", "ode_atol"),
+        "sde": ("sde_method", "sde_final_step_noise"),
+    }
     other = {k for name, keys in own.items() if name != kind for k in keys}
     return {k: v for k, v in SAMPLING.items() if k not in other}
 

@@ -105,3 +105,34 @@ def test_eta_family_interpolates_between_the_dynamics():
     halfway = sample("sde", model, PROCESS, 2, settings, 4, CPU, eta=0.5)
     assert np.allclose(halfway["samples"].mean(0), MEAN, atol=0.05)
     assert np.allclose(halfway["samples"].std(0), STD, atol=0.05)
+
+
+@pytest.mark.parametrize(("steps", "refine_last", "refine_factor", "nfe"), [
+    (100, 2, 40, 98 + 80 + 2),      # the default grid: two segments, one shape check each
+    (800, 10, 10, 790 + 100 + 2),   # the paper's grid
+])
+@pytest.mark.parametrize("final_step_noise", [True, False])
+def test_sde_takes_exactly_the_grid_steps(steps, refine_last, refine_factor, nfe,
+                                          final_step_noise):
+    """No extra, tiny step from round-off in the solver's clock (float32 times gave 181 and
+    893); the noise-free last step is one drift evaluation that needs no shape check."""
+    model = GaussianPotential(PROCESS, MEAN, STD)
+    grid = TimeGrid(PROCESS.t_max, PROCESS.t_min, steps, refine_last, refine_factor)
+    settings = SamplerSettings(20, 20, grid, "euler", final_step_noise=final_step_noise)
+    assert sample("sde", model, PROCESS, 2, settings, 0, CPU)["nfe"] == nfe
+
+
+def test_noise_free_final_step_is_the_drifts_euler_step():
+    """On a one-step grid the noise-free SDE is x_prior + dt * reverse drift, exactly."""
+    model = GaussianPotential(PROCESS, MEAN, STD)
+    grid = TimeGrid(PROCESS.t_max, PROCESS.t_min, 1)
+    settings = SamplerSettings(50, 50, grid, "euler", final_step_noise=False)
+    result = sample("sde", model, PROCESS, 2, settings, 3, CPU)
+    x = PROCESS.prior_sample(50, 2, torch.Generator().manual_seed(3))
+    t = torch.tensor(PROCESS.t_max)
+    drift = PROCESS.drift(x, t) - PROCESS.diffusion(t) ** 2 * model.score(x, t)
+    expected = x - (PROCESS.t_max - PROCESS.t_min) * drift
+    assert result["nfe"] == 1
+    np.testing.assert_allclose(result["samples"], expected.numpy(), rtol=1e-5, atol=1e-5)
+    noisy = sample("sde", model, PROCESS, 2, SamplerSettings(50, 50, grid, "euler"), 3, CPU)
+    assert not np.allclose(noisy["samples"], expected.numpy(), atol=1e-3)

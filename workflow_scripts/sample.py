@@ -23,6 +23,7 @@ settings = SamplerSettings(
     method=params.method,
     rtol=sampling.get("ode_rtol", 0.0),  # only the ODE's params carry tolerances
     atol=sampling.get("ode_atol", 0.0),
+    final_step_noise=sampling.get("sde_final_step_noise", True),  # only the SDE's params carry it
 )
 result = sample(params.kind, model, process, params.dim, settings, params.sample_seed, device,
                 eta=params.eta)

@@ -68,14 +68,18 @@ class ReverseSDE(torch.nn.Module):
         self.score, self.process, self.eta = score, process, eta
 
     def f(self, s, x):
-        t = self.process.t_max - s
+        t = self._time(s, x)
         g_squared = self.process.diffusion(t) ** 2
         scale = 0.5 * (1 + self.eta**2)
         return -(self.process.drift(x, t) - scale * g_squared * self.score(x, t))
 
     def g(self, s, x):
-        t = self.process.t_max - s
+        t = self._time(s, x)
         return (self.eta * self.process.diffusion(t)).expand_as(x)
+
+    def _time(self, s, x):
+        # the solver's clock runs in float64 (see _integrate_sde); the model sees x's dtype
+        return torch.as_tensor(self.process.t_max - s).to(x.dtype)
 
 
 class ProbabilityFlow(torch.nn.Module):
@@ -100,6 +104,7 @@ class SamplerSettings:
     method: str
     rtol: float = 1e-5
     atol: float = 1e-5
+    final_step_noise: bool = True
 
 
 def sample(kind: str, model, process: ForwardProcess, dim: int, settings: SamplerSettings,
@@ -124,7 +129,8 @@ def sample(kind: str, model, process: ForwardProcess, dim: int, settings: Sample
             x = _integrate_ode(score, process, x_prior, settings)
         else:
             entropy = seed * 100_003 + chunk_index
-            x = _integrate_sde(score, process, x_prior, settings, entropy, eta)
+            x = _integrate_sde(score, process, x_prior, settings, entropy, eta,
+                               settings.final_step_noise)
         chunks.append(x.detach().cpu().numpy())
         nfe = max(nfe, score.calls)
     return {
@@ -147,19 +153,37 @@ def _integrate_ode(score, process, x_prior, settings: SamplerSettings) -> torch.
 
 
 def _integrate_sde(score, process, x_prior, settings: SamplerSettings, entropy: int,
-                   eta: float = 1.0) -> torch.Tensor:
+                   eta: float = 1.0, final_step_noise: bool = True) -> torch.Tensor:
+    """Euler–Maruyama (or another torchsde method) over the grid's segments. Without
+    `final_step_noise` the very last step is the drift's Euler step alone (the authors'
+    sampler, and score_sde's `denoise` convention): it returns the last step's mean."""
     sde = ReverseSDE(score, process, eta=eta)
     levy_area = "space-time" if settings.method == "srk" else "none"
+    segments = settings.grid.segments()
+    if not final_step_noise:
+        t_start, t_end, n_steps = segments[-1]
+        t_last = t_start + (t_end - t_start) * (n_steps - 1) / n_steps
+        segments = segments[:-1] + ([(t_start, t_last, n_steps - 1)] if n_steps > 1 else [])
+        final_step = (t_last, t_end)
     x = x_prior
-    for segment_index, (t_start, t_end, n_steps) in enumerate(settings.grid.segments()):
-        times = torch.tensor([process.t_max - t_start, process.t_max - t_end], device=x.device)
+    for segment_index, (t_start, t_end, n_steps) in enumerate(segments):
+        # Solver times in float64: torchsde advances its clock by adding dt, and in float32 the
+        # sum falls short of the segment's end by more than the margin below, which costs one
+        # extra, tiny step (and one extra NFE).
+        times = torch.tensor([process.t_max - t_start, process.t_max - t_end],
+                             dtype=torch.float64, device=x.device)
         s_start, s_end = times.tolist()
         brownian = torchsde.BrownianInterval(
-            t0=s_start, t1=s_end, size=x.shape, device=x.device,
+            t0=s_start, t1=s_end, size=x.shape, device=x.device, dtype=x.dtype,
             entropy=entropy * 7 + segment_index, levy_area_approximation=levy_area,
         )
         # torchsde steps by dt until it passes the segment's end; a hair over the exact step
-        # keeps float round-off from adding one extra, tiny step (and one extra NFE).
+        # keeps round-off from adding a step (the last one is clipped to the end).
         step = (s_end - s_start) / n_steps * (1 + 1e-6)
         x = torchsde.sdeint(sde, x, times, bm=brownian, method=settings.method, dt=step)[-1]
+    if not final_step_noise:
+        # one noise-free Euler step of the reverse SDE's drift (torchdiffeq, one evaluation)
+        times = torch.tensor([process.t_max - t for t in final_step],
+                             dtype=torch.float64, device=x.device)
+        x = torchdiffeq.odeint(lambda s, y: sde.f(s, y), x, times, method="euler")[-1]
     return x
