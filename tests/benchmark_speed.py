@@ -13,14 +13,13 @@ import time
 from pathlib import Path
 
 import torch
-import yaml
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "workflow_scripts"))
 
 from odesdegap import fid, metrics  # noqa: E402
 from odesdegap.classifier import ImageClassifier  # noqa: E402
-from odesdegap.config import checked  # noqa: E402
+from odesdegap.config import resolve  # noqa: E402
 from odesdegap.datasets import image_shape, sample_dataset  # noqa: E402
 from odesdegap.image_datasets import load_image_dataset  # noqa: E402
 from odesdegap.models import build_model  # noqa: E402
@@ -50,8 +49,8 @@ def main() -> None:
 
     torch.set_num_threads(arguments.threads)
     device = torch.device(arguments.device)
-    base = yaml.safe_load((REPO / "config.yaml").read_text())
-    config = checked({**base, **yaml.safe_load(Path(arguments.config).read_text())})
+    # merged over config.yaml exactly as `snakemake --configfile` merges it
+    config = resolve(arguments.config)
     process = build_process(config["process"])
     name, shape = config["datasets"][0], image_shape(config["datasets"][0])
     if shape is None:

@@ -8,7 +8,11 @@ import torchsde
 
 from odesdegap.processes import OrnsteinUhlenbeck, VarianceExploding, VariancePreserving
 
-PROCESSES = [OrnsteinUhlenbeck(), VariancePreserving(), VarianceExploding(sigma_max=3.0)]
+PROCESSES = [OrnsteinUhlenbeck(), VariancePreserving(), VarianceExploding(sigma_max=3.0),
+             # the config's default t_max with `process: {name: ve}`: sigma_max is reached at
+             # t_max, not at t = 1 (where it was the kernel's std 1e7 at t = 3)
+             VarianceExploding(t_max=10.0, sigma_max=3.0)]
+IDS = ["ou", "vp", "ve", "ve_t_max_10"]
 
 
 def test_ou_kernel_matches_closed_form():
@@ -33,7 +37,7 @@ class _ForwardSDE(torch.nn.Module):
         return self.process.diffusion(t).expand_as(x)
 
 
-@pytest.mark.parametrize("process", PROCESSES, ids=lambda p: type(p).__name__)
+@pytest.mark.parametrize("process", PROCESSES, ids=IDS)
 def test_kernel_moments_match_simulated_sde(process):
     """Simulate dX = f dt + g dW from a point mass and compare mean and variance with a, s."""
     torch.manual_seed(0)
@@ -47,7 +51,7 @@ def test_kernel_moments_match_simulated_sde(process):
     assert torch.allclose(x_t.std(0), expected_std.expand(2), rtol=0.03)
 
 
-@pytest.mark.parametrize("process", PROCESSES, ids=lambda p: type(p).__name__)
+@pytest.mark.parametrize("process", PROCESSES, ids=IDS)
 def test_perturb_returns_kernel_score(process):
     generator = torch.Generator().manual_seed(1)
     x0 = torch.randn(5, 2, generator=generator)
@@ -59,7 +63,7 @@ def test_perturb_returns_kernel_score(process):
     assert torch.allclose(score, -(x_t - mean) / std**2, rtol=1e-4, atol=1e-4)
 
 
-@pytest.mark.parametrize("process", PROCESSES, ids=lambda p: type(p).__name__)
+@pytest.mark.parametrize("process", PROCESSES, ids=IDS)
 def test_prior_matches_marginal_at_t_max(process):
     """At T the kernel's spread equals the prior the samplers start from; OU and VP also forget
     x0 (VE keeps it, relying on sigma_max being much larger than the data)."""
@@ -67,3 +71,12 @@ def test_prior_matches_marginal_at_t_max(process):
     assert math.isclose(float(process.marginal_std(t)), process.prior_std, rel_tol=0.01)
     if not isinstance(process, VarianceExploding):
         assert float(process.mean_scale(t)) < 0.01
+
+
+def test_ve_diffusion_is_the_derivative_of_the_kernel_variance():
+    """g(t)^2 = d s(t)^2 / dt, for any t_max."""
+    for process in (VarianceExploding(), VarianceExploding(t_max=10.0)):
+        t = torch.linspace(0.1, 0.9, 5, dtype=torch.float64) * process.t_max
+        h = 1e-6 * process.t_max
+        derivative = (process.marginal_std(t + h) ** 2 - process.marginal_std(t - h) ** 2) / (2 * h)
+        assert torch.allclose(process.diffusion(t) ** 2, derivative, rtol=1e-5)

@@ -91,5 +91,8 @@ if nll["points"] > 0:
     found = ode_nll(model, process, reference[: nll["points"]], settings, evaluation["seed"],
                     device)
     result.update({f"nll_{k}" if not k.startswith("nll") else k: v for k, v in found.items()})
+# The settings behind these numbers (Snakemake reruns sampling and this job when they change).
+result["config"] = {key: sm.config[key] for key in ("process", "model", "sampling")}
+result["config"]["evaluation"] = dict(evaluation)
 print(result)
 artifacts.write_json(sm.output.metrics, result)

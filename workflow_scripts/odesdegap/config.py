@@ -13,6 +13,8 @@ from .datasets import dimension, image_shape
 from .image_datasets import DIGITS_TOTAL, TORCHVISION_DATASETS
 
 SCHEMA_PATH = Path(__file__).with_name("config_schema.yaml")
+# The workflow's embedded config (the Snakefile's `configfile:`), which presets merge over.
+DEFAULT_CONFIG_PATH = Path(__file__).resolve().parents[2] / "config.yaml"
 
 
 class ConfigError(ValueError):
@@ -226,3 +228,29 @@ def checked(config: dict) -> dict:
     if problems:
         raise ConfigError("invalid config:\n" + "\n".join(f"  - {p}" for p in problems))
     return config
+
+
+def merged(*config_files, base: Path | str | None = DEFAULT_CONFIG_PATH) -> dict:
+    """`base` (config.yaml) with each file merged over it in order, key by key, by Snakemake's
+    own `update_config`: exactly what `snakemake --configfile A B` gives the Snakefile (nested
+    mappings are merged, every other value, lists included, is replaced)."""
+    from snakemake.utils import update_config
+
+    config: dict = {}
+    for path in ([base] if base is not None else []) + list(config_files):
+        loaded = yaml.safe_load(Path(path).read_text())
+        if loaded is None:
+            continue
+        if not isinstance(loaded, dict):
+            raise ConfigError(f"config file {path} holds a {type(loaded).__name__}: expected a "
+                              "YAML mapping of config keys")
+        update_config(config, loaded)
+    return config
+
+
+def resolve(*config_files, base: Path | str | None = DEFAULT_CONFIG_PATH) -> dict:
+    """The config a run with `--configfile *config_files` uses: merged as Snakemake merges it
+    (see `merged`), schema defaults filled in and every rule checked (ConfigError otherwise).
+    Tests, benchmarks and scripts that read a preset go through this, so that they see what
+    Snakemake runs."""
+    return checked(merged(*config_files, base=base))

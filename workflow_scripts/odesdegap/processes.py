@@ -133,9 +133,12 @@ class VariancePreserving(ForwardProcess):
 
 @dataclass(frozen=True)
 class VarianceExploding(ForwardProcess):
-    """Song et al.'s VE SDE: no drift, sigma(t) = sigma_min (sigma_max/sigma_min)^t.
+    """Song et al.'s VE SDE on [0, t_max]: no drift, sigma(t) = sigma_min (sigma_max /
+    sigma_min)^(t / t_max), g(t) = sigma(t) sqrt(2 log(sigma_max / sigma_min) / t_max).
 
-    The kernel's variance is sigma(t)^2 - sigma_min^2 (zero at t = 0), prior N(0, sigma_max^2 I).
+    The kernel's variance is sigma(t)^2 - sigma_min^2 (zero at t = 0); the prior is
+    N(0, sigma_max^2 I), the kernel's spread at t_max for any t_max (Song et al.'s t_max = 1 is
+    the special case).
     """
 
     t_min: float = 1e-5
@@ -144,13 +147,15 @@ class VarianceExploding(ForwardProcess):
     sigma_max: float = 10.0
 
     def _sigma(self, t):
-        return self.sigma_min * (self.sigma_max / self.sigma_min) ** torch.as_tensor(t)
+        return self.sigma_min * (self.sigma_max / self.sigma_min) ** (
+            torch.as_tensor(t) / self.t_max)
 
     def drift_rate(self, t):
         return torch.zeros_like(torch.as_tensor(t))
 
     def diffusion(self, t):
-        return self._sigma(t) * math.sqrt(2 * math.log(self.sigma_max / self.sigma_min))
+        return self._sigma(t) * math.sqrt(2 * math.log(self.sigma_max / self.sigma_min)
+                                          / self.t_max)
 
     def mean_scale(self, t):
         return torch.ones_like(torch.as_tensor(t))

@@ -24,7 +24,9 @@ SUMMARY_METRICS = [
 
 
 def collect(metric_paths) -> pd.DataFrame:
-    rows = [artifacts.read_json(path) for path in metric_paths]
+    # one row of numbers per run; the nested record of its settings ("config") stays in the JSON
+    rows = [{k: v for k, v in artifacts.read_json(path).items() if k != "config"}
+            for path in metric_paths]
     frame = pd.DataFrame(rows).sort_values(KEY_COLUMNS).reset_index(drop=True)
     front = KEY_COLUMNS + [c for c in SUMMARY_METRICS if c in frame]
     return frame[front + [c for c in frame.columns if c not in front]]
