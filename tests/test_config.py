@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from odesdegap.config import ConfigError, checked, load_schema
+from odesdegap.config import ConfigError, checked, load_schema, merged, resolve
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -147,8 +147,7 @@ def test_grid_w2_needs_planar_data():
 def test_default_config_and_presets_are_valid():
     assert checked(BASE)["training"]["steps"] >= 1
     for preset in sorted((REPO / "presets").glob("*.yaml")):
-        merged = {**BASE, **yaml.safe_load(preset.read_text())}
-        checked(merged)
+        resolve(preset)  # merged over config.yaml as Snakemake merges it
 
 
 def test_defaults_fill_missing_sections():
@@ -197,7 +196,7 @@ def test_snakemake_stops_before_any_job_without_a_traceback(tmp_path):
     assert not (tmp_path / "results").exists()
 
 
-IMAGES = {**BASE, **yaml.safe_load((REPO / "presets/images.yaml").read_text())}
+IMAGES = merged(REPO / "presets/images.yaml")
 
 
 @pytest.mark.parametrize(("edit", "message"), [
