@@ -85,6 +85,11 @@ if nll["points"] > 0:
     settings = LikelihoodSettings(
         method=nll["method"],
         steps=nll["steps"],
+        spacing=nll["spacing"],
+        refine_first=nll["refine_first"],
+        refine_factor=nll["refine_factor"],
+        rtol=nll["rtol"],
+        atol=nll["atol"],
         exact_divergence_max_dim=nll["exact_divergence_max_dim"],
         hutchinson_probes=nll["hutchinson_probes"],
     )

@@ -24,13 +24,20 @@ from .processes import ForwardProcess
 from .samplers import ODE_ADAPTIVE_METHODS, TimeGrid
 
 
+TIME_SPACINGS = ("log", "uniform")
+
+
 @dataclass(frozen=True)
 class LikelihoodSettings:
-    """How to integrate: a fixed-grid method on `steps` uniform steps (the first `refine_first`
-    of them, at small t, split `refine_factor`-fold), or an adaptive one with rtol/atol."""
+    """How to integrate: a fixed-grid method on `steps` steps, either geometric in t (`log`,
+    the default: equal ratios t_{k+1}/t_k, so the steps near t_min, where the velocity changes
+    on the time scale of the data's own variance, are as short as that needs) or `uniform`
+    (the first `refine_first` of them, at small t, split `refine_factor`-fold); or an adaptive
+    method with rtol/atol."""
 
     method: str = "rk4"
-    steps: int = 200
+    steps: int = 50
+    spacing: str = "log"
     refine_first: int = 0
     refine_factor: int = 10
     rtol: float = 1e-5
@@ -43,6 +50,12 @@ class LikelihoodSettings:
         """Increasing times from t_min to t_max (only the end points for adaptive methods)."""
         if self.method in ODE_ADAPTIVE_METHODS:
             return torch.tensor([process.t_min, process.t_max], dtype=torch.float64)
+        if self.spacing not in TIME_SPACINGS:
+            raise ValueError(f"NLL time spacing must be one of {TIME_SPACINGS}, "
+                             f"got {self.spacing!r}")
+        if self.spacing == "log":
+            return torch.logspace(np.log10(process.t_min), np.log10(process.t_max),
+                                  self.steps + 1, dtype=torch.float64)
         grid = TimeGrid(process.t_max, process.t_min, self.steps, self.refine_first,
                         self.refine_factor)
         return grid.points().double().flip(0)
