@@ -23,7 +23,6 @@ from .divergence import exact_divergence, hutchinson_divergence, rademacher_prob
 from .processes import ForwardProcess
 from .samplers import ODE_ADAPTIVE_METHODS, TimeGrid
 
-
 TIME_SPACINGS = ("log", "uniform")
 
 
