@@ -245,3 +245,19 @@ def test_missing_torchvision_data_without_download_stops_before_any_job(tmp_path
     assert "data set 'mnist' is not in" in message and "data.download is false" in message
     assert "train-images-idx3-ubyte.gz" in message
     assert str((tmp_path / "nowhere" / "MNIST" / "raw").resolve()) in message
+
+
+def test_one_point_per_time_needs_the_full_residual():
+    config = _mutated("training.residual.points_per_time", 1)
+    with pytest.raises(ConfigError, match="'training.residual.points_per_time' has value 1: "
+                                          "expected at least 2 with training.residual.form "
+                                          "'centred'"):
+        checked(config)
+    config["training"]["residual"]["form"] = "full"
+    assert checked(config)["training"]["residual"]["points_per_time"] == 1
+
+
+@pytest.mark.parametrize("decay", [-0.1, 1.0])
+def test_ema_decay_must_lie_in_zero_one(decay):
+    with pytest.raises(ConfigError, match="'training.ema_decay' has value"):
+        checked(_mutated("training.ema_decay", decay))

@@ -190,3 +190,20 @@ def test_variance_weighting_scales_each_time_by_its_std_squared():
     assert weighted["total"] < plain["total"]
     with pytest.raises(ValueError, match="residual weighting must be one of"):
         residual_penalty(model, process, x, t, 4, "full", weighting="sigma")
+
+
+def test_one_point_per_time_is_the_papers_collocation():
+    """points_per_time 1 with the full form: every collocation point gets its own uniform time
+    in [t_min, t_max] and its own uniform position in the box, and the penalty is mean R^2."""
+    process = OrnsteinUhlenbeck()
+    sampler = CollocationSampler(dim=2, n_points=500, points_per_time=1, half_width=3.5)
+    x, t = sampler.sample(process, torch.Generator().manual_seed(0))
+    assert x.shape == (500, 2) and t.shape == (500,)
+    assert len(torch.unique(t)) == 500
+    assert float(t.min()) >= process.t_min and float(t.max()) <= process.t_max
+    assert float(x.abs().max()) <= 3.5
+    torch.manual_seed(0)
+    model = PotentialMLP(2, hidden_width=8)
+    parts = residual_penalty(model, process, x, t, points_per_time=1, form="full")
+    residual = fp_residual(model, process, x, t)
+    assert torch.allclose(parts["penalty"], (residual**2).mean())
