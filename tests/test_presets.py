@@ -71,9 +71,8 @@ PAPER = {
     "evaluation.grid_bins": 64,
     "evaluation.box_half_width": 3.5,
     "evaluation.w2_method": "grid",
+    "evaluation.grid_convention": "nodes",
 }
-if "grid_convention" in load_schema()["properties"]["evaluation"]["properties"]:
-    PAPER["evaluation.grid_convention"] = "nodes"
 # Sections the paper preset must spell out in full (every key the schema has for them, bar the
 # ones that do not apply to its model and data).
 PAPER_FULL_SECTIONS = ["process", "model", "training", "training.residual", "sampling"]

@@ -175,6 +175,36 @@ def test_changing_an_evaluation_setting_reruns_only_evaluation(completed_run, tm
     assert set(jobs) <= AGGREGATION_RULES
 
 
+def test_model_and_metrics_record_what_the_run_used(completed_run):
+    """model.json holds the run's whole resolved config (config.yaml, the preset and the schema's
+    defaults, merged as Snakemake merges them); the metrics JSON the settings behind its
+    numbers."""
+    sys.path.insert(0, str(completed_run / "workflow_scripts"))
+    from odesdegap.config import resolve
+
+    resolved = resolve(completed_run / PRESET, base=completed_run / "config.yaml")
+    meta = json.loads((completed_run / "results/models/mixture/w1/seed0/model.json").read_text())
+    assert meta["config"] == json.loads(json.dumps(resolved))
+    assert meta["weights"] == "final" and meta["ema_decay"] == 0.0
+    metrics = json.loads((completed_run / "results/metrics/mixture/w1/seed0.json").read_text())
+    assert metrics["config"]["sampling"] == resolved["sampling"]
+    assert metrics["config"]["evaluation"]["nll"] == resolved["evaluation"]["nll"]
+
+
+def test_changing_the_sde_final_step_resamples_only_the_sde(completed_run, tmp_path):
+    overlay = tmp_path / "sde.yaml"
+    overlay.write_text("sampling: {sde_final_step_noise: false}\n")
+    jobs = planned_jobs(completed_run, PRESET, str(overlay))
+    assert jobs.pop("sample") == 8 and jobs.pop("evaluate") == 8
+
+
+def test_changing_the_ema_decay_retrains(completed_run, tmp_path):
+    overlay = tmp_path / "ema.yaml"
+    overlay.write_text("training: {ema_decay: 0.99}\n")
+    jobs = planned_jobs(completed_run, PRESET, str(overlay))
+    assert jobs.pop("train") == 8 and jobs.pop("sample") == 16
+
+
 def test_changing_the_ode_method_resamples_only_the_ode(completed_run, tmp_path):
     overlay = tmp_path / "ode.yaml"
     overlay.write_text("sampling: {ode_method: rk4}\n")
