@@ -114,3 +114,17 @@ def test_one_seed_trends_are_worded_as_unsupported():
     assert "Noise floor at the runs' sample size (n = 10000): W2^2 0.01" in text
     assert "permuted within data sets" in text
     assert stratified["sde_weight"]["min_p"] == pytest.approx(2 / 24**2)
+
+
+def test_w2_figure_draws_each_data_sets_floor():
+    from odesdegap import figures
+
+    frame = hand_made()
+    frame.loc[frame.dataset == "mixture", "w2sq_floor"] = 0.008
+    figure = figures.w2_against_weight(frame)
+    labels = [text.get_text() for legend in figure.legends for text in legend.texts]
+    assert {"floor, ODE–SDE", "floor, with data", "within 2x of the floor"} <= set(labels)
+    floors = {ax.get_title(): sorted({line.get_ydata()[0] for line in ax.get_lines()
+                                      if line.get_label().startswith("floor")})
+              for ax in figure.axes}
+    assert floors == {"dataset = circles": [0.01], "dataset = mixture": [0.008, 0.01]}
