@@ -27,6 +27,7 @@ MODEL_DIR = f"{RESULTS}/models/{RUN}"
 PRETRAINED_DIR = f"{RESULTS}/models/{{dataset}}/pretrained/seed{{seed}}"
 SAMPLES = f"{RESULTS}/samples/{RUN}/{{sampler}}.npz"
 METRICS = f"{RESULTS}/metrics/{RUN}.json"
+FLOOR = f"{RESULTS}/floor/{{dataset}}.json"
 TABLES = f"{RESULTS}/tables"
 FIGURES = f"{RESULTS}/figures"
 LOGS = f"{RESULTS}/logs"
@@ -61,6 +62,14 @@ SAMPLING = config["sampling"]
 W2_GRID = {
     k: config["evaluation"][k]
     for k in ("grid_bins", "box_half_width", "grid_convention")
+}
+# The settings that decide how W2^2 is computed: the noise floor depends on these only.
+W2_SETTINGS = {
+    **W2_GRID,
+    **{
+        k: config["evaluation"][k]
+        for k in ("w2_method", "w2_subsample_points", "seed")
+    },
 }
 SAMPLER_SEED_OFFSET = {"ode": 1, "sde": 2}
 STUDIES = config["studies"]

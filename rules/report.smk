@@ -147,6 +147,10 @@ rule benchmark_table:
                 f"{BENCHMARKS}/prepare_data/{{dataset}}.tsv",
                 dataset=config["datasets"],
             )
+            + expand(
+                f"{BENCHMARKS}/noise_floor/{{dataset}}.tsv",
+                dataset=config["datasets"],
+            )
             + run_paths(f"{BENCHMARKS}/train/{RUN}.tsv")
             + [
                 p
