@@ -128,3 +128,14 @@ def test_w2_figure_draws_each_data_sets_floor():
                                       if line.get_label().startswith("floor")})
               for ax in figure.axes}
     assert floors == {"dataset = circles": [0.01], "dataset = mixture": [0.008, 0.01]}
+
+
+def test_without_a_floor_nothing_is_called_a_measurement_or_flagged():
+    """Image data sets have no W2^2 floor: their rows say so instead of passing as measured."""
+    frame = hand_made(floor=np.nan)
+    summary = tables.summarise(tables.flag_runs(frame))
+    assert not summary.near_floor_ode_sde.any()
+    assert any("No W2^2 floor" in note for note in tables.summary_notes(summary))
+    text = findings.to_markdown(findings.per_dataset(frame),
+                                {c: (None, None) for c in ("fp_residual", "fp_residual_data")})
+    assert "no floor to judge by" in text and "measurement |" not in text

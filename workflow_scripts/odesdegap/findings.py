@@ -276,7 +276,9 @@ def _blocks(found: list[dict], pooled: dict[str, tuple],
                              "ratio to w = 0": f"{_number(row['ratio'])}{interval}"
                                                + (f" {NEAR_FLOOR_MARK}" if bound else ""),
                              "seeds": row["n_seeds"],
-                             "reading": "bound (floor)" if bound else "measurement"})
+                             "reading": ("bound (floor)" if bound else "measurement"
+                                         if item.get("w2sq_floor") is not None
+                                         else "no floor to judge by")})
             blocks.append(("table", pd.DataFrame(rows)))
         zero = item["ode_w2sq_at_zero"]
         sde = ", ".join(f"{w:g}: {_marked(v, floor_data)}"
