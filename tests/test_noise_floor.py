@@ -37,7 +37,8 @@ def test_floor_is_w2_between_two_disjoint_held_out_sets(convention):
     assert record["w2sq_floor_data"] == metrics.w2sq_between_histograms(
         histograms[0], histograms[2], grid.support)
     assert 0 < record["w2sq_floor"] < 0.1 and 0 < record["w2sq_floor_data"] < 0.1
-    assert record["grid_convention"] == convention and record["w2_method"] == "grid"
+    assert record["w2_convention"] == f"{convention} 64x64 on [-3.5, 3.5]^2"
+    assert record["w2_method"] == "grid"
 
 
 def test_floor_shrinks_with_the_sample_size():
@@ -53,6 +54,7 @@ def test_floor_follows_the_subsample_method_above_two_dimensions():
     first, second = (datasets.sample_dataset("gmm4d", 1000, seed)
                      for seed in noise_floor.floor_seeds("gmm4d", 2023))
     assert record["w2_method"] == "subsample"
+    assert record["w2_convention"] == "exact OT on 300-point subsamples"
     assert record["w2sq_floor"] == metrics.exact_w2sq_subsample(first, second, 300, 12345)
     assert record["w2sq_floor_data"] == metrics.exact_w2sq_subsample(first, reference, 300,
                                                                      12345)

@@ -67,11 +67,12 @@ def noise_floor(name: str, n_samples: int, reference: np.ndarray, evaluation: di
                                   "held-out points"}
     seeds = floor_seeds(name, base_seed)
     first, second = (datasets.sample_dataset(name, n_samples, seed) for seed in seeds)
+    on_grid = uses_grid(evaluation, first.shape[1])
     return {
         **record,
         "n_floor_points": n_samples,
-        "w2_method": "grid" if uses_grid(evaluation, first.shape[1]) else "subsample",
-        "grid_convention": evaluation["grid_convention"],
+        "w2_method": "grid" if on_grid else "subsample",
+        "w2_convention": metrics.w2_convention_label(evaluation, on_grid),
         "floor_seeds": list(seeds),
         "w2sq_floor": w2sq(first, "model", second, "model", evaluation),
         "w2sq_floor_data": w2sq(first, "model", reference, "data", evaluation),
