@@ -70,6 +70,10 @@ def test_a_model_that_lost_samples_is_not_best():
     text = findings.to_markdown(list(found.values()), {c: (None, None) for c in (
         "fp_residual", "fp_residual_data")})
     assert "w = 0.1 (3% lost)" in text
+    ratios = findings.gap_ratios(frame)
+    lost = ratios[ratios.dataset == "circles"].set_index("fp_weight").lost_samples
+    assert lost.to_dict() == {0.0: False, 0.1: True, 1.0: False, 10.0: False}
+    assert f"lost samples {tables.LOST_MARK}" in text
     summary = tables.summarise(tables.flag_runs(frame))
     shown = tables.format_summary(summary)
     assert shown.lost_ode.str.contains(tables.LOST_MARK).sum() == 1

@@ -14,6 +14,7 @@ from scipy import stats
 
 from .tables import (
     FLOOR_COLUMNS,
+    LOST_MARK,
     NEAR_FLOOR_FACTOR,
     NEAR_FLOOR_MARK,
     confidence_halfwidth,
@@ -27,9 +28,15 @@ def gap_ratios(frame: pd.DataFrame) -> pd.DataFrame:
     """Per data set and weight: ODE–SDE W2^2 over its value at weight 0, paired by seed, with
     the mean ratio over seeds and its 95% interval. `bound` is True where the gap at this weight
     or at weight 0 lies within NEAR_FLOOR_FACTOR of the noise floor in some seed: the ratio is
-    then set by the floor, a bound and not a measurement."""
-    baseline = frame[frame.fp_weight == 0].set_index(["dataset", "seed"])["w2sq_ode_sde"]
-    paired = frame.join(baseline.rename("gap_at_zero"), on=["dataset", "seed"])
+    then set by the floor, a bound and not a measurement. `lost_samples` is True where a model
+    of either weight lost samples (`tables.loses_samples`) in some seed: its gap is measured on
+    what remains."""
+    frame = frame.assign(lost=loses_samples(frame, "ode") | loses_samples(frame, "sde"))
+    baseline = frame[frame.fp_weight == 0].set_index(["dataset", "seed"])[["w2sq_ode_sde", "lost"]]
+    paired = frame.join(baseline.rename(columns={"w2sq_ode_sde": "gap_at_zero",
+                                                 "lost": "lost_at_zero"}),
+                        on=["dataset", "seed"])
+    paired["lost"] = paired["lost"] | paired["lost_at_zero"].astype(bool)
     paired["ratio"] = paired["w2sq_ode_sde"] / paired["gap_at_zero"]
     floor = paired["w2sq_floor"] if "w2sq_floor" in paired else np.nan
     paired["bound"] = (near_floor(paired["w2sq_ode_sde"], floor)
@@ -40,6 +47,7 @@ def gap_ratios(frame: pd.DataFrame) -> pd.DataFrame:
         "ratio_ci95": grouped["ratio"].agg(confidence_halfwidth),
         "n_seeds": grouped["ratio"].count(),
         "bound": grouped["bound"].any(),
+        "lost_samples": grouped["lost"].any(),
     }).reset_index()
 
 
@@ -234,6 +242,16 @@ def _floor_sentence(item: dict) -> str:
             f"{NEAR_FLOOR_FACTOR:g}x of its floor.")
 
 
+def _reading(row: dict, has_floor: bool) -> str:
+    """What a gap ratio is: a measurement, or a bound set by the floor, or not to be trusted
+    because a model lost samples; without a floor it cannot be judged."""
+    caveats = (["bound (floor)"] if row.get("bound") else []) + (
+        [f"lost samples {LOST_MARK}"] if row.get("lost_samples") else [])
+    if not has_floor:
+        caveats.insert(0, "no floor to judge by")
+    return "; ".join(caveats) or "measurement"
+
+
 def _marked(value, floor) -> str:
     text = _number(value)
     return f"{text} {NEAR_FLOOR_MARK}" if floor is not None and near_floor(value, floor) else text
@@ -276,9 +294,7 @@ def _blocks(found: list[dict], pooled: dict[str, tuple],
                              "ratio to w = 0": f"{_number(row['ratio'])}{interval}"
                                                + (f" {NEAR_FLOOR_MARK}" if bound else ""),
                              "seeds": row["n_seeds"],
-                             "reading": ("bound (floor)" if bound else "measurement"
-                                         if item.get("w2sq_floor") is not None
-                                         else "no floor to judge by")})
+                             "reading": _reading(row, item.get("w2sq_floor") is not None)})
             blocks.append(("table", pd.DataFrame(rows)))
         zero = item["ode_w2sq_at_zero"]
         sde = ", ".join(f"{w:g}: {_marked(v, floor_data)}"
