@@ -36,7 +36,7 @@ def gap_ratios(frame: pd.DataFrame) -> pd.DataFrame:
     paired = frame.join(baseline.rename(columns={"w2sq_ode_sde": "gap_at_zero",
                                                  "lost": "lost_at_zero"}),
                         on=["dataset", "seed"])
-    paired["lost"] = paired["lost"] | paired["lost_at_zero"].astype(bool)
+    paired["lost"] = paired["lost"] | paired["lost_at_zero"].eq(True)
     paired["ratio"] = paired["w2sq_ode_sde"] / paired["gap_at_zero"]
     floor = paired["w2sq_floor"] if "w2sq_floor" in paired else np.nan
     paired["bound"] = (near_floor(paired["w2sq_ode_sde"], floor)
