@@ -8,8 +8,12 @@ from snakemake.utils import min_version, validate
 
 min_version("9.0")
 
-sys.path.insert(0, str(Path(workflow.basedir) / "workflow_scripts"))
+# The library sits beside this Snakefile, wherever it is: the main workflow's folder, or a
+# module's (`module ... snakefile: ...`, local path or git URL), whose folder workflow.basedir
+# is not. An installed copy (pip install of this repository) serves as well.
+sys.path.insert(0, str(Path(workflow.current_basedir) / "workflow_scripts"))
 from odesdegap.config import SCHEMA_PATH, ConfigError, checked  # noqa: E402
+from odesdegap.runtime import device_problems  # noqa: E402
 
 
 configfile: "config.yaml"
@@ -24,6 +28,24 @@ except ConfigError as error:
 config.clear()
 config.update(_checked)
 validate(config, str(SCHEMA_PATH))
+
+
+# A GPU request that this machine cannot meet stops the run before its first job. onstart runs
+# only when jobs are about to run (not in a dry run), and the check applies where jobs compute
+# here: a local run. A cluster run submits from a login node, which usually has no GPU; each
+# GPU job checks its own device when it starts on its node (odesdegap/runtime.py).
+onstart:
+    if workflow.local_exec:
+        import torch
+
+        _device_problems = device_problems(
+            config["device"],
+            config["compute"]["gpus"],
+            torch.cuda.is_available(),
+            torch.cuda.device_count(),
+        )
+        if _device_problems:
+            sys.exit(f"Error: {_device_problems[0]}")
 
 
 report: "rules/captions/workflow.rst"
