@@ -2,5 +2,5 @@
 catalog expects it); this file lets `snakemake` run from the repository's root as before.
 """
 
-
-include: "workflow/Snakefile"
+# Not the `include:` directive: it would drop the included file's default target (`all`).
+workflow.include("workflow/Snakefile", overwrite_default_target=True)

@@ -3,6 +3,7 @@ workflow and the code are lint-clean."""
 
 import ast
 import re
+import shutil
 import subprocess
 import sys
 import tomllib
@@ -105,3 +106,19 @@ def test_license_and_citation():
                for r in citation["references"] for i in r.get("identifiers", []))
     catalog = yaml.safe_load((REPO / ".snakemake-workflow-catalog.yml").read_text())
     assert catalog["usage"]["software-stack-deployment"]["conda"] is True
+
+
+@pytest.mark.skipif(shutil.which("make") is None, reason="needs make")
+def test_make_installs_dev_tools_for_tests_and_lint_only(tmp_path):
+    """`make run` installs the runtime pins only; `make test`, `make lint` and `make gpu-check`
+    add requirements-dev.txt (read from `make -n`, which installs nothing)."""
+    def plan(target):
+        result = subprocess.run(["make", "-n", target, f"VENV={tmp_path / 'venv'}"], cwd=REPO,
+                                capture_output=True, text=True)
+        assert result.returncode == 0, result.stderr
+        return result.stdout
+
+    assert "-r requirements.txt" in plan("run") and "requirements-dev.txt" not in plan("run")
+    for target in ("test", "lint", "gpu-check"):
+        assert "-r requirements.txt" in plan(target)
+        assert "-r requirements-dev.txt" in plan(target)
