@@ -5,6 +5,7 @@ import itertools
 import os
 import zlib
 
+from odesdegap import cluster
 from odesdegap.config import format_weight
 from odesdegap.datasets import dimension, image_shape
 from odesdegap.image_datasets import TORCHVISION_DATASETS
@@ -86,13 +87,10 @@ def first_seed_paths(pattern):
     return [pattern.format(**run) for run in RUNS if run["seed"] == config["seeds"][0]]
 
 
-def job_resources(share=1.0):
-    """Resources of a compute job: what a SLURM profile turns into its request."""
-    return {
-        "mem_mb": COMPUTE["mem_mb"],
-        "runtime": max(1, int(COMPUTE["runtime_minutes"] * share)),
-        "gpu": COMPUTE["gpus"],
-    }
+def job_resources(share=1.0, uses_gpu=True):
+    """Resources of a compute job (odesdegap/cluster.py): GPU and partition from whether the
+    job computes with torch, memory and runtime growing with the attempt."""
+    return cluster.job_resources(COMPUTE, share=share, uses_gpu=uses_gpu)
 
 
 def shape_of(wildcards):

@@ -21,8 +21,8 @@ import torch
 import yaml
 
 REPO = Path(__file__).resolve().parents[1]
-WORKFLOW_FILES = ["Snakefile", "config.yaml", "rules", "workflow_scripts", "presets", "envs",
-                  "profiles"]
+WORKFLOW_FILES = ["Snakefile", "workflow", "config.yaml", "rules", "workflow_scripts", "presets",
+                  "envs", "profiles"]
 PRESET = "presets/smoke.yaml"
 TIMING_COLUMNS = ["sample_seconds_ode", "sample_seconds_sde", "nll_wall_time_s"]
 AGGREGATION_RULES = {"tables", "findings", "figure_metrics", "benchmark_table", "eta_table",
