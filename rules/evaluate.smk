@@ -14,7 +14,7 @@ rule noise_floor:
         "../envs/benchmark.yaml"
     threads: 1
     resources:
-        **job_resources(share=0.5),
+        **job_resources(share=0.5, uses_gpu=False),
     params:
         n_samples=SAMPLING["n_samples"],
         seed=config["data"]["seed"],
