@@ -68,8 +68,7 @@ W2_GRID = {
 W2_SETTINGS = {
     **W2_GRID,
     **{
-        k: config["evaluation"][k]
-        for k in ("w2_method", "w2_subsample_points", "seed")
+        k: config["evaluation"][k] for k in ("w2_method", "w2_subsample_points", "seed")
     },
 }
 SAMPLER_SEED_OFFSET = {"ode": 1, "sde": 2}
