@@ -3,8 +3,10 @@ subsamples above), sliced W2^2 as a grid-free cross-check, the model's FP residu
 and near the data, its held-out DSM loss and its probability-flow NLL."""
 
 import itertools
+import sys
 
 import torch
+from tqdm import tqdm
 
 from odesdegap import artifacts, metrics, runtime
 from odesdegap.likelihood import LikelihoodSettings, ode_nll
@@ -21,6 +23,10 @@ reference = artifacts.load_arrays(sm.input.data)["reference"]
 dim = reference.shape[1]
 ode, sde = (artifacts.load_arrays(path) for path in (sm.input.ode, sm.input.sde))
 sample_sets = {"ode": ode["samples"], "sde": sde["samples"], "data": reference}
+# One step per metric: three W2^2 pairs (each with its sliced cross-check), the residual on the
+# box and near the data, the held-out DSM loss and, if asked for, the NLL.
+progress = tqdm(total=3 + 2 + 1 + (evaluation["nll"]["points"] > 0), desc="evaluation",
+                unit="metric", file=sys.stderr, mininterval=1.0)
 
 grid = metrics.Grid(evaluation["grid_bins"], evaluation["box_half_width"])
 on_grid = evaluation["w2_method"] == "grid" or (evaluation["w2_method"] == "auto" and dim == 2)
@@ -55,6 +61,8 @@ for a, b in itertools.combinations(sample_sets, 2):
     result[f"sliced_w2sq_{a}_{b}"] = metrics.sliced_w2sq(
         kept_a, kept_b, evaluation["sliced_projections"], evaluation["seed"],
         evaluation["sliced_max_points"])
+    progress.set_postfix_str(f"W2^2 {a}-{b} done", refresh=False)
+    progress.update()
 
 process = build_process(params.process)
 model = artifacts.load_model(sm.input.model, params.model, dim, process, params.image_shape)
@@ -77,8 +85,12 @@ for prefix, fraction in (("fp_residual", 0.0), ("fp_residual_data", 1.0)):
                                            device, prefix=prefix,
                                            hutchinson_probes=evaluation["hutchinson_probes"],
                                            chunk_points=chunk_points))
+    progress.set_postfix_str(f"{prefix} done", refresh=False)
+    progress.update()
 result["dsm_loss"] = metrics.heldout_dsm(model, process, reference, evaluation["seed"], device,
                                          chunk_points=chunk_points, weighting=params.dsm_weighting)
+progress.set_postfix_str("dsm_loss done", refresh=False)
+progress.update()
 
 nll = evaluation["nll"]
 if nll["points"] > 0:
@@ -91,5 +103,8 @@ if nll["points"] > 0:
     found = ode_nll(model, process, reference[: nll["points"]], settings, evaluation["seed"],
                     device)
     result.update({f"nll_{k}" if not k.startswith("nll") else k: v for k, v in found.items()})
+    progress.set_postfix_str("nll done", refresh=False)
+    progress.update()
+progress.close()
 print(result)
 artifacts.write_json(sm.output.metrics, result)
