@@ -35,8 +35,8 @@ include: "rules/train.smk"
 include: "rules/sample.smk"
 include: "rules/evaluate.smk"
 include: "rules/images.smk"
-include: "rules/report.smk"
 include: "rules/studies.smk"
+include: "rules/report.smk"
 
 
 rule all:
@@ -51,3 +51,5 @@ rule all:
         rules.benchmark_table.output,
         rules.eta_table.output if ETAS else [],
         rules.sampler_table.output if SAMPLER_STUDY["steps"] else [],
+        rules.headline.output,
+        rules.tables_readme.output,
