@@ -80,6 +80,8 @@ def test_w2_description_names_what_the_run_used():
     ("w2sq_floor_ci95", "95% confidence interval (Student's t over seeds) of `w2sq_floor`"),
     ("kid_ode_data", "KID between"),
     ("nfe_sde", "per trajectory of the SDE"),
+    ("w2_convention", "`nodes`, the paper's"),
+    ("n_floor_points", "points in each of the two data sets of the noise floor"),
 ])
 def test_table_columns_are_described(column, expected):
     assert expected in table_docs.describe(column)
@@ -97,3 +99,11 @@ def test_tables_readme_lists_every_column_and_the_w2_method():
     assert "nodes convention" in text and "## summary.csv" in text
     for column in summary(floor=True).columns:
         assert f"- `{column}`: " in text
+    assert table_docs.undescribed({"summary.csv": summary(floor=True)}) == []
+
+
+def test_an_unknown_column_is_listed_as_not_described_without_stopping_the_readme():
+    tables = {"metrics.csv": pd.DataFrame(columns=["dataset", "w2sq_mystery"])}
+    text = table_docs.readme(tables, "exact optimal transport", "")
+    assert "- `w2sq_mystery`: not described yet" in text
+    assert table_docs.undescribed(tables) == ["w2sq_mystery"]

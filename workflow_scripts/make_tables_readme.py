@@ -20,3 +20,6 @@ text = table_docs.readme(tables, w2, floor)
 with artifacts.atomic_path(sm.output.readme) as tmp:
     tmp.write_text(text)
 print(f"described {sum(len(t.columns) for t in tables.values())} columns of {len(tables)} tables")
+missing = table_docs.undescribed(tables)
+if missing:
+    print(f"warning: columns without a description: {', '.join(missing)}")
