@@ -316,7 +316,7 @@ rule headline:
         n_samples=SAMPLING["n_samples"],
         sampling_steps=SAMPLING["steps"],
         grid_bins=config["evaluation"]["grid_bins"],
-        grid_convention=config["evaluation"].get("grid_convention"),
+        grid_convention=config["evaluation"]["grid_convention"],
     script:
         "../workflow_scripts/make_headline.py"
 
@@ -356,6 +356,6 @@ rule tables_readme:
         runtime=10,
     params:
         grid_bins=config["evaluation"]["grid_bins"],
-        grid_convention=config["evaluation"].get("grid_convention"),
+        grid_convention=config["evaluation"]["grid_convention"],
     script:
         "../workflow_scripts/make_tables_readme.py"
