@@ -3,6 +3,7 @@ only; every setting that changes a result reaches a rule as params."""
 
 import itertools
 import os
+import sys
 import zlib
 
 from odesdegap import cluster
@@ -74,6 +75,16 @@ W2_SETTINGS = {
 SAMPLER_SEED_OFFSET = {"ode": 1, "sde": 2}
 STUDIES = config["studies"]
 ETAS = {format_weight(eta): float(eta) for eta in STUDIES["eta"]}
+# The report's menu sorts categories by name: the numbers put the answer first.
+CATEGORIES = {
+    "main": "1. Main figure",
+    "summary": "2. Summary table",
+    "findings": "3. Findings",
+    "figures": "4. Figures",
+    "tables": "5. Tables",
+    "studies": "6. Studies",
+    "runtime": "7. Runtime",
+}
 
 
 def run_paths(pattern):
@@ -97,8 +108,21 @@ def shape_of(wildcards):
     return image_shape(wildcards.dataset)
 
 
+def configured(values, wildcards, name, key):
+    """values[wildcards.<name>]; a requested path outside the configured sweep (say
+    `w3` when 3 is not in fp_weights) stops Snakemake with one line naming what is configured."""
+    value = getattr(wildcards, name)
+    if value not in values:
+        sys.exit(
+            f"Error: {name} {value!r} in a requested path is not in the config's {key} "
+            f"(configured: {', '.join(values) or 'none'}); request one of those, or add "
+            f"{value} to {key} in a --configfile"
+        )
+    return values[value]
+
+
 def fp_weight(wildcards):
-    return WEIGHTS[wildcards.weight]
+    return configured(WEIGHTS, wildcards, "weight", "fp_weights")
 
 
 def initial_weights(wildcards):

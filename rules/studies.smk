@@ -34,7 +34,7 @@ rule sample_eta:
         method=SAMPLING["sde_method"],
         sample_seed=eta_seed,
         kind="sde",
-        eta=lambda wc: ETAS[wc.eta],
+        eta=lambda wc: configured(ETAS, wc, "eta", "studies.eta"),
     script:
         "../workflow_scripts/sample.py"
 
@@ -122,8 +122,10 @@ rule eta_table:
         figure=report(
             f"{FIGURES}/eta_sweep.png",
             caption="captions/eta_sweep.rst",
-            category="Studies",
+            category=CATEGORIES["studies"],
+            labels={"figure": "eta sweep"},
         ),
+        pdf=f"{FIGURES}/eta_sweep.pdf",
     log:
         f"{LOGS}/eta_table.log",
     benchmark:
@@ -152,8 +154,10 @@ rule sampler_table:
         figure=report(
             f"{FIGURES}/sampler_study.png",
             caption="captions/sampler_study.rst",
-            category="Studies",
+            category=CATEGORIES["studies"],
+            labels={"figure": "sampler study"},
         ),
+        pdf=f"{FIGURES}/sampler_study.pdf",
     log:
         f"{LOGS}/sampler_table.log",
     benchmark:

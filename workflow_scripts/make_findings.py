@@ -3,9 +3,10 @@ noise floor, with lost samples flagged and tests stratified by data set."""
 
 import pandas as pd
 
-from odesdegap import artifacts, findings
+from odesdegap import artifacts, findings, runtime
 
 sm = snakemake  # noqa: F821 (injected by Snakemake)
+runtime.log_to(sm.log[0])
 frame = pd.read_csv(sm.input.metrics)
 found = findings.per_dataset(frame)
 pooled = {column: findings.pooled_residual_gap(frame, column)
@@ -21,3 +22,4 @@ for path, render in ((sm.output.markdown, findings.to_markdown),
                      (sm.output.html, findings.to_html)):
     with artifacts.atomic_path(path) as tmp:
         tmp.write_text(render(found, pooled, stratified))
+print(findings.to_markdown(found, pooled, stratified))

@@ -1,9 +1,10 @@
 """Rule tables: every run's metrics in one CSV (with the noise-floor and lost-sample flags), and
 the per-(dataset, weight) summary as CSV, Markdown, LaTeX and HTML, each with its footnotes."""
 
-from odesdegap import artifacts, tables
+from odesdegap import artifacts, runtime, tables
 
 sm = snakemake  # noqa: F821 (injected by Snakemake)
+runtime.log_to(sm.log[0])
 frame = tables.flag_runs(tables.collect(sm.input.metrics))
 summary = tables.summarise(frame)
 shown = tables.format_summary(summary)
@@ -17,3 +18,4 @@ for path, writer in [
 ]:
     with artifacts.atomic_path(path) as tmp:
         writer(tmp)
+print(shown.to_string(index=False))

@@ -213,3 +213,14 @@ def sampler_study(frame: pd.DataFrame):
                        height=3.2, facet_kws={"sharey": False})
     grid.set(xscale="log", yscale="log", xlabel="steps", ylabel="ODE–SDE W2^2")
     return grid.figure
+
+
+def save(figure, png, pdf, dpi: int = 110) -> None:
+    """Write `figure` as PNG (for the report) and as vector PDF (for a paper), each atomically,
+    then close it."""
+    from .artifacts import atomic_path
+
+    for path, options in ((png, {"format": "png", "dpi": dpi}), (pdf, {"format": "pdf"})):
+        with atomic_path(path) as tmp:
+            figure.savefig(tmp, **options)
+    plt.close(figure)
