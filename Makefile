@@ -1,20 +1,41 @@
-# One-command entry points. `make run` and `make test` create (or reuse) .venv from the pinned
-# requirements; the venv is rebuilt only when requirements.txt changes.
+# One-command entry points. `make run` creates (or reuses) .venv with the pinned runtime
+# requirements (requirements.txt); `make test` and `make lint` add the pinned development tools
+# (requirements-dev.txt). Each set is reinstalled only when its file changes.
 PYTHON_BOOTSTRAP ?= $(shell command -v python3.11 || command -v python3)
 VENV ?= .venv
 BIN := $(VENV)/bin
 INSTALLED := $(VENV)/.installed
+INSTALLED_DEV := $(VENV)/.installed-dev
 CORES ?= all
 SNAKEMAKE_ARGS ?=
 
-.PHONY: run test report bench lint format clean help
+# Outputs a `make clean` keeps: the training data, trained models (and their checkpoints,
+# classifiers, logs and benchmark records, without which Snakemake would retrain them).
+KEPT_JOBS := prepare_data pretrain train train_classifier
+KEPT_OUTPUTS := data models checkpoints classifiers
+
+.PHONY: run test report bench gpu-check lint format clean clean-all help
 
 help:
-	@echo "make run     set up .venv and run the default workflow (config.yaml)"
-	@echo "make test    set up .venv and run the test suite"
-	@echo "make report  build results/report.html from a finished run"
-	@echo "make bench   print speed figures (training, sampling, W2) at the default sizes"
-	@echo "make lint    snakemake --lint, snakefmt --check, ruff"
+	@echo "make run        set up .venv and run the workflow (default config: config.yaml)"
+	@echo "make test       set up .venv and run the test suite"
+	@echo "make report     build results/report.html from the run that is there, starting no"
+	@echo "                job (a partial run gives a partial report), and print the headline"
+	@echo "make bench      print speed figures (training, sampling, W2) at the default sizes"
+	@echo "make gpu-check  CUDA tests, cuda benchmark and a paper-shape run: results/gpu_check.md"
+	@echo "make lint       snakemake --lint, snakefmt --check, ruff"
+	@echo "make clean      remove samples, metrics, tables, figures, FID features, studies,"
+	@echo "                the report and their logs; keep data, trained models, checkpoints"
+	@echo "                and classifiers, so the next run re-samples but does not retrain"
+	@echo "make clean-all  remove everything the workflow wrote (results/ and .snakemake/)"
+	@echo ""
+	@echo "Variables:"
+	@echo "  CORES=N             cores Snakemake may use (default: all)"
+	@echo "  SNAKEMAKE_ARGS=...  extra Snakemake arguments, passed to run and report"
+	@echo ""
+	@echo "A preset (presets/*.yaml) on top of config.yaml, for run and report alike:"
+	@echo '  make run SNAKEMAKE_ARGS="--configfile presets/smoke.yaml"'
+	@echo '  make report SNAKEMAKE_ARGS="--configfile presets/smoke.yaml"'
 
 $(INSTALLED): requirements.txt
 	@test -n "$(PYTHON_BOOTSTRAP)" || { echo "error: python3.11 not found on PATH"; exit 1; }
@@ -22,28 +43,50 @@ $(INSTALLED): requirements.txt
 	$(BIN)/python -m pip install --disable-pip-version-check -q -r requirements.txt
 	touch $@
 
+$(INSTALLED_DEV): requirements-dev.txt $(INSTALLED)
+	$(BIN)/python -m pip install --disable-pip-version-check -q -r requirements-dev.txt
+	touch $@
+
 run: $(INSTALLED)
 	$(BIN)/snakemake --profile profiles/local --cores $(CORES) $(SNAKEMAKE_ARGS)
 
-test: $(INSTALLED)
+test: $(INSTALLED_DEV)
 	$(BIN)/python -m pytest
 
 report: $(INSTALLED)
-	$(BIN)/snakemake --profile profiles/local --cores $(CORES) $(SNAKEMAKE_ARGS)
+	@test -d .snakemake/metadata || { echo "error: no run here to report on; run 'make run' first"; exit 1; }
 	$(BIN)/snakemake --report results/report.html $(SNAKEMAKE_ARGS)
-	@echo "report: results/report.html"
+	@test -f results/tables/headline.rst && cat results/tables/headline.rst || \
+		echo "note: the run has not finished (no results/tables/headline.rst): the report shows what is there"
+	@echo "report: $(abspath results/report.html)"
 
 bench: $(INSTALLED)
 	$(BIN)/python tests/benchmark_speed.py
 
-lint: $(INSTALLED)
+# Runs everywhere: without CUDA the CUDA parts are skipped and the record says so (docs/gpu.md).
+gpu-check: $(INSTALLED_DEV)
+	$(BIN)/python tests/gpu_check.py
+
+lint: $(INSTALLED_DEV)
 	$(BIN)/snakemake --lint
-	$(BIN)/snakefmt --check Snakefile rules/
+	$(BIN)/snakefmt --check Snakefile workflow/ rules/
 	$(BIN)/ruff check workflow_scripts tests
 
-format: $(INSTALLED)
-	$(BIN)/snakefmt Snakefile rules/
+format: $(INSTALLED_DEV)
+	$(BIN)/snakefmt Snakefile workflow/ rules/
 	$(BIN)/ruff check --fix workflow_scripts tests
 
 clean:
-	rm -rf results/* .snakemake
+	rm -rf results/samples results/metrics results/tables results/figures results/fid \
+		results/studies results/report.html
+	for dir in results/logs results/benchmarks; do \
+		test -d $$dir || continue; \
+		find $$dir -mindepth 1 -maxdepth 1 $(foreach job,$(KEPT_JOBS),! -name $(job)) \
+			-exec rm -rf {} +; \
+	done
+	@echo "kept: $(foreach d,$(KEPT_OUTPUTS),results/$(d)) and the logs and benchmarks of $(KEPT_JOBS)"
+
+clean-all:
+	@echo "removing every output of the workflow: results/* (but results/README.md) and .snakemake/"
+	find results -mindepth 1 -maxdepth 1 ! -name README.md -exec rm -rf {} +
+	rm -rf .snakemake

@@ -3,8 +3,10 @@ only; every setting that changes a result reaches a rule as params."""
 
 import itertools
 import os
+import sys
 import zlib
 
+from odesdegap import cluster
 from odesdegap.config import format_weight
 from odesdegap.datasets import dimension, image_shape
 from odesdegap.image_datasets import TORCHVISION_DATASETS
@@ -27,6 +29,7 @@ MODEL_DIR = f"{RESULTS}/models/{RUN}"
 PRETRAINED_DIR = f"{RESULTS}/models/{{dataset}}/pretrained/seed{{seed}}"
 SAMPLES = f"{RESULTS}/samples/{RUN}/{{sampler}}.npz"
 METRICS = f"{RESULTS}/metrics/{RUN}.json"
+FLOOR = f"{RESULTS}/floor/{{dataset}}.json"
 TABLES = f"{RESULTS}/tables"
 FIGURES = f"{RESULTS}/figures"
 LOGS = f"{RESULTS}/logs"
@@ -62,9 +65,26 @@ W2_GRID = {
     k: config["evaluation"][k]
     for k in ("grid_bins", "box_half_width", "grid_convention")
 }
+# The settings that decide how W2^2 is computed: the noise floor depends on these only.
+W2_SETTINGS = {
+    **W2_GRID,
+    **{
+        k: config["evaluation"][k] for k in ("w2_method", "w2_subsample_points", "seed")
+    },
+}
 SAMPLER_SEED_OFFSET = {"ode": 1, "sde": 2}
 STUDIES = config["studies"]
 ETAS = {format_weight(eta): float(eta) for eta in STUDIES["eta"]}
+# The report's menu sorts categories by name: the numbers put the answer first.
+CATEGORIES = {
+    "main": "1. Main figure",
+    "summary": "2. Summary table",
+    "findings": "3. Findings",
+    "figures": "4. Figures",
+    "tables": "5. Tables",
+    "studies": "6. Studies",
+    "runtime": "7. Runtime",
+}
 
 
 def run_paths(pattern):
@@ -77,13 +97,10 @@ def first_seed_paths(pattern):
     return [pattern.format(**run) for run in RUNS if run["seed"] == config["seeds"][0]]
 
 
-def job_resources(share=1.0):
-    """Resources of a compute job: what a SLURM profile turns into its request."""
-    return {
-        "mem_mb": COMPUTE["mem_mb"],
-        "runtime": max(1, int(COMPUTE["runtime_minutes"] * share)),
-        "gpu": COMPUTE["gpus"],
-    }
+def job_resources(share=1.0, uses_gpu=True):
+    """Resources of a compute job (odesdegap/cluster.py): GPU and partition from whether the
+    job computes with torch, memory and runtime growing with the attempt."""
+    return cluster.job_resources(COMPUTE, share=share, uses_gpu=uses_gpu)
 
 
 def shape_of(wildcards):
@@ -91,8 +108,21 @@ def shape_of(wildcards):
     return image_shape(wildcards.dataset)
 
 
+def configured(values, wildcards, name, key):
+    """values[wildcards.<name>]; a requested path outside the configured sweep (say
+    `w3` when 3 is not in fp_weights) stops Snakemake with one line naming what is configured."""
+    value = getattr(wildcards, name)
+    if value not in values:
+        sys.exit(
+            f"Error: {name} {value!r} in a requested path is not in the config's {key} "
+            f"(configured: {', '.join(values) or 'none'}); request one of those, or add "
+            f"{value} to {key} in a --configfile"
+        )
+    return values[value]
+
+
 def fp_weight(wildcards):
-    return WEIGHTS[wildcards.weight]
+    return configured(WEIGHTS, wildcards, "weight", "fp_weights")
 
 
 def initial_weights(wildcards):

@@ -1,6 +1,17 @@
 FIRST_SEED = config["seeds"][0]
 
 
+# Aggregation and plots: seconds of work, run where Snakemake runs (no cluster job each).
+localrules:
+    tables,
+    findings,
+    figure_densities,
+    figure_metrics,
+    benchmark_table,
+    figure_sample_grids,
+    fid_table,
+
+
 rule tables:
     """Every run's metrics in one CSV; the per-(dataset, weight) summary in CSV, Markdown and
     LaTeX, with 95% intervals over seeds."""
@@ -8,13 +19,19 @@ rule tables:
         metrics=run_paths(METRICS),
     output:
         metrics=report(
-            f"{TABLES}/metrics.csv", caption="captions/metrics.rst", category="Tables"
+            f"{TABLES}/metrics.csv",
+            caption="captions/metrics.rst",
+            category=CATEGORIES["tables"],
+            labels={"table": "metrics of every run"},
         ),
         summary_csv=f"{TABLES}/summary.csv",
         summary_md=f"{TABLES}/summary.md",
         summary_tex=f"{TABLES}/summary.tex",
         summary_html=report(
-            f"{TABLES}/summary.html", caption="captions/summary.rst", category="Tables"
+            f"{TABLES}/summary.html",
+            caption="captions/summary.rst",
+            category=CATEGORIES["summary"],
+            labels={"table": "summary", "of": "W2^2, FP residual, losses"},
         ),
     log:
         f"{LOGS}/tables.log",
@@ -40,7 +57,8 @@ rule findings:
         html=report(
             f"{TABLES}/findings.html",
             caption="captions/findings.rst",
-            category="Tables",
+            category=CATEGORIES["findings"],
+            labels={"page": "findings"},
         ),
         json=f"{TABLES}/findings.json",
     log:
@@ -77,9 +95,10 @@ rule figure_densities:
         figure=report(
             f"{FIGURES}/{{dataset}}/sample_densities.png",
             caption="captions/sample_densities.rst",
-            category="Figures",
-            subcategory="{dataset}",
+            category=CATEGORIES["main"],
+            labels={"data set": "{dataset}", "figure": "sample densities"},
         ),
+        pdf=f"{FIGURES}/{{dataset}}/sample_densities.pdf",
     log:
         f"{LOGS}/figure_densities/{{dataset}}.log",
     benchmark:
@@ -108,21 +127,24 @@ rule figure_metrics:
         w2_vs_weight=report(
             f"{FIGURES}/w2_vs_weight.png",
             caption="captions/w2_vs_weight.rst",
-            category="Figures",
-            subcategory="All data sets",
+            category=CATEGORIES["figures"],
+            labels={"figure": "w2 vs weight"},
         ),
+        w2_vs_weight_pdf=f"{FIGURES}/w2_vs_weight.pdf",
         residual_vs_gap=report(
             f"{FIGURES}/residual_vs_gap.png",
             caption="captions/residual_vs_gap.rst",
-            category="Figures",
-            subcategory="All data sets",
+            category=CATEGORIES["figures"],
+            labels={"figure": "residual vs gap"},
         ),
+        residual_vs_gap_pdf=f"{FIGURES}/residual_vs_gap.pdf",
         training_curves=report(
             f"{FIGURES}/training_curves.png",
             caption="captions/training_curves.rst",
-            category="Figures",
-            subcategory="All data sets",
+            category=CATEGORIES["figures"],
+            labels={"figure": "training curves"},
         ),
+        training_curves_pdf=f"{FIGURES}/training_curves.pdf",
     log:
         f"{LOGS}/figure_metrics.log",
     benchmark:
@@ -147,6 +169,10 @@ rule benchmark_table:
                 f"{BENCHMARKS}/prepare_data/{{dataset}}.tsv",
                 dataset=config["datasets"],
             )
+            + expand(
+                f"{BENCHMARKS}/noise_floor/{{dataset}}.tsv",
+                dataset=config["datasets"],
+            )
             + run_paths(f"{BENCHMARKS}/train/{RUN}.tsv")
             + [
                 p
@@ -169,7 +195,7 @@ rule benchmark_table:
         by_rule=report(
             f"{TABLES}/benchmarks_by_rule.csv",
             caption="captions/benchmarks.rst",
-            category="Runtime",
+            category=CATEGORIES["runtime"],
         ),
     log:
         f"{LOGS}/benchmark_table.log",
@@ -207,9 +233,10 @@ rule figure_sample_grids:
         figure=report(
             f"{FIGURES}/{{dataset}}/sample_grids.png",
             caption="captions/sample_grids.rst",
-            category="Figures",
-            subcategory="{dataset}",
+            category=CATEGORIES["main"],
+            labels={"data set": "{dataset}", "figure": "sample grids"},
         ),
+        pdf=f"{FIGURES}/{{dataset}}/sample_grids.pdf",
     log:
         f"{LOGS}/figure_sample_grids/{{dataset}}.log",
     benchmark:
@@ -244,8 +271,12 @@ rule fid_table:
         runs=f"{TABLES}/fid.csv",
         summary_csv=f"{TABLES}/fid_summary.csv",
         summary_md=f"{TABLES}/fid_summary.md",
+        summary_tex=f"{TABLES}/fid_summary.tex",
         summary_html=report(
-            f"{TABLES}/fid_summary.html", caption="captions/fid.rst", category="Tables"
+            f"{TABLES}/fid_summary.html",
+            caption="captions/fid.rst",
+            category=CATEGORIES["summary"],
+            labels={"table": "summary (images)", "of": "FID, KID"},
         ),
     log:
         f"{LOGS}/fid_table.log",
@@ -259,3 +290,87 @@ rule fid_table:
         runtime=10,
     script:
         "../workflow_scripts/make_fid_table.py"
+
+
+rule headline:
+    """The run's headline, the report's landing text: the ODE–SDE gap at the largest weight
+    against weight 0 with the noise floor, the ODE's best weight, and the recipe in one line.
+    """
+    input:
+        metrics=rules.tables.output.metrics,
+        summary=rules.tables.output.summary_csv,
+        findings=rules.findings.output.json,
+        benchmarks=rules.benchmark_table.output.jobs,
+        models=run_paths(f"{MODEL_DIR}/model.json"),
+    output:
+        rst=f"{TABLES}/headline.rst",
+        html=report(
+            f"{TABLES}/headline.html",
+            caption="captions/headline.rst",
+            category=CATEGORIES["findings"],
+            labels={"page": "headline"},
+        ),
+    log:
+        f"{LOGS}/headline.log",
+    conda:
+        "../envs/benchmark.yaml"
+    threads: 1
+    resources:
+        mem_mb=1000,
+        runtime=10,
+    params:
+        # The Snakefile's own config.yaml first, then the --configfile(s) over it.
+        configfiles=sorted(
+            (os.path.relpath(f) for f in workflow.configfiles),
+            key=lambda f: f != "config.yaml",
+        ),
+        datasets=config["datasets"],
+        weights=list(WEIGHTS.values()),
+        seeds=config["seeds"],
+        training_steps=TRAINING["steps"],
+        n_samples=SAMPLING["n_samples"],
+        sampling_steps=SAMPLING["steps"],
+        grid_bins=config["evaluation"]["grid_bins"],
+        grid_convention=config["evaluation"]["grid_convention"],
+    script:
+        "../workflow_scripts/make_headline.py"
+
+
+rule tables_readme:
+    """results/tables/README.md: what each column of the run's tables means, and which W2
+    method and grid convention produced them."""
+    input:
+        metrics=rules.tables.output.metrics,
+        tables=[
+            rules.tables.output.metrics,
+            rules.tables.output.summary_csv,
+            rules.benchmark_table.output.jobs,
+            rules.benchmark_table.output.by_rule,
+        ]
+        + (
+            [rules.fid_table.output.runs, rules.fid_table.output.summary_csv]
+            if IMAGE_DATASETS
+            else []
+        )
+        + ([rules.eta_table.output.table] if ETAS else [])
+        + ([rules.sampler_table.output.table] if SAMPLER_STUDY["steps"] else []),
+    output:
+        readme=report(
+            f"{TABLES}/README.md",
+            caption="captions/tables_readme.rst",
+            category=CATEGORIES["tables"],
+            labels={"table": "README: what each column means"},
+        ),
+    log:
+        f"{LOGS}/tables_readme.log",
+    conda:
+        "../envs/benchmark.yaml"
+    threads: 1
+    resources:
+        mem_mb=1000,
+        runtime=10,
+    params:
+        grid_bins=config["evaluation"]["grid_bins"],
+        grid_convention=config["evaluation"]["grid_convention"],
+    script:
+        "../workflow_scripts/make_tables_readme.py"

@@ -3,6 +3,12 @@ ETA_SAMPLES = f"{RESULTS}/samples/{RUN}/eta{{eta}}.npz"
 SAMPLER_STUDY = STUDIES["sampler"]
 
 
+# The tables and figures that gather every run: seconds of work, run where Snakemake runs.
+localrules:
+    eta_table,
+    sampler_table,
+
+
 rule sample_eta:
     """Samples of one model from a member eta of the SDE family between the ODE (eta = 0) and
     the reverse SDE (eta = 1), integrated by torchsde."""
@@ -28,7 +34,7 @@ rule sample_eta:
         method=SAMPLING["sde_method"],
         sample_seed=eta_seed,
         kind="sde",
-        eta=lambda wc: ETAS[wc.eta],
+        eta=lambda wc: configured(ETAS, wc, "eta", "studies.eta"),
     script:
         "../workflow_scripts/sample.py"
 
@@ -50,7 +56,7 @@ rule evaluate_eta:
         "../envs/benchmark.yaml"
     threads: 1
     resources:
-        **job_resources(share=0.5),
+        **job_resources(share=0.5, uses_gpu=False),
     params:
         etas=list(ETAS.values()),
         grid=W2_GRID,
@@ -116,8 +122,10 @@ rule eta_table:
         figure=report(
             f"{FIGURES}/eta_sweep.png",
             caption="captions/eta_sweep.rst",
-            category="Studies",
+            category=CATEGORIES["studies"],
+            labels={"figure": "eta sweep"},
         ),
+        pdf=f"{FIGURES}/eta_sweep.pdf",
     log:
         f"{LOGS}/eta_table.log",
     benchmark:
@@ -146,8 +154,10 @@ rule sampler_table:
         figure=report(
             f"{FIGURES}/sampler_study.png",
             caption="captions/sampler_study.rst",
-            category="Studies",
+            category=CATEGORIES["studies"],
+            labels={"figure": "sampler study"},
         ),
+        pdf=f"{FIGURES}/sampler_study.pdf",
     log:
         f"{LOGS}/sampler_table.log",
     benchmark:

@@ -262,3 +262,10 @@ def test_unknown_extractor_and_missing_classifier_are_refused():
         F.build_extractor("vgg", SHAPE, "cpu")
     with pytest.raises(ValueError, match="needs a trained classifier"):
         F.build_extractor("classifier", SHAPE, "cpu")
+
+
+def test_feature_extraction_reports_progress_to_stderr(digits, extractor, capsys):
+    images, _ = digits
+    F.image_features(images[:50], SHAPE, extractor, batch_size=16)
+    err = capsys.readouterr().err
+    assert "classifier features: 100%" in err and "4/4" in err

@@ -58,7 +58,7 @@ def test_changing_a_fid_setting_reruns_only_fid(image_run, tmp_path):
     overlay.write_text("evaluation: {fid: {kid_subsets: 30}}\n")
     jobs = planned_jobs(image_run, PRESET, str(overlay))
     assert jobs.pop("evaluate_fid") == 2 and jobs.pop("fid_table") == 1
-    assert set(jobs) <= {"benchmark_table", "all"}
+    assert set(jobs) <= {"benchmark_table", "tables_readme", "headline", "all"}
 
 
 def test_vector_unet_runs_end_to_end(tmp_path):

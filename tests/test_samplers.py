@@ -8,7 +8,7 @@ import torch
 from odesdegap.metrics import Grid, grid_w2sq
 from odesdegap.models import GaussianPotential
 from odesdegap.processes import OrnsteinUhlenbeck
-from odesdegap.samplers import SamplerSettings, TimeGrid, sample
+from odesdegap.samplers import SamplerSettings, SamplingProgress, TimeGrid, sample
 
 PROCESS = OrnsteinUhlenbeck()
 MEAN, STD = [1.0, -0.5], 0.5
@@ -135,3 +135,19 @@ def test_noise_free_final_step_is_the_drifts_euler_step():
     np.testing.assert_allclose(result["samples"], expected.numpy(), rtol=1e-5, atol=1e-5)
     noisy = sample("sde", model, PROCESS, 2, SamplerSettings(50, 50, grid, "euler"), 3, CPU)
     assert not np.allclose(noisy["samples"], expected.numpy(), atol=1e-3)
+
+
+def test_sampling_reports_progress_to_stderr(capsys):
+    """A progress bar over the chunks, advanced within a chunk by the integrator's time."""
+    model = GaussianPotential(PROCESS, MEAN, STD)
+    sample("sde", model, PROCESS, 2, _settings(n=90, steps=10, chunk=30), 0, CPU, eta=0.5)
+    err = capsys.readouterr().err
+    assert "sde sampling (eta 0.5): 100%" in err and "3.00/3 chunks" in err
+    progress = SamplingProgress("ode sampling", 2, t_max=10.0, t_min=0.0, interval=0.0)
+    progress.at(torch.tensor(7.5))
+    assert progress.bar.n == pytest.approx(0.25)
+    progress.chunk_done()
+    progress.at(5.0)
+    assert progress.bar.n == pytest.approx(1.5)
+    progress.close()
+    assert "ode sampling:  75%" in capsys.readouterr().err  # 1.5 of 2 chunks

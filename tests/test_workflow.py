@@ -2,9 +2,11 @@
 
 Checks every output, the metrics table, incremental reruns after config edits, a run through a
 real executor plugin (cluster-generic) giving the same metrics, and a training job killed for
-real that resumes to the weights of an uninterrupted run.
+real that resumes to the weights of an uninterrupted run; builds the HTML report of the run,
+checks it holds every table and figure and opens it in headless Chromium.
 """
 
+import base64
 import json
 import os
 import shutil
@@ -20,13 +22,15 @@ import pytest
 import torch
 import yaml
 
+from chromium import Chromium, chromium_or_skip
+
 REPO = Path(__file__).resolve().parents[1]
-WORKFLOW_FILES = ["Snakefile", "config.yaml", "rules", "workflow_scripts", "presets", "envs",
-                  "profiles"]
+WORKFLOW_FILES = ["Snakefile", "workflow", "config.yaml", "rules", "workflow_scripts", "presets",
+                  "envs", "profiles"]
 PRESET = "presets/smoke.yaml"
 TIMING_COLUMNS = ["sample_seconds_ode", "sample_seconds_sde", "nll_wall_time_s"]
 AGGREGATION_RULES = {"tables", "findings", "figure_metrics", "benchmark_table", "eta_table",
-                     "sampler_table", "all"}
+                     "sampler_table", "headline", "tables_readme", "all"}
 
 pytestmark = pytest.mark.workflow
 
@@ -74,7 +78,12 @@ def test_every_output_exists(completed_run):
     preset = yaml.safe_load((completed_run / PRESET).read_text())
     for dataset in preset["datasets"]:
         assert (results / "data" / f"{dataset}.npz").exists()
+        floor = json.loads((results / "floor" / f"{dataset}.json").read_text())
+        assert floor["n_floor_points"] == preset["sampling"]["n_samples"]
+        assert 0 < floor["w2sq_floor"] < 1 and 0 < floor["w2sq_floor_data"] < 1
         assert (results / "figures" / dataset / "sample_densities.png").stat().st_size > 10_000
+        assert (results / "figures" / dataset / "sample_densities.pdf").read_bytes()[:5] == \
+            b"%PDF-"
         for weight in ("0", "1"):
             run = results / "models" / dataset / f"w{weight}" / "seed0"
             for name in ("model.pt", "training_log.csv", "model.json"):
@@ -87,8 +96,10 @@ def test_every_output_exists(completed_run):
     for name in ("metrics.csv", "summary.csv", "summary.md", "summary.tex",
                  "benchmarks_by_rule.csv", "benchmarks_by_job.csv"):
         assert (results / "tables" / name).stat().st_size > 0
-    for name in ("w2_vs_weight.png", "residual_vs_gap.png", "training_curves.png"):
-        assert (results / "figures" / name).stat().st_size > 10_000
+    for name in ("w2_vs_weight", "residual_vs_gap", "training_curves", "eta_sweep",
+                 "sampler_study"):
+        assert (results / "figures" / f"{name}.png").stat().st_size > 10_000
+        assert (results / "figures" / f"{name}.pdf").read_bytes()[:5] == b"%PDF-"
     assert not list(results.glob("checkpoints/**/*.pt")), "finished jobs leave no checkpoint"
 
 
@@ -98,15 +109,22 @@ def test_metrics_table_has_every_run_and_finite_values(completed_run):
         (d, w, s) for d in ("checkerboard", "mixture") for w in (0.0, 1.0) for s in (0, 1)]
     required = ["w2sq_ode_sde", "w2sq_ode_data", "w2sq_sde_data", "fp_residual", "dsm_loss",
                 "sliced_w2sq_ode_sde", "fp_residual_time_only", "fp_residual_centred",
-                "fp_residual_data", "nll_nats_per_dim"]
+                "fp_residual_data", "nll_nats_per_dim", "w2sq_floor", "w2sq_floor_data"]
     assert np.isfinite(table[required].to_numpy()).all()
+    # Every row carries its data set's floor, measured at the run's sample size.
+    assert (table.n_floor_points == table.n_samples_ode).all()
+    floors = table.groupby("dataset").w2sq_floor.nunique()
+    assert (floors == 1).all()
+    assert (table.near_floor_ode_sde == (table.w2sq_ode_sde < 2 * table.w2sq_floor)).all()
     assert (table[required].drop(columns="nll_nats_per_dim") >= 0).all().all()
     assert (table.nfe_ode == 20 - 2 + 2 * 5).all()
     summary = pd.read_csv(completed_run / "results" / "tables" / "summary.csv")
     assert (summary.n_seeds == 2).all()
     assert np.isfinite(summary.w2sq_ode_sde_ci95).all()
+    assert np.isfinite(summary.w2sq_floor).all()
     markdown = (completed_run / "results" / "tables" / "summary.md").read_text()
     assert "±" in markdown and "checkerboard" in markdown
+    assert "w2sq_floor" in markdown and "noise floor" in markdown
     by_rule = pd.read_csv(completed_run / "results" / "tables" / "benchmarks_by_rule.csv")
     assert {"train", "sample", "evaluate", "prepare_data"} <= set(by_rule.rule)
 
@@ -126,8 +144,11 @@ def test_findings_follow_from_the_metrics_table(completed_run):
             assert row["ratio"] == pytest.approx(ratios.mean())
             half = stats.t.ppf(0.975, len(ratios) - 1) * ratios.std(ddof=1) / np.sqrt(2)
             assert row["ratio_ci95"] == pytest.approx(half)
+        # A weight whose ODE lost samples off the grid is never called best.
         ode = runs.groupby("fp_weight").w2sq_ode_data.mean()
-        assert item["best_ode_weight"] == ode.idxmin()
+        eligible = ode[~runs.groupby("fp_weight").lost_samples_ode.any()]
+        assert item["best_ode_weight"] == (eligible.idxmin() if len(eligible) else None)
+        assert item["w2sq_floor"] == pytest.approx(runs.w2sq_floor.iloc[0])
         rho = stats.spearmanr(runs.fp_residual, runs.w2sq_ode_sde).statistic
         assert item["residual_gap_spearman"] == pytest.approx(rho)
         assert 0 < item["residual_gap_p"] <= 1
@@ -140,6 +161,8 @@ def test_findings_follow_from_the_metrics_table(completed_run):
     assert found["pooled_residual_gap"]["fp_residual"]["p"] == pytest.approx(exact)
     markdown = (completed_run / "results" / "tables" / "findings.md").read_text()
     assert f"{found['datasets'][0]['gap_ratio'][1]['ratio']:.3g}" in markdown
+    assert "Noise floor at the runs' sample size (n = 500)" in markdown
+    assert found["stratified"]["residual_gap"]["n_strata"] == 2
 
 
 def test_studies_tables(completed_run):
@@ -150,6 +173,131 @@ def test_studies_tables(completed_run):
     assert set(exact.steps) == {10, 20} and set(exact.ode_method) == {"euler", "rk4"}
     assert len(samplers) == (4 + 1) * 2 * 2
     assert np.isfinite(exact[["w2sq_ode_sde", "w2sq_ode_data", "w2sq_sde_data"]]).all().all()
+
+
+def test_every_declared_log_is_written(completed_run):
+    """No job's log is empty, the aggregation jobs' included; every long job shows progress."""
+    logs = completed_run / "results" / "logs"
+    empty = [str(p.relative_to(logs)) for p in logs.rglob("*.log") if p.stat().st_size == 0]
+    assert empty == []
+    for name in ("tables", "findings", "figure_metrics", "benchmark_table", "eta_table",
+                 "sampler_table", "headline", "tables_readme", "figure_densities/mixture"):
+        assert (logs / f"{name}.log").stat().st_size > 0, name
+    run = "checkerboard/w1/seed0"
+    assert "training: 100%" in (logs / f"train/{run}.log").read_text()
+    for sampler in ("ode", "sde"):
+        assert f"{sampler} sampling: 100%" in (logs / f"sample/{run}/{sampler}.log").read_text()
+    assert "sde sampling (eta 0.5): 100%" in (logs / f"sample_eta/{run}/eta0.5.log").read_text()
+    evaluation = (logs / f"evaluate/{run}.log").read_text()
+    assert "evaluation: 100%" in evaluation and "7/7" in evaluation
+
+
+def test_tables_readme_describes_every_column(completed_run):
+    tables = completed_run / "results" / "tables"
+    readme = (tables / "README.md").read_text()
+    assert "not described yet" not in readme
+    assert "exact optimal transport on the" in readme
+    for name in ("metrics.csv", "summary.csv", "benchmarks_by_job.csv", "eta_sweep.csv",
+                 "sampler_study.csv"):
+        section = readme.split(f"## {name}\n")[1].split("\n## ")[0]
+        for column in pd.read_csv(tables / name, nrows=1).columns:
+            assert f"- `{column}`: " in section, (name, column)
+
+
+def test_a_target_outside_the_sweep_names_the_configured_weights(completed_run):
+    result = snakemake(completed_run, "-n", "--configfile", PRESET, "--",
+                       "results/metrics/checkerboard/w3/seed0.json", check=False)
+    assert result.returncode != 0
+    output = result.stdout + result.stderr
+    assert "weight '3' in a requested path is not in the config's fp_weights " \
+           "(configured: 0, 1)" in output
+    assert "KeyError" not in output and "Traceback" not in output
+
+
+def report_data(report: Path) -> dict:
+    """The report's embedded data: its `var <name> = <JSON>;` lines (the last of each name;
+    the bundled libraries have variables of the same names before)."""
+    lines = report.read_text().splitlines()
+    found = {}
+    for name in ("results", "categories", "workflow_desc"):
+        prefix = f"var {name} = "
+        line = next(line.strip() for line in reversed(lines)
+                    if line.strip().startswith(prefix) and line.strip().endswith(";"))
+        found[name] = json.loads(line[len(prefix):-1])
+    return found
+
+
+@pytest.fixture(scope="module")
+def built_report(completed_run):
+    """`snakemake --report` on the finished smoke run: what `make report` does."""
+    snakemake(completed_run, "--configfile", PRESET, "--report", "results/report.html")
+    return completed_run / "results" / "report.html"
+
+
+def test_report_holds_every_table_and_figure(built_report, completed_run):
+    results = completed_run / "results"
+    data = report_data(built_report)
+    expected = {str(p.relative_to(completed_run)) for p in (results / "figures").rglob("*.png")}
+    expected |= {f"results/tables/{name}" for name in (
+        "metrics.csv", "summary.html", "findings.html", "headline.html", "README.md",
+        "benchmarks_by_rule.csv")}
+    assert set(data["results"]) == expected
+    for path, entry in data["results"].items():
+        encoded = entry["data_uri"].split("base64,", 1)[1]
+        assert base64.b64decode(encoded) == (completed_run / path).read_bytes(), path
+    categories = sorted(data["categories"])
+    assert categories[:2] == ["1. Main figure", "2. Summary table"]
+    main = [p for paths in data["categories"]["1. Main figure"].values() for p in paths]
+    assert sorted(main) == [f"results/figures/{d}/sample_densities.png"
+                            for d in ("checkerboard", "mixture")]
+    assert "results/tables/summary.html" in data["categories"]["2. Summary table"]["Other"]
+
+
+def test_report_landing_text_states_the_headline(built_report, completed_run):
+    description = report_data(built_report)["workflow_desc"]
+    found = json.loads((completed_run / "results/tables/findings.json").read_text())
+    summary = pd.read_csv(completed_run / "results/tables/summary.csv")
+    assert "Headline" in description and "presets/smoke.yaml" in description
+    for item in found["datasets"]:
+        at_largest = item["gap_ratio"][-1]
+        assert at_largest["fp_weight"] == summary.fp_weight.max()
+        assert f"ratio {at_largest['ratio']:.3g}" in description
+        assert f"best weight for the ODE: {item['best_ode_weight']:g}" in description
+    assert "noise floor" in description
+    assert "200 training steps" in description and "500 samples per sampler" in description
+
+
+def test_report_renders_in_chromium(built_report, tmp_path):
+    """The landing page and the main figure's page, as a reader clicks through them: no
+    JavaScript error, the figure loads; screenshots of both land in tmp_path."""
+    with Chromium(chromium_or_skip()) as browser:
+        browser.open(built_report.as_uri())
+        browser.wait_for("document.body.innerText.includes('Headline')", "the landing text")
+        landing = browser.screenshot(tmp_path / "landing.png")
+        browser.evaluate("Array.from(document.querySelectorAll('a'))"
+                         ".find(a => a.textContent.trim() === '1. Main figure').click()")
+        browser.wait_for("document.body.innerText.includes('sample densities')",
+                         "the main figure's entry")
+        browser.evaluate(OPEN_FIRST_RESULT)
+        size = browser.wait_for(FIGURE_LOADED, "the main figure to load")
+        figure = browser.screenshot(tmp_path / "main_figure.png")
+        assert browser.errors == []
+    assert size[0] > 200 and size[1] > 200
+    for shot in (landing, figure):
+        assert shot.stat().st_size > 20_000
+
+
+# The view (eye) button of the first data set's row in the category's table.
+OPEN_FIRST_RESULT = """
+Array.from(document.querySelectorAll('nav table tr'))
+    .find(row => row.innerText.includes('checkerboard')).querySelector('a').click()
+"""
+FIGURE_LOADED = """
+(() => {
+    const img = Array.from(document.images).find(i => i.src.startsWith('data:image/png'));
+    return img && img.complete && img.naturalWidth > 0 && [img.naturalWidth, img.naturalHeight];
+})()
+"""
 
 
 def test_unchanged_config_schedules_nothing(completed_run):
@@ -322,3 +470,25 @@ def test_other_processes_and_data_sets(tmp_path, overlay):
             assert run["dim"] == 2 and lost, (run["dataset"], pair)
     for dataset in table.dataset:
         assert (checkout / f"results/figures/{dataset}/sample_densities.png").exists()
+
+
+
+def test_make_clean_keeps_the_trained_models_and_clean_all_removes_everything(completed_run,
+                                                                               tmp_path):
+    checkout = tmp_path / "copy"
+    shutil.copytree(completed_run, checkout, symlinks=True)  # copy2: modification times kept
+    shutil.copy2(REPO / "Makefile", checkout / "Makefile")
+    cleaned = subprocess.run(["make", "clean"], cwd=checkout, capture_output=True, text=True)
+    assert cleaned.returncode == 0, cleaned.stderr
+    results = checkout / "results"
+    kept = {p.name for p in results.iterdir()}
+    assert {"benchmarks", "data", "logs", "models"} <= kept <= {
+        "benchmarks", "data", "logs", "models", "checkpoints", "classifiers"}
+    assert {p.name for p in (results / "logs").iterdir()} == {"prepare_data", "train"}
+    assert (results / "models/mixture/w1/seed0/model.pt").exists()
+    jobs = planned_jobs(checkout, PRESET)
+    assert "train" not in jobs and "prepare_data" not in jobs and jobs["sample"] == 16
+    removed = subprocess.run(["make", "clean-all"], cwd=checkout, capture_output=True,
+                             text=True)
+    assert removed.returncode == 0 and "removing every output" in removed.stdout
+    assert list(results.iterdir()) == [] and not (checkout / ".snakemake").exists()

@@ -5,9 +5,10 @@ from pathlib import Path
 
 import pandas as pd
 
-from odesdegap import artifacts
+from odesdegap import artifacts, runtime
 
 sm = snakemake  # noqa: F821 (injected by Snakemake)
+runtime.log_to(sm.log[0])
 root = Path(sm.params.root)
 rows = []
 for path in map(Path, sm.input.benchmarks):
@@ -26,3 +27,4 @@ with artifacts.atomic_path(sm.output.jobs) as tmp:
     jobs.to_csv(tmp, index=False)
 with artifacts.atomic_path(sm.output.by_rule) as tmp:
     by_rule.to_csv(tmp, index=False)
+print(by_rule.to_string(index=False))

@@ -3,17 +3,20 @@ subsamples above), sliced W2^2 as a grid-free cross-check, the model's FP residu
 and near the data, its held-out DSM loss and its probability-flow NLL."""
 
 import itertools
+import sys
 
+import numpy as np
 import torch
+from tqdm import tqdm
 
-from odesdegap import artifacts, metrics, runtime
+from odesdegap import artifacts, metrics, noise_floor, runtime
 from odesdegap.likelihood import LikelihoodSettings, ode_nll
 from odesdegap.processes import build_process
 from odesdegap.residual import CollocationSampler
 
 sm = snakemake  # noqa: F821 (injected by Snakemake)
 runtime.log_to(sm.log[0])
-device = runtime.setup(sm.threads, sm.config.get("device", "auto"))
+device = runtime.job_device(sm)
 params = sm.params
 evaluation = params.evaluation
 
@@ -22,9 +25,13 @@ dim = reference.shape[1]
 ode, sde = (artifacts.load_arrays(path) for path in (sm.input.ode, sm.input.sde))
 sample_sets = {"ode": ode["samples"], "sde": sde["samples"], "data": reference}
 roles = {"ode": "model", "sde": "model", "data": "data"}
+# One step per metric: three W2^2 pairs (each with its sliced cross-check), the residual on the
+# box and near the data, the held-out DSM loss and, if asked for, the NLL.
+progress = tqdm(total=3 + 2 + 1 + (evaluation["nll"]["points"] > 0), desc="evaluation",
+                unit="metric", file=sys.stderr, mininterval=1.0)
 
 grid = metrics.Grid.from_settings(evaluation)
-on_grid = evaluation["w2_method"] == "grid" or (evaluation["w2_method"] == "auto" and dim == 2)
+on_grid = noise_floor.uses_grid(evaluation, dim)  # the rule the noise floor follows too
 result = {
     "dataset": sm.wildcards.dataset,
     "w2_method": "grid" if on_grid else "subsample",
@@ -57,6 +64,8 @@ for a, b in itertools.combinations(sample_sets, 2):
     result[f"sliced_w2sq_{a}_{b}"] = metrics.sliced_w2sq(
         kept_a, kept_b, evaluation["sliced_projections"], evaluation["seed"],
         evaluation["sliced_max_points"])
+    progress.set_postfix_str(f"W2^2 {a}-{b} done", refresh=False)
+    progress.update()
 
 process = build_process(params.process)
 model = artifacts.load_model(sm.input.model, params.model, dim, process, params.image_shape)
@@ -79,8 +88,12 @@ for prefix, fraction in (("fp_residual", 0.0), ("fp_residual_data", 1.0)):
                                            device, prefix=prefix,
                                            hutchinson_probes=evaluation["hutchinson_probes"],
                                            chunk_points=chunk_points))
+    progress.set_postfix_str(f"{prefix} done", refresh=False)
+    progress.update()
 result["dsm_loss"] = metrics.heldout_dsm(model, process, reference, evaluation["seed"], device,
                                          chunk_points=chunk_points, weighting=params.dsm_weighting)
+progress.set_postfix_str("dsm_loss done", refresh=False)
+progress.update()
 
 nll = evaluation["nll"]
 if nll["points"] > 0:
@@ -98,6 +111,16 @@ if nll["points"] > 0:
     found = ode_nll(model, process, reference[: nll["points"]], settings, evaluation["seed"],
                     device)
     result.update({f"nll_{k}" if not k.startswith("nll") else k: v for k, v in found.items()})
+    progress.set_postfix_str("nll done", refresh=False)
+    progress.update()
+progress.close()
+# Sample counts and the data set's noise floor at this sample size (rule noise_floor, same W2
+# method and convention): each row describes itself.
+for name in ("ode", "sde"):
+    result[f"n_samples_{name}"] = len(sample_sets[name])
+    if dim != 2:
+        result[f"n_nonfinite_{name}"] = int((~np.isfinite(sample_sets[name]).all(axis=1)).sum())
+result.update(noise_floor.run_fields(artifacts.read_json(sm.input.floor), len(ode["samples"])))
 # The settings behind these numbers (Snakemake reruns sampling and this job when they change).
 result["config"] = {key: sm.config[key] for key in ("process", "model", "sampling")}
 result["config"]["evaluation"] = dict(evaluation)

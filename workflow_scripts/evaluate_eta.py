@@ -16,4 +16,7 @@ eta_samples = {
     eta: artifacts.load_arrays(path)["samples"]
     for eta, path in zip(params.etas, sm.input.etas, strict=True)
 }
-artifacts.write_json(sm.output.rows, {"rows": studies.eta_rows(eta_samples, references, grid)})
+rows = studies.eta_rows(eta_samples, references, grid)
+artifacts.write_json(sm.output.rows, {"rows": rows})
+for row in rows:
+    print(row)

@@ -3,13 +3,14 @@ feature extractor and FP weight as CSV, Markdown and HTML."""
 
 import pandas as pd
 
-from odesdegap import artifacts, tables
+from odesdegap import artifacts, runtime, tables
 
 FID_METRICS = ["fid_ode_data", "fid_sde_data", "fid_ode_sde", "kid_ode_data", "kid_sde_data",
                "kid_ode_sde"]
 KEYS = ("dataset", "extractor", "fp_weight")
 
 sm = snakemake  # noqa: F821 (injected by Snakemake)
+runtime.log_to(sm.log[0])
 runs = pd.DataFrame([artifacts.read_json(path) for path in sm.input.fid])
 classifiers = [artifacts.read_json(path) for path in sm.input.classifiers]
 accuracy = {record["dataset"]: record["test_accuracy"] for record in classifiers}
@@ -27,6 +28,7 @@ for path, writer in [
     (sm.output.runs, lambda p: runs.to_csv(p, index=False)),
     (sm.output.summary_csv, lambda p: summary.to_csv(p, index=False)),
     (sm.output.summary_md, lambda p: p.write_text(shown.to_markdown(index=False) + "\n")),
+    (sm.output.summary_tex, lambda p: p.write_text(shown.to_latex(index=False))),
     (sm.output.summary_html, lambda p: p.write_text(tables.to_html(shown))),
 ]:
     with artifacts.atomic_path(path) as tmp:

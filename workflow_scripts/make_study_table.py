@@ -2,9 +2,10 @@
 
 import pandas as pd
 
-from odesdegap import artifacts, figures
+from odesdegap import artifacts, figures, runtime
 
 sm = snakemake  # noqa: F821 (injected by Snakemake)
+runtime.log_to(sm.log[0])
 frames = []
 for path, (dataset, weight, seed) in zip(sm.input.rows, sm.params.runs, strict=True):
     rows = (pd.DataFrame(artifacts.read_json(path)["rows"]) if path.endswith(".json")
@@ -16,5 +17,5 @@ table = table[front + [c for c in table.columns if c not in front]]
 plot = figures.eta_sweep if sm.params.study == "eta" else figures.sampler_study
 with artifacts.atomic_path(sm.output.table) as tmp:
     table.to_csv(tmp, index=False)
-with artifacts.atomic_path(sm.output.figure) as tmp:
-    plot(table).savefig(tmp, format="png", dpi=110)
+figures.save(plot(table), sm.output.figure, sm.output.pdf, dpi=110)
+print(f"{sm.params.study} study: {len(table)} rows from {len(frames)} runs -> {sm.output.table}")

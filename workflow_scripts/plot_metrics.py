@@ -3,18 +3,20 @@ training curves of every run."""
 
 import pandas as pd
 
-from odesdegap import artifacts, figures
+from odesdegap import figures, runtime
 
 sm = snakemake  # noqa: F821 (injected by Snakemake)
+runtime.log_to(sm.log[0])
 frame = pd.read_csv(sm.input.metrics)
 histories = pd.concat(
     pd.read_csv(path).assign(dataset=dataset, fp_weight=weight, seed=seed)
     for path, (dataset, weight, seed) in zip(sm.input.histories, sm.params.runs, strict=True)
 )
-for path, figure in [
-    (sm.output.w2_vs_weight, figures.w2_against_weight(frame)),
-    (sm.output.residual_vs_gap, figures.residual_against_gap(frame)),
-    (sm.output.training_curves, figures.training_curves(histories)),
+print(f"{len(frame)} runs, {len(histories)} training-log rows")
+for name, draw, data in [
+    ("w2_vs_weight", figures.w2_against_weight, frame),
+    ("residual_vs_gap", figures.residual_against_gap, frame),
+    ("training_curves", figures.training_curves, histories),
 ]:
-    with artifacts.atomic_path(path) as tmp:
-        figure.savefig(tmp, format="png", dpi=110)
+    figures.save(draw(data), sm.output[name], sm.output[f"{name}_pdf"], dpi=110)
+    print(f"wrote {sm.output[name]} and {sm.output[f'{name}_pdf']}")

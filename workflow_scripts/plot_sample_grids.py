@@ -1,9 +1,10 @@
 """Rule figure_sample_grids: SDE and ODE samples of one image data set side by side, one row per
 FP weight, for the first seed."""
 
-from odesdegap import artifacts, figures
+from odesdegap import artifacts, figures, runtime
 
 sm = snakemake  # noqa: F821 (injected by Snakemake)
+runtime.log_to(sm.log[0])
 params = sm.params
 panels = [
     (weight, artifacts.load_arrays(sde)["samples"], artifacts.load_arrays(ode)["samples"])
@@ -12,5 +13,6 @@ panels = [
 reference = artifacts.load_arrays(sm.input.data)["reference"]
 figure = figures.sample_grids(panels, reference, tuple(params.image_shape),
                               title=f"{sm.wildcards.dataset} (seed {params.seed})")
-with artifacts.atomic_path(sm.output.figure) as tmp:
-    figure.savefig(tmp, format="png", dpi=130)
+figures.save(figure, sm.output.figure, sm.output.pdf, dpi=130)
+print(f"{len(panels)} weights x (SDE, ODE) of {sm.wildcards.dataset}: {sm.output.figure}, "
+      f"{sm.output.pdf}")

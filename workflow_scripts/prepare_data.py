@@ -30,3 +30,5 @@ artifacts.write_json(sm.output.meta, {
     "reference_seed": reference_seed,
     "versions": artifacts.environment_versions(),
 })
+print(f"{name}: {len(arrays['train'])} training and {len(arrays['reference'])} held-out points "
+      f"(seeds {train_seed}, {reference_seed}) -> {sm.output.data}")

@@ -12,11 +12,13 @@ Images arrive flat, (n, C*H*W) row-major for `image_shape` (C, H, W), with value
 from __future__ import annotations
 
 import math
+import sys
 from dataclasses import asdict, dataclass
 
 import numpy as np
 import torch
 from torch import nn
+from tqdm import tqdm
 
 from . import artifacts
 
@@ -110,7 +112,9 @@ def train_classifier(images_flat, labels, image_shape, settings: ClassifierSetti
     generator = torch.Generator().manual_seed(settings.seed)
     history = []
     n = images.shape[0]
-    for epoch in range(settings.epochs):
+    epochs = tqdm(range(settings.epochs), desc="classifier training", unit="epoch",
+                  file=sys.stderr, mininterval=5.0)
+    for epoch in epochs:
         model.train()
         order = torch.randperm(n, generator=generator).to(device)
         total_loss, correct = 0.0, 0

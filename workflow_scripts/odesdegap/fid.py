@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import sys
 import urllib.request
 import warnings
 from collections.abc import Callable
@@ -33,6 +34,7 @@ from cleanfid import fid as cleanfid_fid
 from cleanfid.downloads_helper import inception_url
 from cleanfid.inception_torchscript import InceptionV3W
 from cleanfid.resize import build_resizer, make_resizer
+from tqdm import tqdm
 
 from .artifacts import atomic_path
 from .classifier import ImageClassifier, load_classifier
@@ -194,10 +196,12 @@ def image_features(images_flat, image_shape, extractor: FeatureExtractor,
     """(features (n_finite, F) float64, number of non-finite images dropped)."""
     device = torch.device(device)
     images, n_dropped = to_uint8_hwc(images_flat, image_shape)
+    batches = tqdm(range(0, len(images), batch_size), desc=f"{extractor.name} features",
+                   unit="batch", file=sys.stderr, mininterval=5.0)
     features = [cleanfid_fid.get_batch_features(resized_batch(images[i:i + batch_size],
                                                                 extractor.resize),
                                                 extractor.model, device)
-                for i in range(0, len(images), batch_size)]
+                for i in batches]
     if not features:
         return np.zeros((0, extractor.dim)), n_dropped
     return np.concatenate(features).astype(np.float64), n_dropped

@@ -3,6 +3,7 @@ ODE through torchdiffeq, on a shared, piecewise-uniform time grid."""
 
 from __future__ import annotations
 
+import sys
 import time
 from dataclasses import dataclass
 
@@ -10,6 +11,7 @@ import numpy as np
 import torch
 import torchdiffeq
 import torchsde
+from tqdm import tqdm
 
 from .processes import ForwardProcess
 
@@ -43,15 +45,53 @@ class TimeGrid:
         return grid.float()
 
 
-class CountingScore:
-    """Wraps a model's score and counts evaluations per trajectory (NFE)."""
+class SamplingProgress:
+    """A progress bar over the chunks of one sampling job, advanced through each chunk by the
+    time the integrator has reached (any method, adaptive ones included). The integrator's time
+    is read only when the bar is due to print (every `interval` s): reading a GPU tensor waits
+    for the device."""
 
-    def __init__(self, model):
+    def __init__(self, description: str, n_chunks: int, t_max: float, t_min: float,
+                 interval: float = 5.0):
+        self.t_max, self.span, self.interval = t_max, t_max - t_min, interval
+        self.chunk, self.due = 0, time.monotonic() + interval
+        self.bar = tqdm(total=n_chunks, desc=description, file=sys.stderr, mininterval=interval,
+                        bar_format="{desc}: {percentage:3.0f}%|{bar}| {n:.2f}/{total_fmt} chunks "
+                                   "[{elapsed}<{remaining}]")
+
+    def at(self, t) -> None:
+        now = time.monotonic()
+        if now < self.due:
+            return
+        self.due = now + self.interval
+        fraction = min(max((self.t_max - float(t)) / self.span, 0.0), 1.0)
+        self.bar.n = self.chunk + fraction
+        self.bar.refresh()
+
+    def chunk_done(self) -> None:
+        self.chunk += 1
+        self.bar.n = self.chunk
+        if time.monotonic() >= self.due or self.chunk == self.bar.total:
+            self.due = time.monotonic() + self.interval
+            self.bar.refresh()
+
+    def close(self) -> None:
+        self.bar.close()
+
+
+class CountingScore:
+    """Wraps a model's score and counts evaluations per trajectory (NFE); reports the time
+    reached to a SamplingProgress, if given."""
+
+    def __init__(self, model, progress: SamplingProgress | None = None):
         self.model = model
         self.calls = 0
+        self.progress = progress
 
     def __call__(self, x: torch.Tensor, t) -> torch.Tensor:
         self.calls += 1
+        if self.progress is not None:
+            self.progress.at(t)
         return self.model.score(x, t)
 
 
@@ -122,9 +162,12 @@ def sample(kind: str, model, process: ForwardProcess, dim: int, settings: Sample
     prior = process.prior_sample(settings.n_samples, dim, torch.Generator().manual_seed(seed))
     chunks, nfe = [], 0
     started = time.perf_counter()
-    for chunk_index, start in enumerate(range(0, settings.n_samples, settings.chunk_size)):
+    starts = range(0, settings.n_samples, settings.chunk_size)
+    progress = SamplingProgress(f"{kind} sampling" + (f" (eta {eta:g})" if eta != 1.0 else ""),
+                                len(starts), process.t_max, process.t_min)
+    for chunk_index, start in enumerate(starts):
         x_prior = prior[start:start + settings.chunk_size].to(device)
-        score = CountingScore(model)
+        score = CountingScore(model, progress)
         if kind == "ode":
             x = _integrate_ode(score, process, x_prior, settings)
         else:
@@ -133,6 +176,8 @@ def sample(kind: str, model, process: ForwardProcess, dim: int, settings: Sample
                                settings.final_step_noise)
         chunks.append(x.detach().cpu().numpy())
         nfe = max(nfe, score.calls)
+        progress.chunk_done()
+    progress.close()
     return {
         "samples": np.concatenate(chunks).astype(np.float32),
         "nfe": nfe,

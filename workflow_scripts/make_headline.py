@@ -1,0 +1,32 @@
+"""Rule headline: the run's headline (the report's landing text) from its tables, as
+reStructuredText and as a standalone HTML page."""
+
+
+import pandas as pd
+from docutils.core import publish_string
+
+from odesdegap import artifacts, headline, runtime
+
+sm = snakemake  # noqa: F821 (injected by Snakemake)
+runtime.log_to(sm.log[0])
+params = sm.params
+metrics = pd.read_csv(sm.input.metrics)
+summary = pd.read_csv(sm.input.summary)
+found = artifacts.read_json(sm.input.findings)
+jobs = pd.read_csv(sm.input.benchmarks)
+devices = sorted({artifacts.read_json(path)["device"] for path in sm.input.models})
+recipe = headline.Recipe(
+    configfiles=params.configfiles, datasets=params.datasets, weights=params.weights,
+    seeds=params.seeds, training_steps=params.training_steps, n_samples=params.n_samples,
+    sampling_steps=params.sampling_steps, devices=devices, n_jobs=len(jobs),
+    job_seconds=float(jobs["s"].sum()))
+w2 = headline.w2_description(metrics["w2_method"], params.grid_bins, params.grid_convention)
+text = headline.to_rst(summary, found, recipe, w2)
+with artifacts.atomic_path(sm.output.rst) as tmp:
+    tmp.write_text(text)
+page = publish_string(text, writer="html5",
+                      settings_overrides={"report_level": 2, "halt_level": 2,
+                                          "embed_stylesheet": True})
+with artifacts.atomic_path(sm.output.html) as tmp:
+    tmp.write_bytes(page)
+print(text)

@@ -1,0 +1,25 @@
+"""Rule tables_readme: results/tables/README.md, what each column of the run's tables means
+and how W2^2 was measured."""
+
+from pathlib import Path
+
+import pandas as pd
+
+from odesdegap import artifacts, headline, runtime, table_docs
+
+sm = snakemake  # noqa: F821 (injected by Snakemake)
+runtime.log_to(sm.log[0])
+params = sm.params
+metrics = pd.read_csv(sm.input.metrics)
+w2 = headline.w2_description(metrics["w2_method"], params.grid_bins, params.grid_convention)
+floor = ("`w2sq_floor` is the noise floor of this run: W2^2 between two disjoint held-out data "
+         "sets of the run's sample size." if "w2sq_floor" in metrics
+         else "This run has no noise-floor column.")
+tables = {Path(path).name: table_docs.read_table(path) for path in sm.input.tables}
+text = table_docs.readme(tables, w2, floor)
+with artifacts.atomic_path(sm.output.readme) as tmp:
+    tmp.write_text(text)
+print(f"described {sum(len(t.columns) for t in tables.values())} columns of {len(tables)} tables")
+missing = table_docs.undescribed(tables)
+if missing:
+    print(f"warning: columns without a description: {', '.join(missing)}")

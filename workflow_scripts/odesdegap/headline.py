@@ -1,0 +1,123 @@
+"""The run's headline, generated from its tables: the ODE–SDE gap at the largest FP weight
+relative to weight 0, per data set, next to the noise floor; the best weight for the ODE; and
+the run's recipe in one line. Written as reStructuredText, the landing text of the report
+(rules/captions/workflow.rst pulls it in), and printed by `make report`."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import pandas as pd
+
+FLOOR_COLUMN = "w2sq_floor"
+
+
+@dataclass(frozen=True)
+class Recipe:
+    """What produced the run, as one line: config files, sweep, sizes, device and job time."""
+
+    configfiles: list[str]
+    datasets: list[str]
+    weights: list[float]
+    seeds: list[int]
+    training_steps: int
+    n_samples: int
+    sampling_steps: int
+    devices: list[str]
+    n_jobs: int
+    job_seconds: float
+
+    def line(self) -> str:
+        files = ", ".join(self.configfiles) if self.configfiles else "config.yaml"
+        weights = ", ".join(f"{w:g}" for w in self.weights)
+        return (f"{files}; {len(self.datasets)} data set(s) x FP weights {{{weights}}} x "
+                f"{len(self.seeds)} seed(s); {self.training_steps} training steps; "
+                f"{self.n_samples} samples per sampler, {self.sampling_steps} steps; device "
+                f"{', '.join(self.devices) or 'unknown'}; {self.n_jobs} compute jobs, "
+                f"{_duration(self.job_seconds)} of job wall time in all.")
+
+
+def w2_description(methods, grid_bins: int, convention: str | None) -> str:
+    """How W2^2 was measured in this run, from the metrics table's `w2_method` values."""
+    parts = []
+    if "grid" in set(methods):
+        grid = f"exact optimal transport on the {grid_bins} x {grid_bins} grid"
+        parts.append(grid + (f" ({convention} convention)" if convention else ""))
+    if "subsample" in set(methods):
+        parts.append("exact optimal transport between seeded subsamples")
+    return " and ".join(parts) or "no W2^2 in this run"
+
+
+def dataset_lines(summary: pd.DataFrame, findings: dict) -> list[str]:
+    """One sentence per data set: the gap at weight 0 and at the largest weight, their ratio
+    (paired by seed, with its 95% interval), the noise floor and the ODE's best weight."""
+    by_dataset = {item["dataset"]: item for item in findings["datasets"]}
+    lines = []
+    for dataset, rows in summary.groupby("dataset", sort=True):
+        rows = rows.sort_values("fp_weight")
+        largest = rows.iloc[-1]
+        item = by_dataset.get(dataset, {})
+        text = f"**{dataset}**: "
+        zero = rows[rows.fp_weight == 0]
+        ratio = next((r for r in item.get("gap_ratio", [])
+                      if r["fp_weight"] == largest.fp_weight), None)
+        if len(zero) and largest.fp_weight != 0:
+            text += (f"ODE–SDE W2^2 {_value(zero.iloc[0], 'w2sq_ode_sde')} at w = 0, "
+                     f"{_value(largest, 'w2sq_ode_sde')} at w = {largest.fp_weight:g}")
+            if ratio is not None:
+                text += f": ratio {_number(ratio['ratio'])}{_interval(ratio['ratio_ci95'])}"
+            text += f" ({int(largest.n_seeds)} seed(s))"
+        else:
+            text += (f"ODE–SDE W2^2 {_value(largest, 'w2sq_ode_sde')} at w = "
+                     f"{largest.fp_weight:g} (no w = 0 run to compare with)")
+        if FLOOR_COLUMN in rows and rows[FLOOR_COLUMN].notna().any():
+            text += f"; noise floor {_number(rows[FLOOR_COLUMN].mean())}"
+        else:
+            text += "; noise floor not measured in this run"
+        if "best_ode_weight" in item:
+            text += (f"; best weight for the ODE: {item['best_ode_weight']:g} "
+                     f"(ODE–data W2^2 {_number(item['best_ode_w2sq'])})")
+        lines.append(text + ".")
+    return lines
+
+
+def to_rst(summary: pd.DataFrame, findings: dict, recipe: Recipe, w2: str) -> str:
+    """The headline as a reStructuredText section."""
+    has_floor = FLOOR_COLUMN in summary and summary[FLOOR_COLUMN].notna().any()
+    intro = (f"ODE–SDE gap at the largest FP weight against weight 0, per data set; W2^2 is the "
+             f"squared 2-Wasserstein distance, by {w2}.")
+    if has_floor:
+        intro += (" The noise floor is W2^2 between two disjoint held-out data sets of the "
+                  "run's sample size: distances near it are sampling noise.")
+    lines = ["Headline", "--------", "", intro, ""]
+    lines += [f"- {_escape(line)}" for line in dataset_lines(summary, findings)]
+    lines += ["", f"Recipe: {_escape(recipe.line())}", ""]
+    return "\n".join(lines)
+
+
+def _value(row, column: str) -> str:
+    ci = row.get(f"{column}_ci95", float("nan"))
+    return f"{_number(row[column])}{_interval(ci)}"
+
+
+def _interval(ci) -> str:
+    return "" if ci is None or not math.isfinite(ci) else f" ± {_number(ci, 2)}"
+
+
+def _number(value, digits: int = 3) -> str:
+    return "n/a" if value is None or not math.isfinite(value) else f"{value:.{digits}g}"
+
+
+def _duration(seconds: float) -> str:
+    if seconds < 120:
+        return f"{seconds:.0f} s"
+    if seconds < 7200:
+        return f"{seconds / 60:.1f} min"
+    return f"{seconds / 3600:.1f} h"
+
+
+def _escape(text: str) -> str:
+    """Keep reStructuredText from reading '*' in 'x' lists or a trailing '_' as markup; the
+    bold data set names are the only markup the headline means."""
+    return text.replace("\\", "\\\\").replace("_", "\\_")

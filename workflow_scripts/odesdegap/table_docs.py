@@ -1,0 +1,159 @@
+"""What each column of the run's tables means: the generated results/tables/README.md.
+
+Descriptions come from exact names and from the families of names the workflow writes
+(`w2sq_<a>_<b>`, `n_outside_<sampler>`, `<metric>_ci95`, ...). A column that matches none is
+listed as not described (and the workflow test, which checks the smoke run's README, fails), so
+a new column shows up here without stopping anyone's run."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pandas as pd
+
+SETS = {"ode": "the probability-flow ODE's samples", "sde": "the reverse SDE's samples",
+        "data": "the held-out data"}
+
+EXACT = {
+    "dataset": "data set",
+    "fp_weight": "Fokker–Planck regularisation weight w_R the model was trained with",
+    "seed": "training seed (sampling seeds derive from it)",
+    "dim": "dimension of the data",
+    "w2_method": "how W2^2 was measured: `grid` (exact OT between histograms on the grid) or "
+                 "`subsample` (exact OT between seeded subsamples)",
+    "n_seeds": "number of seeds averaged in this row",
+    "w2_convention": "what produced this row's W2^2: the grid convention (`nodes`, the paper's: "
+                     "nearest of the grid's nodes, model samples off the box dropped, data "
+                     "snapped onto it; `cells`: cells of width 2h/bins, everything off the box "
+                     "dropped), grid size and box; or the subsample size of exact OT",
+    "dsm_loss": "held-out denoising score-matching loss",
+    "fp_residual": "the model's Fokker–Planck residual: mean R^2 on collocation points in the "
+                   "box",
+    "fp_residual_time_only": "the time-only part of `fp_residual`",
+    "fp_residual_centred": "the centred part of `fp_residual` (the residual minus its "
+                           "time-only part)",
+    "fp_residual_data": "the FP residual on noised held-out points (near the data, where the "
+                        "samplers go)",
+    "fp_residual_data_time_only": "the time-only part of `fp_residual_data`",
+    "fp_residual_data_centred": "the centred part of `fp_residual_data`",
+    "nll_nats": "negative log-likelihood of held-out points under the probability-flow ODE "
+                "(nats)",
+    "nll_nats_per_dim": "`nll_nats` per dimension",
+    "nll_nats_std_error": "standard error of `nll_nats` over the held-out points",
+    "nll_nfe": "score evaluations per trajectory of the likelihood ODE",
+    "nll_wall_time_s": "wall time of the likelihood computation (s)",
+    "w2sq_floor": "noise floor of `w2sq_ode_sde`: W2^2 between two fresh, disjoint data sets "
+                  "of the run's sample size, both binned as model samples, by the runs' own W2 "
+                  "method; W2^2 values within 2x of it cannot be told from sampling noise",
+    "w2sq_floor_data": "noise floor of `w2sq_ode_data` and `w2sq_sde_data`: W2^2 between a "
+                       "fresh data set of the run's sample size (as model samples) and the "
+                       "run's held-out reference set (as data): what a perfect sampler scores",
+    "n_floor_points": "points in each fresh data set of the noise floor (the run's sample size)",
+    "n_reference": "points in the held-out reference set",
+    "lost_fraction_floor": "fraction of a fresh data set of the run's sample size that falls off "
+                           "the grid: what a perfect model would lose",
+    "n_samples": "samples per sampler",
+    "extractor": "FID feature extractor: `classifier` (a CNN trained on the data set) or "
+                 "`inception` (clean-fid's InceptionV3); FIDs of different extractors are not "
+                 "comparable",
+    "classifier_accuracy": "held-out accuracy of the classifier extractor",
+    "eta": "member of the SDE family: 0 is the probability-flow ODE, 1 the reverse SDE",
+    "n_outside": "samples of this eta outside the grid or non-finite (dropped)",
+    "steps": "integration steps",
+    "ode_method": "torchdiffeq method of the ODE",
+    "sde_method": "torchsde method of the SDE",
+    "rule": "Snakemake rule",
+    "job": "the job: rule and wildcards",
+    "jobs": "number of jobs of the rule",
+    "total_seconds": "summed wall time of the rule's jobs (s)",
+    "mean_seconds": "mean wall time per job (s)",
+    "max_seconds": "longest job (s)",
+    "peak_rss_mb": "largest peak resident memory of a job (MB)",
+    "s": "wall time (s)",
+    "h:m:s": "wall time (h:m:s)",
+    "max_rss": "peak resident set size (MB)",
+    "max_vms": "peak virtual memory (MB)",
+    "max_uss": "peak unique set size (MB)",
+    "max_pss": "peak proportional set size (MB)",
+    "io_in": "data read (MB)",
+    "io_out": "data written (MB)",
+    "mean_load": "mean CPU load (%)",
+    "cpu_time": "CPU time (s)",
+}
+
+PAIR = "(ode|sde|data)_(ode|sde|data)"
+PATTERNS = [
+    (rf"w2sq_{PAIR}", lambda a, b: f"W2^2 between {SETS[a]} and {SETS[b]}"),
+    (rf"sliced_w2sq_{PAIR}", lambda a, b: f"sliced W2^2 between {SETS[a]} and {SETS[b]} on the "
+                                          "raw samples inside the box (a grid-free cross-check)"),
+    (rf"fid_{PAIR}", lambda a, b: f"FID between {SETS[a]} and {SETS[b]} (clean-fid)"),
+    (rf"kid_{PAIR}", lambda a, b: f"KID between {SETS[a]} and {SETS[b]} (clean-fid)"),
+    (r"w2sq_to_(ode|sde|data)", lambda a: f"W2^2 between this eta's samples and {SETS[a]}"),
+    (r"n_outside_(ode|sde|data)", lambda a: f"points of {SETS[a]} outside the grid's box "
+                                            "(dropped from the grid W2^2)"),
+    (r"n_nonfinite_(ode|sde|data)", lambda a: f"non-finite points of {SETS[a]} (dropped)"),
+    (r"n_images_(ode|sde|data)", lambda a: f"images of {SETS[a]} fed to the extractor"),
+    (r"nfe_(ode|sde)", lambda a: f"score evaluations per trajectory of the {a.upper()}"),
+    (r"n_samples_(ode|sde)", lambda a: f"number of {SETS[a]}"),
+    (rf"near_floor_{PAIR}", lambda a, b: f"true where W2^2 between {SETS[a]} and {SETS[b]} is "
+                                         "within 2x of its noise floor (a bound, not a "
+                                         "measurement)"),
+    (r"lost_fraction_(ode|sde)", lambda a: f"fraction of {SETS[a]} that is non-finite or off "
+                                           "the grid (dropped from the grid W2^2)"),
+    (r"lost_samples_(ode|sde)", lambda a: f"true where {SETS[a]} lose more than 2x what a data "
+                                          "set of the same size loses, or any non-finite point: "
+                                          "such a model is never called best"),
+    (r"sample_seconds_(ode|sde)", lambda a: f"wall time of drawing {SETS[a]} (s)"),
+]
+
+
+def describe(column: str) -> str:
+    """What `column` means; KeyError for a column the workflow does not know."""
+    if column.endswith("_ci95"):
+        return (f"half-width of the 95% confidence interval (Student's t over seeds) of "
+                f"`{column[:-5]}`; empty with one seed")
+    if column in EXACT:
+        return EXACT[column]
+    for pattern, text in PATTERNS:
+        match = re.fullmatch(pattern, column)
+        if match:
+            return text(*match.groups())
+    raise KeyError(f"no description for table column {column!r}: add it to "
+                   "odesdegap/table_docs.py")
+
+
+def readme(tables: dict[str, pd.DataFrame], w2: str, floor_note: str) -> str:
+    """The README of results/tables: for each table (file name -> its frame, in order), what
+    each column means."""
+    lines = ["# Tables of this run", "",
+             "Generated by the workflow (rule `tables_readme`); do not edit by hand.", "",
+             f"W2^2 is the squared 2-Wasserstein distance, measured by {w2}. {floor_note}",
+             "Summary tables give the mean over seeds; `<column>_ci95` is its 95% interval "
+             "half-width. The `.md`, `.tex` and `.html` summaries show the same numbers as "
+             "`mean ± half-width`.", ""]
+    for name, frame in tables.items():
+        lines += [f"## {name}", ""]
+        lines += [f"- `{column}`: {_described(column)}" for column in frame.columns]
+        lines.append("")
+    return "\n".join(lines)
+
+
+def undescribed(tables: dict[str, pd.DataFrame]) -> list[str]:
+    """The columns `describe` does not know."""
+    return sorted({c for frame in tables.values() for c in frame.columns
+                   if _described(c) == NOT_DESCRIBED})
+
+
+NOT_DESCRIBED = "not described yet (add it to odesdegap/table_docs.py)"
+
+
+def _described(column: str) -> str:
+    try:
+        return describe(column)
+    except KeyError:
+        return NOT_DESCRIBED
+
+
+def read_table(path) -> pd.DataFrame:
+    return pd.read_csv(path, nrows=1) if Path(path).stat().st_size else pd.DataFrame()
