@@ -14,7 +14,7 @@ SNAKEMAKE_ARGS ?=
 KEPT_JOBS := prepare_data pretrain train train_classifier
 KEPT_OUTPUTS := data models checkpoints classifiers
 
-.PHONY: run test report bench gpu-check lint format clean clean-all help
+.PHONY: run test report bench gpu-check lint format docs clean clean-all help
 
 help:
 	@echo "make run        set up .venv and run the workflow (default config: config.yaml)"
@@ -24,6 +24,7 @@ help:
 	@echo "make bench      print speed figures (training, sampling, W2) at the default sizes"
 	@echo "make gpu-check  CUDA tests, cuda benchmark and a paper-shape run: results/gpu_check.md"
 	@echo "make lint       snakemake --lint, snakefmt --check, ruff"
+	@echo "make docs       regenerate docs/configuration.md from the config schema"
 	@echo "make clean      remove samples, metrics, tables, figures, FID features, studies,"
 	@echo "                the report and their logs; keep data, trained models, checkpoints"
 	@echo "                and classifiers, so the next run re-samples but does not retrain"
@@ -71,6 +72,9 @@ lint: $(INSTALLED_DEV)
 	$(BIN)/snakemake --lint
 	$(BIN)/snakefmt --check Snakefile workflow/ rules/
 	$(BIN)/ruff check workflow_scripts tests
+
+docs: $(INSTALLED)
+	cd workflow_scripts && ../$(BIN)/python -m odesdegap.config_reference > ../docs/configuration.md
 
 format: $(INSTALLED_DEV)
 	$(BIN)/snakefmt Snakefile workflow/ rules/
