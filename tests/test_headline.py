@@ -108,3 +108,21 @@ def test_an_unknown_column_is_listed_as_not_described_without_stopping_the_readm
     text = table_docs.readme(tables, "exact optimal transport", "")
     assert "- `w2sq_mystery`: not described yet" in text
     assert table_docs.undescribed(tables) == ["w2sq_mystery"]
+
+
+def test_headline_marks_bounds_lost_samples_and_a_missing_best_weight():
+    # The findings of a run whose largest-weight gap sits within 2x of the floor, and whose
+    # every model lost samples off the grid (so no weight can be called best).
+    found = {"datasets": [
+        {"dataset": "checkerboard", "best_ode_weight": None, "best_ode_w2sq": None,
+         "gap_ratio": [{"fp_weight": 1.0, "ratio": 0.2, "ratio_ci95": 0.01, "n_seeds": 2,
+                        "bound": True, "lost_samples": True}]},
+        {"dataset": "mixture", "best_ode_weight": 0.1, "best_ode_w2sq": 0.013,
+         "best_ode_near_floor": True, "gap_ratio": []},
+    ]}
+    text = headline.to_rst(summary(floor=True), found, RECIPE, "exact OT on the grid")
+    checkerboard, mixture = (line for line in text.splitlines() if line.startswith("- "))
+    assert "(a bound: a gap within 2x of the noise floor)" in checkerboard
+    assert "(a model lost samples off the grid)" in checkerboard
+    assert "no weight qualifies as best for the ODE" in checkerboard
+    assert "best weight for the ODE: 0.1 (ODE–data W2^2 0.013, within 2x of the floor)" in mixture

@@ -67,6 +67,10 @@ def dataset_lines(summary: pd.DataFrame, findings: dict) -> list[str]:
                      f"{_value(largest, 'w2sq_ode_sde')} at w = {largest.fp_weight:g}")
             if ratio is not None:
                 text += f": ratio {_number(ratio['ratio'])}{_interval(ratio['ratio_ci95'])}"
+                if ratio.get("bound"):
+                    text += " (a bound: a gap within 2x of the noise floor)"
+                if ratio.get("lost_samples"):
+                    text += " (a model lost samples off the grid)"
             text += f" ({int(largest.n_seeds)} seed(s))"
         else:
             text += (f"ODE–SDE W2^2 {_value(largest, 'w2sq_ode_sde')} at w = "
@@ -75,9 +79,12 @@ def dataset_lines(summary: pd.DataFrame, findings: dict) -> list[str]:
             text += f"; noise floor {_number(rows[FLOOR_COLUMN].mean())}"
         else:
             text += "; noise floor not measured in this run"
-        if "best_ode_weight" in item:
+        if item.get("best_ode_weight") is not None:
             text += (f"; best weight for the ODE: {item['best_ode_weight']:g} "
-                     f"(ODE–data W2^2 {_number(item['best_ode_w2sq'])})")
+                     f"(ODE–data W2^2 {_number(item['best_ode_w2sq'])}"
+                     f"{', within 2x of the floor' if item.get('best_ode_near_floor') else ''})")
+        elif "best_ode_weight" in item:
+            text += "; no weight qualifies as best for the ODE (every model lost samples)"
         lines.append(text + ".")
     return lines
 
