@@ -11,9 +11,11 @@ from pathlib import Path
 
 import pytest
 
+from test_workflow import make_checkout
+
 REPO = Path(__file__).resolve().parents[1]
-WORKFLOW_FILES = ["Snakefile", "workflow", "config.yaml", "rules", "workflow_scripts", "presets",
-                  "envs", "profiles", "pyproject.toml", "README.md", "LICENSE"]
+# Beyond the workflow's files, what `pip install` of the repository needs.
+PACKAGE_FILES = ["pyproject.toml", "README.md", "LICENSE"]
 GIT_SNAKEFILE = 'github("owner/odesde-gap", path="workflow/Snakefile", tag="v0")'
 ONE_RUN = ("datasets: [checkerboard]\nfp_weights: [1.0]\nseeds: [1]\n"
            "studies: {eta: [], sampler: {steps: []}}\n")
@@ -58,13 +60,9 @@ def tagged_repository(root: Path) -> tuple[Path, dict]:
     """A git repository of the workflow, committed and tagged v0, and an environment in which
     git fetches https://github.com/owner/odesde-gap from a bare clone of it (and Snakemake
     caches its clone under `root`)."""
-    root.mkdir(parents=True)
-    for name in WORKFLOW_FILES:
-        source = REPO / name
-        if source.is_dir():
-            shutil.copytree(source, root / name, ignore=shutil.ignore_patterns("__pycache__"))
-        else:
-            shutil.copy2(source, root / name)
+    make_checkout(root)
+    for name in PACKAGE_FILES:
+        shutil.copy2(REPO / name, root / name)
     git = ["git", "-c", "user.name=test", "-c", "user.email=test@example.org",
            "-c", "commit.gpgsign=false", "-c", "tag.gpgsign=false"]
     for command in (["init", "-q"], ["add", "."], ["commit", "-qm", "workflow"],

@@ -1,5 +1,7 @@
 """Training: it learns, a killed run resumes to the same weights, and NaN stops it cleanly."""
 
+import contextlib
+
 import pytest
 import torch
 
@@ -32,10 +34,9 @@ def test_training_reduces_both_losses(tmp_path):
     assert history[-1]["residual_total"] < 0.5 * history[0]["residual_total"]
 
 
-def test_killed_run_resumes_to_identical_weights(tmp_path, monkeypatch):
-    straight = _model()
-    train(straight, PROCESS, DATA, _settings(), 0, CPU, tmp_path / "straight.pt", {"run": 1})
-
+@contextlib.contextmanager
+def _killed_after_25_steps(monkeypatch):
+    """Within the block, the 26th optimiser step raises KeyboardInterrupt, as a killed job."""
     calls = {"n": 0}
     original_step = torch.optim.Adam.step
 
@@ -45,11 +46,19 @@ def test_killed_run_resumes_to_identical_weights(tmp_path, monkeypatch):
             raise KeyboardInterrupt("killed")
         return original_step(self, *args, **kwargs)
 
-    interrupted = _model()
     monkeypatch.setattr(torch.optim.Adam, "step", dying_step)
-    with pytest.raises(KeyboardInterrupt):
-        train(interrupted, PROCESS, DATA, _settings(), 0, CPU, tmp_path / "resume.pt", {"run": 1})
-    monkeypatch.setattr(torch.optim.Adam, "step", original_step)
+    try:
+        yield
+    finally:
+        monkeypatch.setattr(torch.optim.Adam, "step", original_step)
+
+
+def test_killed_run_resumes_to_identical_weights(tmp_path, monkeypatch):
+    straight = _model()
+    train(straight, PROCESS, DATA, _settings(), 0, CPU, tmp_path / "straight.pt", {"run": 1})
+
+    with _killed_after_25_steps(monkeypatch), pytest.raises(KeyboardInterrupt):
+        train(_model(), PROCESS, DATA, _settings(), 0, CPU, tmp_path / "resume.pt", {"run": 1})
     resumed = _model()
     history = train(resumed, PROCESS, DATA, _settings(), 0, CPU, tmp_path / "resume.pt",
                     {"run": 1})
@@ -120,19 +129,8 @@ def test_killed_run_resumes_its_moving_average(tmp_path, monkeypatch):
     settings = _settings(ema_decay=0.9)
     straight = _model()
     train(straight, PROCESS, DATA, settings, 0, CPU, tmp_path / "straight.pt", {"run": 2})
-    calls = {"n": 0}
-    original_step = torch.optim.Adam.step
-
-    def dying_step(self, *args, **kwargs):
-        calls["n"] += 1
-        if calls["n"] > 25:
-            raise KeyboardInterrupt("killed")
-        return original_step(self, *args, **kwargs)
-
-    monkeypatch.setattr(torch.optim.Adam, "step", dying_step)
-    with pytest.raises(KeyboardInterrupt):
+    with _killed_after_25_steps(monkeypatch), pytest.raises(KeyboardInterrupt):
         train(_model(), PROCESS, DATA, settings, 0, CPU, tmp_path / "resume.pt", {"run": 2})
-    monkeypatch.setattr(torch.optim.Adam, "step", original_step)
     assert "ema" in torch.load(tmp_path / "resume.pt", weights_only=True)
     resumed = _model()
     train(resumed, PROCESS, DATA, settings, 0, CPU, tmp_path / "resume.pt", {"run": 2})
