@@ -29,14 +29,30 @@ validate(config, str(SCHEMA_PATH))
 report: "rules/captions/workflow.rst"
 
 
+# With published.checkpoints_dir set, the models are the authors' (imported), not trained.
+PUBLISHED = config["published"]["checkpoints_dir"] is not None
+HISTOGRAMS = PUBLISHED and config["published"]["histograms_dir"] is not None
+
+
 include: "rules/common.smk"
 include: "rules/data.smk"
-include: "rules/train.smk"
+
+
+if not PUBLISHED:
+
+    include: "rules/train.smk"
+
+
 include: "rules/sample.smk"
 include: "rules/evaluate.smk"
 include: "rules/images.smk"
 include: "rules/report.smk"
 include: "rules/studies.smk"
+
+
+if PUBLISHED:
+
+    include: "rules/published.smk"
 
 
 rule all:
@@ -45,6 +61,8 @@ rule all:
         rules.tables.output,
         rules.findings.output,
         rules.figure_metrics.output,
+        [] if PUBLISHED else rules.figure_training_curves.output,
+        rules.published_comparison.output if HISTOGRAMS else [],
         expand(rules.figure_densities.output.figure, dataset=POINT_DATASETS),
         expand(rules.figure_sample_grids.output.figure, dataset=IMAGE_DATASETS),
         rules.fid_table.output if IMAGE_DATASETS else [],

@@ -149,3 +149,75 @@ def _rename_global(source: Path, target: Path, old: bytes, new: bytes) -> None:
                 assert old in data
                 data = data.replace(b"c" + old + b"\n", b"c" + new + b"\n")
             dst.writestr(item, data)
+
+
+HISTOGRAMS = SHARED / "ODESDEGap-precomputed_dists"
+
+
+def resolved_preset(*overlays: dict) -> dict:
+    """presets/published.yaml over config.yaml, then the overlays, merged as Snakemake merges
+    --configfile (update_config, key by key), then checked."""
+    import yaml
+    from snakemake.utils import update_config
+
+    from odesdegap.config import checked
+
+    config = yaml.safe_load((REPO / "config.yaml").read_text())
+    for overlay in (yaml.safe_load((REPO / "presets" / "published.yaml").read_text()),
+                    *overlays):
+        update_config(config, overlay)
+    return checked(config)
+
+
+def paths(checkpoints=CHECKPOINTS, histograms=HISTOGRAMS) -> dict:
+    return {"published": {"checkpoints_dir": str(checkpoints), "histograms_dir": str(histograms)}}
+
+
+@needs_published
+def test_the_published_preset_states_the_papers_sampler_and_network():
+    config = resolved_preset(paths())
+    paper_grid = {"steps": 800, "refine_last": 10, "refine_factor": 10, "ode_method": "euler",
+                  "sde_method": "euler"}
+    assert {k: config["sampling"][k] for k in paper_grid} == paper_grid
+    assert {k: config["model"][k] for k in published.MODEL_SETTINGS} == published.MODEL_SETTINGS
+    assert config["evaluation"]["grid_bins"] == 64 and config["evaluation"]["box_half_width"] == 3.5
+
+
+def test_a_missing_folder_stops_before_any_job_naming_it(tmp_path):
+    from odesdegap.config import ConfigError
+
+    with pytest.raises(ConfigError, match=f"'published.checkpoints_dir' has value "
+                                          f"'{tmp_path / 'nowhere'}': no such folder"):
+        resolved_preset(paths(tmp_path / "nowhere", tmp_path))
+
+
+@needs_published
+def test_a_missing_checkpoint_or_histogram_is_named(tmp_path):
+    import shutil
+
+    from odesdegap.config import ConfigError
+
+    checkpoints, histograms = tmp_path / "checkpoints", tmp_path / "histograms"
+    shutil.copytree(CHECKPOINTS, checkpoints)
+    shutil.copytree(HISTOGRAMS, histograms)
+    gone = published.checkpoint_path(checkpoints, "checkerboard", 1.0)
+    gone.unlink()
+    (histograms / "weights_truth_64_3000000_blob.npy").unlink()
+    with pytest.raises(ConfigError) as error:
+        resolved_preset(paths(checkpoints, histograms))
+    assert f"{gone} is missing" in str(error.value)
+    assert "weights_truth_64_3000000_blob.npy is missing" in str(error.value)
+
+
+@needs_published
+@pytest.mark.parametrize("overlay,message", [
+    ({"model": {"softplus_beta": 10.0}}, "'model.softplus_beta' has value 10.0: expected 100.0"),
+    ({"fp_weights": [0.0, 5.0]}, "'fp_weights' has value .*expected weights among 0, 0.1, 1, 10"),
+    ({"datasets": ["moons"]}, "'datasets' has value \\['moons'\\]"),
+    ({"process": {"t_max": 1.0}}, "'process.t_max' has value 1.0: expected 10.0"),
+])
+def test_a_config_that_does_not_describe_the_published_runs_is_refused(overlay, message):
+    from odesdegap.config import ConfigError
+
+    with pytest.raises(ConfigError, match=message):
+        resolved_preset(paths(), overlay)

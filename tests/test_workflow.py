@@ -25,8 +25,8 @@ WORKFLOW_FILES = ["Snakefile", "config.yaml", "rules", "workflow_scripts", "pres
                   "profiles"]
 PRESET = "presets/smoke.yaml"
 TIMING_COLUMNS = ["sample_seconds_ode", "sample_seconds_sde", "nll_wall_time_s"]
-AGGREGATION_RULES = {"tables", "findings", "figure_metrics", "benchmark_table", "eta_table",
-                     "sampler_table", "all"}
+AGGREGATION_RULES = {"tables", "findings", "figure_metrics", "figure_training_curves",
+                     "benchmark_table", "eta_table", "sampler_table", "all"}
 
 pytestmark = pytest.mark.workflow
 

@@ -19,8 +19,6 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from .config import format_weight
-
 # Our data-set names and the authors'.
 DATASET_NAMES = {"mixture": "blob", "checkerboard": "checker", "circles": "circles2"}
 PUBLISHED_WEIGHTS = (0.0, 0.1, 1.0, 10.0)
@@ -198,7 +196,7 @@ def config_problems(config: dict) -> list[str]:
     weights = [w for w in config["fp_weights"] if float(w) not in PUBLISHED_WEIGHTS]
     if weights:
         problems.append(f"config key 'fp_weights' has value {config['fp_weights']!r}: expected "
-                        f"weights among {', '.join(map(format_weight, PUBLISHED_WEIGHTS))} with "
+                        f"weights among {', '.join(f'{w:g}' for w in PUBLISHED_WEIGHTS)} with "
                         "published.checkpoints_dir set")
     if list(config["seeds"]) != [0]:
         problems.append(f"config key 'seeds' has value {config['seeds']!r}: expected [0] with "
@@ -243,3 +241,91 @@ def missing_file_problems(config: dict) -> list[str]:
                      "(expected the authors' layout; see docs/published.md)"
                      for path in wanted if not path.is_file()]
     return problems
+
+
+PAIRS = (("ode", "sde"), ("ode", "truth"), ("sde", "truth"))
+HISTOGRAM_BINS, HISTOGRAM_HALF_WIDTH = 64, 3.5
+
+
+def load_histogram(path: Path | str):
+    """One of the authors' histograms: 4096 non-negative float weights summing to 1."""
+    import numpy as np
+
+    path = Path(path)
+    if not path.is_file():
+        raise PublishedCheckpointError(f"{path}: no such file (expected one of the authors' "
+                                       "histograms)")
+    try:
+        weights = np.load(path, allow_pickle=False)
+    except (OSError, ValueError) as error:
+        raise PublishedCheckpointError(f"{path}: not a NumPy array file ({error})") from None
+    size = HISTOGRAM_BINS**2
+    if (weights.shape != (size,) or weights.dtype.kind != "f" or not np.isfinite(weights).all()
+            or (weights < 0).any() or abs(weights.sum() - 1) > 1e-6):
+        raise PublishedCheckpointError(
+            f"{path}: holds a {weights.dtype} array of shape {weights.shape}; expected "
+            f"{size} non-negative weights summing to 1 (a 64 x 64 histogram)")
+    return weights.astype(np.float64)
+
+
+def histogram_table(directory: Path | str, datasets, weights, support, w2sq) -> pd.DataFrame:
+    """The paper's table from the authors' histograms: W2^2 between ODE and SDE, ODE and data,
+    SDE and data per data set and weight. `w2sq(a, b, support)` is the exact OT cost between two
+    histograms on the nodes (metrics.w2sq_between_histograms)."""
+    import pandas as pd
+
+    rows = []
+    for dataset in datasets:
+        truth = load_histogram(histogram_path(directory, "truth", dataset))
+        for weight in weights:
+            found = {"truth": truth}
+            for kind in ("ode", "sde"):
+                found[kind] = load_histogram(histogram_path(directory, kind, dataset, weight))
+            row = {"dataset": dataset, "authors_name": DATASET_NAMES[dataset],
+                   "fp_weight": float(weight)}
+            for a, b in PAIRS:
+                name = f"w2sq_{a}_{b.replace('truth', 'data')}"
+                row[name] = w2sq(found[a], found[b], support)
+            rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def two_sample_floor(dataset: str, n: int, seeds, grid, w2sq) -> float:
+    """The noise floor of W2^2 at n points: the mean over `seeds` of W2^2 between two disjoint
+    sets of n points of our data generator, both binned as data on `grid`."""
+    from .datasets import sample_dataset
+
+    values = []
+    for seed in seeds:
+        points = sample_dataset(dataset, 2 * n, seed)
+        (a, _), (b, _) = (grid.histogram(half, "data") for half in (points[:n], points[n:]))
+        values.append(w2sq(a, b, grid.support))
+    return float(sum(values) / len(values))
+
+
+def comparison_table(ours: pd.DataFrame, theirs: pd.DataFrame, floors: dict,
+                     data_vs_truth: dict) -> pd.DataFrame:
+    """One row per data set, weight and pair: our W2^2 (our samples of their model, at our count),
+    theirs (their histograms of 3,000,000 samples), the difference, the floor at our count, and
+    whether the two agree within it. `data_vs_truth` is W2^2 between our reference set and their
+    truth histogram (how far the two data sets are, at our count)."""
+    import pandas as pd
+
+    rows = []
+    mine = ours.set_index(["dataset", "fp_weight"])
+    for _, row in theirs.iterrows():
+        key = (row["dataset"], float(row["fp_weight"]))
+        if key not in mine.index:
+            continue
+        for a, b in PAIRS:
+            b = b.replace("truth", "data")
+            column = f"w2sq_{a}_{b}"
+            ours_value, theirs_value = float(mine.loc[key, column]), float(row[column])
+            difference = ours_value - theirs_value
+            rows.append({
+                "dataset": key[0], "fp_weight": key[1], "pair": f"{a}-{b}",
+                "ours": ours_value, "theirs": theirs_value, "difference": difference,
+                "floor": floors[key[0]], "within_floor": abs(difference) <= floors[key[0]],
+                "ours_data_vs_their_truth": data_vs_truth[key[0]],
+            })
+    return pd.DataFrame(rows)
