@@ -57,6 +57,11 @@ TRAINING_PARAMS = {
     and not (k == "pretrain_steps" and TRAINING["schedule"] == "joint")
 }
 SAMPLING = config["sampling"]
+# The settings of the W2 grid (metrics.Grid.from_settings reads these keys).
+W2_GRID = {
+    k: config["evaluation"][k]
+    for k in ("grid_bins", "box_half_width", "grid_convention")
+}
 SAMPLER_SEED_OFFSET = {"ode": 1, "sde": 2}
 STUDIES = config["studies"]
 ETAS = {format_weight(eta): float(eta) for eta in STUDIES["eta"]}

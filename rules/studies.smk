@@ -53,8 +53,7 @@ rule evaluate_eta:
         **job_resources(share=0.5),
     params:
         etas=list(ETAS.values()),
-        grid_bins=config["evaluation"]["grid_bins"],
-        box_half_width=config["evaluation"]["box_half_width"],
+        grid=W2_GRID,
     script:
         "../workflow_scripts/evaluate_eta.py"
 
@@ -80,8 +79,7 @@ rule sampler_study:
         model=MODEL,
         image_shape=shape_of,
         study=SAMPLER_STUDY,
-        grid_bins=config["evaluation"]["grid_bins"],
-        box_half_width=config["evaluation"]["box_half_width"],
+        grid=W2_GRID,
         seed=lambda wc: int(wc.seed),
     script:
         "../workflow_scripts/sampler_study.py"
@@ -103,8 +101,7 @@ rule sampler_study_exact:
     params:
         process=config["process"],
         study=SAMPLER_STUDY,
-        grid_bins=config["evaluation"]["grid_bins"],
-        box_half_width=config["evaluation"]["box_half_width"],
+        grid=W2_GRID,
         seed=0,
     script:
         "../workflow_scripts/sampler_study.py"

@@ -99,12 +99,10 @@ def main() -> None:
 
     evaluation = config["evaluation"]
     if dim == 2:
-        w2_grid = metrics.Grid(evaluation["grid_bins"], evaluation["box_half_width"])
+        w2_grid = metrics.Grid.from_settings(evaluation)
 
         def w2_pair():
-            a, _ = w2_grid.histogram(samples["sde"])
-            b, _ = w2_grid.histogram(reference)
-            return metrics.w2sq_between_histograms(a, b, w2_grid.centres)
+            return metrics.grid_w2sq(samples["sde"], "model", reference, "data", w2_grid)
 
         _, seconds = timed(w2_pair)
         print(f"W2^2 on the {evaluation['grid_bins']}^2 grid (one pair, binning + emd2): "

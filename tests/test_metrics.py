@@ -9,16 +9,18 @@ from odesdegap.datasets import sample_dataset
 from odesdegap.metrics import (
     Grid,
     exact_w2sq_subsample,
+    grid_w2sq,
     heldout_dsm,
     residual_summary,
     sliced_w2sq,
+    w2_convention_label,
     w2sq_between_histograms,
 )
 from odesdegap.models import GaussianPotential
 from odesdegap.processes import OrnsteinUhlenbeck
 from odesdegap.residual import CollocationSampler
 
-GRID = Grid(64, 3.5)
+GRID = Grid(64, 3.5, "nodes")
 RNG = np.random.default_rng(0)
 
 
@@ -26,35 +28,86 @@ def _gaussian(mean, std, n=60000):
     return np.asarray(mean) + std * RNG.standard_normal((n, 2))
 
 
-def _grid_w2sq(a, b):
-    return w2sq_between_histograms(GRID.histogram(a)[0], GRID.histogram(b)[0], GRID.centres)
+BOTH_CONVENTIONS = pytest.mark.parametrize("convention", ["nodes", "cells"])
 
 
-def test_grid_w2_between_shifted_gaussians_matches_closed_form():
+def _grid_w2sq(a, b, convention="nodes"):
+    return grid_w2sq(a, "model", b, "data", Grid(64, 3.5, convention))
+
+
+@BOTH_CONVENTIONS
+def test_grid_w2_between_shifted_gaussians_matches_closed_form(convention):
     # W2^2 between N(m1, s^2 I) and N(m2, s^2 I) is |m1 - m2|^2.
-    value = _grid_w2sq(_gaussian([-0.5, 0.0], 0.5), _gaussian([0.5, 0.5], 0.5))
+    value = _grid_w2sq(_gaussian([-0.5, 0.0], 0.5), _gaussian([0.5, 0.5], 0.5), convention)
     assert value == pytest.approx(1.25, abs=0.03)
 
 
-def test_grid_w2_between_scaled_gaussians_matches_closed_form():
+@BOTH_CONVENTIONS
+def test_grid_w2_between_scaled_gaussians_matches_closed_form(convention):
     # W2^2 between N(0, s1^2 I) and N(0, s2^2 I) in 2-D is 2 (s1 - s2)^2.
-    value = _grid_w2sq(_gaussian([0, 0], 0.4), _gaussian([0, 0], 0.9))
+    value = _grid_w2sq(_gaussian([0, 0], 0.4), _gaussian([0, 0], 0.9), convention)
     assert value == pytest.approx(2 * 0.5**2, abs=0.03)
 
 
-def test_grid_w2_of_a_set_with_itself_is_zero():
+@BOTH_CONVENTIONS
+def test_grid_w2_of_a_set_with_itself_is_zero(convention):
     samples = sample_dataset("checkerboard", 5000, 0)
-    assert _grid_w2sq(samples, samples) == pytest.approx(0.0, abs=1e-12)
+    assert _grid_w2sq(samples, samples, convention) == pytest.approx(0.0, abs=1e-12)
+
+
+def test_nodes_convention_hand_computed():
+    # Nodes at -1, 0, 1 on each axis; entry k is (lin[k % 3], lin[k // 3]) as in the authors'
+    # files. Model samples: (0.4, -0.6) -> node (0, -1), (0.9, 0.9) -> (1, 1); (1.0, 0) is on
+    # the box boundary and dropped (the authors drop |x_i| >= h). Data samples are never
+    # dropped: (2.5, 0.2) snaps to (1, 0), (-0.2, -0.2) goes to (0, 0).
+    grid = Grid(3, 1.0, "nodes")
+    lin = np.linspace(-1, 1, 3)
+    assert np.array_equal(grid.support, [[lin[k % 3], lin[k // 3]] for k in range(9)])
+    model, model_dropped = grid.histogram(np.array([[0.4, -0.6], [0.9, 0.9], [1.0, 0.0]]),
+                                          "model")
+    data, data_dropped = grid.histogram(np.array([[2.5, 0.2], [-0.2, -0.2]]), "data")
+    assert np.array_equal(model, [0, 0.5, 0, 0, 0, 0, 0, 0, 0.5])
+    assert np.array_equal(data, [0, 0, 0, 0, 0.5, 0.5, 0, 0, 0])
+    assert model_dropped == {"n_nonfinite": 0, "n_outside": 1}
+    assert data_dropped == {"n_nonfinite": 0, "n_outside": 0}
+    # Optimal plan: (0, -1) -> (0, 0) and (1, 1) -> (1, 0), each at cost 1, mass 1/2 each.
+    assert w2sq_between_histograms(model, data, grid.support) == pytest.approx(1.0, abs=1e-12)
+
+
+def test_cells_convention_hand_computed():
+    # Cells of width 2/3 with centres at -2/3, 0, 2/3; out-of-box points are dropped whatever
+    # their role.
+    grid = Grid(3, 1.0, "cells")
+    weights, dropped = grid.histogram(np.array([[0.9, -0.9], [2.5, 0.2], [0.1, 0.2]]), "data")
+    assert np.allclose(grid.support[2], [2 / 3, -2 / 3])
+    assert np.array_equal(weights, [0, 0, 0.5, 0, 0.5, 0, 0, 0, 0])
+    assert dropped == {"n_nonfinite": 0, "n_outside": 1}
 
 
 def test_histogram_counts_what_it_drops():
     samples = np.array([[0.0, 0.0], [5.0, 0.0], [np.nan, 1.0], [np.inf, 0.0], [1.0, -1.0]])
-    weights, dropped = GRID.histogram(samples)
+    weights, dropped = GRID.histogram(samples, "model")
     assert dropped == {"n_nonfinite": 2, "n_outside": 1}
     assert weights.sum() == pytest.approx(1.0)
-    empty, dropped = GRID.histogram(np.full((3, 2), 9.0))
+    _, data_dropped = GRID.histogram(samples, "data")  # out-of-box data is snapped, not dropped
+    assert data_dropped == {"n_nonfinite": 2, "n_outside": 0}
+    empty, dropped = GRID.histogram(np.full((3, 2), 9.0), "model")
     assert empty is None and dropped["n_outside"] == 3
-    assert np.isnan(w2sq_between_histograms(empty, weights, GRID.centres))
+    assert np.isnan(w2sq_between_histograms(empty, weights, GRID.support))
+
+
+def test_w2_convention_label_names_what_produced_the_value():
+    evaluation = {"grid_bins": 64, "box_half_width": 3.5, "grid_convention": "nodes",
+                  "w2_subsample_points": 2000}
+    assert w2_convention_label(evaluation, True) == "nodes 64x64 on [-3.5, 3.5]^2"
+    assert w2_convention_label(evaluation, False) == "exact OT on 2000-point subsamples"
+
+
+def test_grid_rejects_unknown_convention_and_role():
+    with pytest.raises(ValueError, match="grid convention 'centres'"):
+        Grid(64, 3.5, "centres")
+    with pytest.raises(ValueError, match="sample role 'truth'"):
+        GRID.histogram(np.zeros((2, 2)), "truth")
 
 
 def test_sliced_w2_of_shifted_gaussians():

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 import torch
 
-from odesdegap.metrics import Grid, w2sq_between_histograms
+from odesdegap.metrics import Grid, grid_w2sq
 from odesdegap.models import GaussianPotential
 from odesdegap.processes import OrnsteinUhlenbeck
 from odesdegap.samplers import SamplerSettings, TimeGrid, sample
@@ -21,8 +21,7 @@ def _settings(n=4000, steps=200, method="euler", chunk=None, refine_last=0):
 
 
 def _w2sq(a, b):
-    grid = Grid()
-    return w2sq_between_histograms(grid.histogram(a)[0], grid.histogram(b)[0], grid.centres)
+    return grid_w2sq(a, "model", b, "model", Grid())
 
 
 def test_paper_time_grid():

@@ -21,12 +21,14 @@ reference = artifacts.load_arrays(sm.input.data)["reference"]
 dim = reference.shape[1]
 ode, sde = (artifacts.load_arrays(path) for path in (sm.input.ode, sm.input.sde))
 sample_sets = {"ode": ode["samples"], "sde": sde["samples"], "data": reference}
+roles = {"ode": "model", "sde": "model", "data": "data"}
 
-grid = metrics.Grid(evaluation["grid_bins"], evaluation["box_half_width"])
+grid = metrics.Grid.from_settings(evaluation)
 on_grid = evaluation["w2_method"] == "grid" or (evaluation["w2_method"] == "auto" and dim == 2)
 result = {
     "dataset": sm.wildcards.dataset,
     "w2_method": "grid" if on_grid else "subsample",
+    "w2_convention": metrics.w2_convention_label(evaluation, on_grid),
     "fp_weight": params.fp_weight,
     "seed": params.seed,
     "dim": dim,
@@ -38,20 +40,20 @@ result = {
 if dim == 2:
     histograms = {}
     for name, samples in sample_sets.items():
-        histograms[name], dropped = grid.histogram(samples)
+        histograms[name], dropped = grid.histogram(samples, roles[name])
         result[f"n_outside_{name}"] = dropped["n_outside"]
         result[f"n_nonfinite_{name}"] = dropped["n_nonfinite"]
 for a, b in itertools.combinations(sample_sets, 2):
     if on_grid:
-        w2sq = metrics.w2sq_between_histograms(histograms[a], histograms[b], grid.centres)
+        w2sq = metrics.w2sq_between_histograms(histograms[a], histograms[b], grid.support)
     else:  # exact OT between seeded subsamples: any dimension
         w2sq = metrics.exact_w2sq_subsample(sample_sets[a], sample_sets[b],
                                             evaluation["w2_subsample_points"], evaluation["seed"])
     result[f"w2sq_{a}_{b}"] = w2sq
     # The cross-check sees the same points as the grid (a few far-away, diverged samples
     # would otherwise dominate it), without the binning.
-    kept_a, kept_b = ((s[grid.inside(s)] if dim == 2 else s)
-                      for s in (sample_sets[a], sample_sets[b]))
+    kept_a, kept_b = ((sample_sets[n][grid.kept(sample_sets[n], roles[n])] if dim == 2
+                       else sample_sets[n]) for n in (a, b))
     result[f"sliced_w2sq_{a}_{b}"] = metrics.sliced_w2sq(
         kept_a, kept_b, evaluation["sliced_projections"], evaluation["seed"],
         evaluation["sliced_max_points"])

@@ -6,7 +6,7 @@ from odesdegap import artifacts, metrics, runtime, studies
 sm = snakemake  # noqa: F821 (injected by Snakemake)
 runtime.log_to(sm.log[0])
 params = sm.params
-grid = metrics.Grid(params.grid_bins, params.box_half_width)
+grid = metrics.Grid.from_settings(params.grid)
 references = {
     "data": artifacts.load_arrays(sm.input.data)["reference"],
     "ode": artifacts.load_arrays(sm.input.ode)["samples"],

@@ -23,7 +23,7 @@ else:
 rows = studies.sampler_study(
     model.to(device), process, reference.shape[1], reference, study["steps"],
     study["ode_methods"], study["sde_methods"], study["n_samples"], params.seed, device,
-    metrics.Grid(params.grid_bins, params.box_half_width),
+    metrics.Grid.from_settings(params.grid),
 )
 with artifacts.atomic_path(sm.output.rows) as tmp:
     pd.DataFrame(rows).to_csv(tmp, index=False)

@@ -1,10 +1,11 @@
 """Distances between sample sets and the model's own diagnostics.
 
-W2 follows the paper: bin both sample sets on a 64 x 64 grid over [-3.5, 3.5]^2, then solve the
-exact optimal-transport problem between the two histograms (POT's emd2) with the squared
-Euclidean cost between bin centres. Tables report the squared distance W2^2. In d > 2, where
-the grid does not apply, `exact_w2sq_subsample` solves the same exact problem between seeded
-subsamples of the raw points instead.
+W2 follows the paper: bin both sample sets on a 64 x 64 grid over [-3.5, 3.5]^2 (the authors'
+nearest-node convention by default, see `Grid`), then solve the exact optimal-transport problem
+between the two histograms (POT's emd2) with the squared Euclidean cost between support points.
+Tables report the squared distance W2^2. In d > 2, where the grid does not apply,
+`exact_w2sq_subsample` solves the same exact problem between seeded subsamples of the raw points
+instead.
 """
 
 from __future__ import annotations
@@ -20,56 +21,118 @@ from .processes import ForwardProcess
 from .residual import CollocationSampler, fp_residual, sample_dsm_times, split_residual
 from .score_residual import score_fp_residual
 
+GRID_CONVENTIONS = ("nodes", "cells")
+ROLES = ("model", "data")
+
 
 @dataclass(frozen=True)
 class Grid:
+    """The 2-D histogram that W2 is computed on, in one of two conventions.
+
+    - ``nodes`` (the paper's, from the authors' code): bins x bins nodes at
+      linspace(-h, h, bins), spacing 2h/(bins - 1), nodes on the box boundary; each sample goes
+      to its nearest node. Model samples with any |x_i| >= h are dropped (and counted); data
+      samples are not: an out-of-box data point lands on the nearest boundary node. The flat
+      order is the authors': entry k is the node (lin[k % bins], lin[k // bins]).
+    - ``cells``: bins x bins cells of width 2h/bins over [-h, h]^2, mass at the cell centres;
+      out-of-box samples are dropped for every role.
+    """
+
     bins: int = 64
     half_width: float = 3.5
+    convention: str = "nodes"
+
+    def __post_init__(self):
+        if self.convention not in GRID_CONVENTIONS:
+            raise ValueError(f"grid convention {self.convention!r}: expected one of "
+                             f"{', '.join(GRID_CONVENTIONS)}")
+
+    @classmethod
+    def from_settings(cls, evaluation: dict) -> Grid:
+        """The grid of the config's `evaluation` section (or any dict with its grid keys)."""
+        return cls(evaluation["grid_bins"], evaluation["box_half_width"],
+                   evaluation["grid_convention"])
 
     @property
-    def edges(self) -> np.ndarray:
-        return np.linspace(-self.half_width, self.half_width, self.bins + 1)
+    def axis(self) -> np.ndarray:
+        """Coordinates of the support along one axis: node positions or cell centres."""
+        h, n = self.half_width, self.bins
+        if self.convention == "nodes":
+            return np.linspace(-h, h, n)
+        edges = np.linspace(-h, h, n + 1)
+        return 0.5 * (edges[:-1] + edges[1:])
 
     @property
-    def centres(self) -> np.ndarray:
-        """(bins^2, 2) bin centres, in the order of `histogram(...).ravel()`."""
-        mid = 0.5 * (self.edges[:-1] + self.edges[1:])
-        xx, yy = np.meshgrid(mid, mid, indexing="ij")
-        return np.stack([xx.ravel(), yy.ravel()], axis=1)
+    def support(self) -> np.ndarray:
+        """(bins^2, 2) support points, in the order of `histogram(...)`'s flat weights: entry k
+        is (axis[k % bins], axis[k // bins])."""
+        first, second = np.meshgrid(self.axis, self.axis)
+        return np.stack([first.ravel(), second.ravel()], axis=1)
 
-    def inside(self, samples: np.ndarray) -> np.ndarray:
-        """Mask of the finite samples within the grid's box."""
+    def kept(self, samples: np.ndarray, role: str) -> np.ndarray:
+        """Mask of the samples that enter the histogram: finite, and inside the box unless
+        they are data under the nodes convention (those are snapped onto the boundary)."""
+        if role not in ROLES:
+            raise ValueError(f"sample role {role!r}: expected one of {', '.join(ROLES)}")
         finite = np.isfinite(samples).all(axis=1)
-        return finite & (np.abs(np.where(finite[:, None], samples, 0)) <= self.half_width).all(
-            axis=1)
+        if self.convention == "nodes" and role == "data":
+            return finite
+        magnitude = np.abs(np.where(finite[:, None], samples, 0.0))
+        if self.convention == "nodes":  # the authors drop |x_i| >= h
+            return finite & (magnitude < self.half_width).all(axis=1)
+        return finite & (magnitude <= self.half_width).all(axis=1)
 
-    def histogram(self, samples: np.ndarray) -> tuple[np.ndarray, dict]:
-        """Normalised bin weights of the finite in-box samples (None if there are none), and
-        what was dropped."""
+    def histogram(self, samples: np.ndarray, role: str) -> tuple[np.ndarray | None, dict]:
+        """Normalised weights on `support` of the kept samples (None if none is kept), and
+        how many were dropped as non-finite or outside the box."""
         finite = np.isfinite(samples).all(axis=1)
-        inside = self.inside(samples)
-        counts, _, _ = np.histogram2d(samples[inside, 0], samples[inside, 1],
-                                      bins=[self.edges, self.edges])
-        kept = counts.sum()
-        dropped = {"n_nonfinite": int((~finite).sum()), "n_outside": int((finite & ~inside).sum())}
-        return (counts.ravel() / kept if kept else None), dropped
+        kept = self.kept(samples, role)
+        points = samples[kept].astype(np.float64)
+        if self.convention == "nodes":
+            spacing = 2 * self.half_width / (self.bins - 1)
+            index = np.floor((points + self.half_width) / spacing + 0.5).astype(np.int64)
+        else:
+            spacing = 2 * self.half_width / self.bins
+            index = np.floor((points + self.half_width) / spacing).astype(np.int64)
+        index = np.clip(index, 0, self.bins - 1)  # snapped data, and x = +h for cells
+        counts = np.bincount(index[:, 1] * self.bins + index[:, 0], minlength=self.bins**2)
+        dropped = {"n_nonfinite": int((~finite).sum()), "n_outside": int((finite & ~kept).sum())}
+        total = counts.sum()
+        return (counts / total if total else None), dropped
 
 
 def w2sq_between_histograms(weights_a: np.ndarray | None, weights_b: np.ndarray | None,
-                            centres: np.ndarray) -> float:
+                            support: np.ndarray) -> float:
     """Exact W2^2 between two histograms on shared support points (NaN if either is empty,
     e.g. a diverged model whose every sample left the grid).
 
-    Only bins holding mass on either side enter the transport problem: empty bins carry no mass,
-    so the optimum is unchanged and the problem is much smaller.
+    Only support points holding mass on either side enter the transport problem: empty ones
+    carry no mass, so the optimum is unchanged and the problem is much smaller.
     """
     if weights_a is None or weights_b is None:
         return float("nan")
-    support = (weights_a > 0) | (weights_b > 0)
-    a, b = weights_a[support], weights_b[support]
+    occupied = (weights_a > 0) | (weights_b > 0)
+    a, b = weights_a[occupied], weights_b[occupied]
     a, b = a / a.sum(), b / b.sum()
-    cost = ot.dist(centres[support], centres[support], metric="sqeuclidean")
+    cost = ot.dist(support[occupied], support[occupied], metric="sqeuclidean")
     return float(ot.emd2(a, b, cost, numItermax=10_000_000))
+
+
+def grid_w2sq(samples_a: np.ndarray, role_a: str, samples_b: np.ndarray, role_b: str,
+              grid: Grid) -> float:
+    """W2^2 between two raw sample sets on `grid` (each binned according to its role)."""
+    weights_a, _ = grid.histogram(samples_a, role_a)
+    weights_b, _ = grid.histogram(samples_b, role_b)
+    return w2sq_between_histograms(weights_a, weights_b, grid.support)
+
+
+def w2_convention_label(evaluation: dict, on_grid: bool) -> str:
+    """What produced a W2^2 value, in words for tables: grid, convention and box, or the
+    subsample size."""
+    if on_grid:
+        bins, h = evaluation["grid_bins"], evaluation["box_half_width"]
+        return f"{evaluation['grid_convention']} {bins}x{bins} on [-{h:g}, {h:g}]^2"
+    return f"exact OT on {evaluation['w2_subsample_points']}-point subsamples"
 
 
 def sliced_w2sq(samples_a: np.ndarray, samples_b: np.ndarray, n_projections: int,

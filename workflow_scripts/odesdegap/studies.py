@@ -34,13 +34,14 @@ def exact_gaussian_lane(process, n: int, seed: int):
 def eta_rows(eta_samples: dict[float, np.ndarray], references: dict[str, np.ndarray],
              grid: Grid) -> list[dict]:
     """W2^2 of each eta's samples to each reference set (data, ODE, SDE)."""
-    reference_weights = {name: grid.histogram(s)[0] for name, s in references.items()}
+    reference_weights = {name: grid.histogram(s, "data" if name == "data" else "model")[0]
+                         for name, s in references.items()}
     rows = []
     for eta, samples in sorted(eta_samples.items()):
-        weights, dropped = grid.histogram(samples)
+        weights, dropped = grid.histogram(samples, "model")
         row = {"eta": eta, "n_outside": dropped["n_outside"] + dropped["n_nonfinite"]}
         for name, other in reference_weights.items():
-            row[f"w2sq_to_{name}"] = w2sq_between_histograms(weights, other, grid.centres)
+            row[f"w2sq_to_{name}"] = w2sq_between_histograms(weights, other, grid.support)
         rows.append(row)
     return rows
 
@@ -49,7 +50,7 @@ def sampler_study(model, process, dim: int, reference: np.ndarray, steps: list[i
                   ode_methods: list[str], sde_methods: list[str], n_samples: int, seed: int,
                   device: torch.device, grid: Grid) -> list[dict]:
     """ODE–SDE, ODE–data and SDE–data W2^2 for every step count and pair of methods."""
-    data_weights = grid.histogram(reference)[0]
+    data_weights = grid.histogram(reference, "data")[0]
     rows = []
     for n_steps in steps:
         time_grid = TimeGrid(process.t_max, process.t_min, n_steps)
@@ -58,7 +59,8 @@ def sampler_study(model, process, dim: int, reference: np.ndarray, steps: list[i
             for method in methods:
                 settings = SamplerSettings(n_samples, n_samples, time_grid, method)
                 result = sample(kind, model, process, dim, settings, seed, device)
-                drawn[kind, method] = (grid.histogram(result["samples"])[0], result["nfe"])
+                drawn[kind, method] = (grid.histogram(result["samples"], "model")[0],
+                                       result["nfe"])
         for ode_method, sde_method in itertools.product(ode_methods, sde_methods):
             (ode, ode_nfe), (sde, sde_nfe) = drawn["ode", ode_method], drawn["sde", sde_method]
             rows.append({
@@ -67,8 +69,8 @@ def sampler_study(model, process, dim: int, reference: np.ndarray, steps: list[i
                 "sde_method": sde_method,
                 "nfe_ode": ode_nfe,
                 "nfe_sde": sde_nfe,
-                "w2sq_ode_sde": w2sq_between_histograms(ode, sde, grid.centres),
-                "w2sq_ode_data": w2sq_between_histograms(ode, data_weights, grid.centres),
-                "w2sq_sde_data": w2sq_between_histograms(sde, data_weights, grid.centres),
+                "w2sq_ode_sde": w2sq_between_histograms(ode, sde, grid.support),
+                "w2sq_ode_data": w2sq_between_histograms(ode, data_weights, grid.support),
+                "w2sq_sde_data": w2sq_between_histograms(sde, data_weights, grid.support),
             })
     return rows

@@ -50,6 +50,8 @@ def summarise(frame: pd.DataFrame, keys: tuple[str, ...] = ("dataset", "fp_weigh
     metrics = present_metrics(frame) if metrics is None else metrics
     grouped = frame.groupby(list(keys), sort=True)
     summary = grouped.size().rename("n_seeds").to_frame()
+    if "w2_convention" in frame:  # every table says what produced its W2 values
+        summary["w2_convention"] = grouped["w2_convention"].first()
     for metric in metrics:
         summary[metric] = grouped[metric].mean()
         summary[f"{metric}_ci95"] = grouped[metric].agg(confidence_halfwidth)
@@ -60,7 +62,8 @@ def format_summary(summary: pd.DataFrame, keys: tuple[str, ...] = ("dataset", "f
                    metrics: list[str] | None = None) -> pd.DataFrame:
     """Human-readable cells: 'mean ± ci' where an interval exists, else the mean."""
     metrics = present_metrics(summary) if metrics is None else metrics
-    shown = summary[[*keys, "n_seeds"]].copy()
+    labels = [c for c in ("n_seeds", "w2_convention") if c in summary]
+    shown = summary[[*keys, *labels]].copy()
     for metric in metrics:
         mean, ci = summary[metric], summary[f"{metric}_ci95"]
         shown[metric] = [
