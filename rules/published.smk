@@ -90,7 +90,11 @@ if PUBLISHED_DIRS["histograms_dir"] is not None:
             theirs=rules.published_table.output.csv,
             data=expand(f"{DATA}.npz", dataset=config["datasets"]),
         output:
-            csv=f"{TABLES}/published_comparison.csv",
+            csv=report(
+                f"{TABLES}/published_comparison.csv",
+                caption="captions/published_comparison.rst",
+                category="Tables",
+            ),
             markdown=f"{TABLES}/published_comparison.md",
         log:
             f"{LOGS}/published_comparison.log",
@@ -111,6 +115,6 @@ if PUBLISHED_DIRS["histograms_dir"] is not None:
             floor_repeats=PUBLISHED_DIRS["floor_repeats"],
             bins=config["evaluation"]["grid_bins"],
             half_width=config["evaluation"]["box_half_width"],
-            convention=config["evaluation"].get("grid_convention", "cells"),
+            convention=config["evaluation"]["grid_convention"],
         script:
             "../workflow_scripts/compare_published.py"

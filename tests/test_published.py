@@ -221,3 +221,11 @@ def test_a_config_that_does_not_describe_the_published_runs_is_refused(overlay, 
 
     with pytest.raises(ConfigError, match=message):
         resolved_preset(paths(), overlay)
+
+
+@needs_published
+def test_the_comparison_with_the_authors_table_needs_the_papers_grid():
+    from odesdegap.config import ConfigError
+
+    with pytest.raises(ConfigError, match="'evaluation.grid_convention' has value 'cells'"):
+        resolved_preset(paths(), {"evaluation": {"grid_convention": "cells"}})

@@ -207,6 +207,16 @@ def config_problems(config: dict) -> list[str]:
             problems.append(f"config key 'model.{key}' has value {config['model'].get(key)!r}: "
                             f"expected {value!r} with published.checkpoints_dir set (the "
                             "published network)")
+    evaluation = config["evaluation"]
+    paper_grid = {"grid_bins": HISTOGRAM_BINS, "box_half_width": HISTOGRAM_HALF_WIDTH,
+                  "grid_convention": "nodes"}
+    if published["histograms_dir"] is not None:
+        for key, value in paper_grid.items():
+            if evaluation[key] != value:
+                problems.append(f"config key 'evaluation.{key}' has value {evaluation[key]!r}: "
+                                f"expected {value!r} with published.histograms_dir set (our "
+                                "table is compared with the authors', which uses the paper's "
+                                "grid)")
     for key, value in PROCESS_SETTINGS.items():
         if config["process"][key] != value:
             problems.append(f"config key 'process.{key}' has value {config['process'][key]!r}: "
