@@ -9,6 +9,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 import yaml
+
 from test_workflow import make_checkout, planned_jobs, snakemake
 
 REPO = Path(__file__).resolve().parents[1]
