@@ -3,6 +3,8 @@ model format so that sampling, evaluation and aggregation run on them unchanged,
 table from their histograms set beside ours. Included when published.checkpoints_dir is set.
 """
 
+import os
+
 from odesdegap import published
 
 PUBLISHED_DIRS = config["published"]
@@ -76,7 +78,7 @@ if PUBLISHED_DIRS["histograms_dir"] is not None:
             mem_mb=1000,
             runtime=10,
         params:
-            histograms_dir=PUBLISHED_DIRS["histograms_dir"],
+            histograms_dir=lambda wc, input: os.path.dirname(input.histograms[0]),
             datasets=config["datasets"],
             weights=list(WEIGHTS.values()),
         script:
@@ -89,6 +91,14 @@ if PUBLISHED_DIRS["histograms_dir"] is not None:
             ours=rules.tables.output.metrics,
             theirs=rules.published_table.output.csv,
             data=expand(f"{DATA}.npz", dataset=config["datasets"]),
+            truth=[
+                str(
+                    published.histogram_path(
+                        PUBLISHED_DIRS["histograms_dir"], "truth", dataset
+                    )
+                )
+                for dataset in config["datasets"]
+            ],
         output:
             csv=report(
                 f"{TABLES}/published_comparison.csv",
@@ -108,7 +118,6 @@ if PUBLISHED_DIRS["histograms_dir"] is not None:
             runtime=10,
         params:
             datasets=config["datasets"],
-            histograms_dir=PUBLISHED_DIRS["histograms_dir"],
             n_samples=config["sampling"]["n_samples"],
             n_reference=config["data"]["n_reference"],
             data_seed=config["data"]["seed"],

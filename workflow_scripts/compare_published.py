@@ -19,10 +19,10 @@ for dataset in sorted(theirs["dataset"].unique()):
     seeds = [reference_seed + 1 + r for r in range(params.floor_repeats)]
     floors[dataset] = published.two_sample_floor(dataset, params.n_samples, seeds, grid,
                                                   metrics.w2sq_between_histograms)
-    reference = artifacts.load_arrays(sm.input.data[list(sm.params.datasets).index(dataset)])
+    index = list(params.datasets).index(dataset)
+    reference = artifacts.load_arrays(sm.input.data[index])
     mine, _ = grid.histogram(reference["reference"], "data")
-    truth = published.load_histogram(
-        published.histogram_path(sm.params.histograms_dir, "truth", dataset))
+    truth = published.load_histogram(sm.input.truth[index])
     data_vs_truth[dataset] = metrics.w2sq_between_histograms(mine, truth, grid.support)
 
 table = published.comparison_table(ours, theirs, floors, data_vs_truth)
