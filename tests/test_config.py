@@ -148,6 +148,9 @@ def test_default_config_and_presets_are_valid():
     assert checked(BASE)["training"]["steps"] >= 1
     for preset in sorted((REPO / "presets").glob("*.yaml")):
         merged = {**BASE, **yaml.safe_load(preset.read_text())}
+        if preset.stem == "published" and not (REPO.parent / "shared" / "published").is_dir():
+            # Its folders are not beside this clone: tests/test_published.py checks it with them.
+            merged["published"] = {}
         checked(merged)
 
 
