@@ -5,6 +5,7 @@ import itertools
 import os
 import zlib
 
+from odesdegap import cluster
 from odesdegap.config import format_weight
 from odesdegap.datasets import dimension, image_shape
 from odesdegap.image_datasets import TORCHVISION_DATASETS
@@ -27,6 +28,7 @@ MODEL_DIR = f"{RESULTS}/models/{RUN}"
 PRETRAINED_DIR = f"{RESULTS}/models/{{dataset}}/pretrained/seed{{seed}}"
 SAMPLES = f"{RESULTS}/samples/{RUN}/{{sampler}}.npz"
 METRICS = f"{RESULTS}/metrics/{RUN}.json"
+FLOOR = f"{RESULTS}/floor/{{dataset}}.json"
 TABLES = f"{RESULTS}/tables"
 FIGURES = f"{RESULTS}/figures"
 LOGS = f"{RESULTS}/logs"
@@ -62,6 +64,13 @@ W2_GRID = {
     k: config["evaluation"][k]
     for k in ("grid_bins", "box_half_width", "grid_convention")
 }
+# The settings that decide how W2^2 is computed: the noise floor depends on these only.
+W2_SETTINGS = {
+    **W2_GRID,
+    **{
+        k: config["evaluation"][k] for k in ("w2_method", "w2_subsample_points", "seed")
+    },
+}
 SAMPLER_SEED_OFFSET = {"ode": 1, "sde": 2}
 STUDIES = config["studies"]
 ETAS = {format_weight(eta): float(eta) for eta in STUDIES["eta"]}
@@ -77,13 +86,10 @@ def first_seed_paths(pattern):
     return [pattern.format(**run) for run in RUNS if run["seed"] == config["seeds"][0]]
 
 
-def job_resources(share=1.0):
-    """Resources of a compute job: what a SLURM profile turns into its request."""
-    return {
-        "mem_mb": COMPUTE["mem_mb"],
-        "runtime": max(1, int(COMPUTE["runtime_minutes"] * share)),
-        "gpu": COMPUTE["gpus"],
-    }
+def job_resources(share=1.0, uses_gpu=True):
+    """Resources of a compute job (odesdegap/cluster.py): GPU and partition from whether the
+    job computes with torch, memory and runtime growing with the attempt."""
+    return cluster.job_resources(COMPUTE, share=share, uses_gpu=uses_gpu)
 
 
 def shape_of(wildcards):

@@ -1,3 +1,9 @@
+# Data preparation runs where Snakemake runs (on a cluster, the login node): it is seconds of
+# work, and torchvision's downloads need the network, which compute nodes often lack.
+localrules:
+    prepare_data,
+
+
 rule prepare_data:
     """Training set and held-out reference set of one data set."""
     output:

@@ -1,6 +1,17 @@
 FIRST_SEED = config["seeds"][0]
 
 
+# Aggregation and plots: seconds of work, run where Snakemake runs (no cluster job each).
+localrules:
+    tables,
+    findings,
+    figure_densities,
+    figure_metrics,
+    benchmark_table,
+    figure_sample_grids,
+    fid_table,
+
+
 rule tables:
     """Every run's metrics in one CSV; the per-(dataset, weight) summary in CSV, Markdown and
     LaTeX, with 95% intervals over seeds."""
@@ -163,6 +174,10 @@ rule benchmark_table:
         benchmarks=(
             expand(
                 f"{BENCHMARKS}/prepare_data/{{dataset}}.tsv",
+                dataset=config["datasets"],
+            )
+            + expand(
+                f"{BENCHMARKS}/noise_floor/{{dataset}}.tsv",
                 dataset=config["datasets"],
             )
             + run_paths(

@@ -3,6 +3,12 @@ ETA_SAMPLES = f"{RESULTS}/samples/{RUN}/eta{{eta}}.npz"
 SAMPLER_STUDY = STUDIES["sampler"]
 
 
+# The tables and figures that gather every run: seconds of work, run where Snakemake runs.
+localrules:
+    eta_table,
+    sampler_table,
+
+
 rule sample_eta:
     """Samples of one model from a member eta of the SDE family between the ODE (eta = 0) and
     the reverse SDE (eta = 1), integrated by torchsde."""
@@ -50,7 +56,7 @@ rule evaluate_eta:
         "../envs/benchmark.yaml"
     threads: 1
     resources:
-        **job_resources(share=0.5),
+        **job_resources(share=0.5, uses_gpu=False),
     params:
         etas=list(ETAS.values()),
         grid=W2_GRID,

@@ -21,8 +21,8 @@ import torch
 import yaml
 
 REPO = Path(__file__).resolve().parents[1]
-WORKFLOW_FILES = ["Snakefile", "config.yaml", "rules", "workflow_scripts", "presets", "envs",
-                  "profiles"]
+WORKFLOW_FILES = ["Snakefile", "workflow", "config.yaml", "rules", "workflow_scripts", "presets",
+                  "envs", "profiles"]
 PRESET = "presets/smoke.yaml"
 TIMING_COLUMNS = ["sample_seconds_ode", "sample_seconds_sde", "nll_wall_time_s"]
 AGGREGATION_RULES = {"tables", "findings", "figure_metrics", "figure_training_curves",
@@ -74,6 +74,9 @@ def test_every_output_exists(completed_run):
     preset = yaml.safe_load((completed_run / PRESET).read_text())
     for dataset in preset["datasets"]:
         assert (results / "data" / f"{dataset}.npz").exists()
+        floor = json.loads((results / "floor" / f"{dataset}.json").read_text())
+        assert floor["n_floor_points"] == preset["sampling"]["n_samples"]
+        assert 0 < floor["w2sq_floor"] < 1 and 0 < floor["w2sq_floor_data"] < 1
         assert (results / "figures" / dataset / "sample_densities.png").stat().st_size > 10_000
         for weight in ("0", "1"):
             run = results / "models" / dataset / f"w{weight}" / "seed0"
@@ -98,15 +101,22 @@ def test_metrics_table_has_every_run_and_finite_values(completed_run):
         (d, w, s) for d in ("checkerboard", "mixture") for w in (0.0, 1.0) for s in (0, 1)]
     required = ["w2sq_ode_sde", "w2sq_ode_data", "w2sq_sde_data", "fp_residual", "dsm_loss",
                 "sliced_w2sq_ode_sde", "fp_residual_time_only", "fp_residual_centred",
-                "fp_residual_data", "nll_nats_per_dim"]
+                "fp_residual_data", "nll_nats_per_dim", "w2sq_floor", "w2sq_floor_data"]
     assert np.isfinite(table[required].to_numpy()).all()
+    # Every row carries its data set's floor, measured at the run's sample size.
+    assert (table.n_floor_points == table.n_samples_ode).all()
+    floors = table.groupby("dataset").w2sq_floor.nunique()
+    assert (floors == 1).all()
+    assert (table.near_floor_ode_sde == (table.w2sq_ode_sde < 2 * table.w2sq_floor)).all()
     assert (table[required].drop(columns="nll_nats_per_dim") >= 0).all().all()
     assert (table.nfe_ode == 20 - 2 + 2 * 5).all()
     summary = pd.read_csv(completed_run / "results" / "tables" / "summary.csv")
     assert (summary.n_seeds == 2).all()
     assert np.isfinite(summary.w2sq_ode_sde_ci95).all()
+    assert np.isfinite(summary.w2sq_floor).all()
     markdown = (completed_run / "results" / "tables" / "summary.md").read_text()
     assert "±" in markdown and "checkerboard" in markdown
+    assert "w2sq_floor" in markdown and "noise floor" in markdown
     by_rule = pd.read_csv(completed_run / "results" / "tables" / "benchmarks_by_rule.csv")
     assert {"train", "sample", "evaluate", "prepare_data"} <= set(by_rule.rule)
 
@@ -126,8 +136,11 @@ def test_findings_follow_from_the_metrics_table(completed_run):
             assert row["ratio"] == pytest.approx(ratios.mean())
             half = stats.t.ppf(0.975, len(ratios) - 1) * ratios.std(ddof=1) / np.sqrt(2)
             assert row["ratio_ci95"] == pytest.approx(half)
+        # A weight whose ODE lost samples off the grid is never called best.
         ode = runs.groupby("fp_weight").w2sq_ode_data.mean()
-        assert item["best_ode_weight"] == ode.idxmin()
+        eligible = ode[~runs.groupby("fp_weight").lost_samples_ode.any()]
+        assert item["best_ode_weight"] == (eligible.idxmin() if len(eligible) else None)
+        assert item["w2sq_floor"] == pytest.approx(runs.w2sq_floor.iloc[0])
         rho = stats.spearmanr(runs.fp_residual, runs.w2sq_ode_sde).statistic
         assert item["residual_gap_spearman"] == pytest.approx(rho)
         assert 0 < item["residual_gap_p"] <= 1
@@ -140,6 +153,8 @@ def test_findings_follow_from_the_metrics_table(completed_run):
     assert found["pooled_residual_gap"]["fp_residual"]["p"] == pytest.approx(exact)
     markdown = (completed_run / "results" / "tables" / "findings.md").read_text()
     assert f"{found['datasets'][0]['gap_ratio'][1]['ratio']:.3g}" in markdown
+    assert "Noise floor at the runs' sample size (n = 500)" in markdown
+    assert found["stratified"]["residual_gap"]["n_strata"] == 2
 
 
 def test_studies_tables(completed_run):

@@ -4,16 +4,17 @@ and near the data, its held-out DSM loss and its probability-flow NLL."""
 
 import itertools
 
+import numpy as np
 import torch
 
-from odesdegap import artifacts, metrics, runtime
+from odesdegap import artifacts, metrics, noise_floor, runtime
 from odesdegap.likelihood import LikelihoodSettings, ode_nll
 from odesdegap.processes import build_process
 from odesdegap.residual import CollocationSampler
 
 sm = snakemake  # noqa: F821 (injected by Snakemake)
 runtime.log_to(sm.log[0])
-device = runtime.setup(sm.threads, sm.config.get("device", "auto"))
+device = runtime.job_device(sm)
 params = sm.params
 evaluation = params.evaluation
 
@@ -24,7 +25,7 @@ sample_sets = {"ode": ode["samples"], "sde": sde["samples"], "data": reference}
 roles = {"ode": "model", "sde": "model", "data": "data"}
 
 grid = metrics.Grid.from_settings(evaluation)
-on_grid = evaluation["w2_method"] == "grid" or (evaluation["w2_method"] == "auto" and dim == 2)
+on_grid = noise_floor.uses_grid(evaluation, dim)  # the rule the noise floor follows too
 result = {
     "dataset": sm.wildcards.dataset,
     "w2_method": "grid" if on_grid else "subsample",
@@ -93,5 +94,12 @@ if nll["points"] > 0:
     found = ode_nll(model, process, reference[: nll["points"]], settings, evaluation["seed"],
                     device)
     result.update({f"nll_{k}" if not k.startswith("nll") else k: v for k, v in found.items()})
+# Sample counts and the data set's noise floor at this sample size (rule noise_floor, same W2
+# method and convention): each row describes itself.
+for name in ("ode", "sde"):
+    result[f"n_samples_{name}"] = len(sample_sets[name])
+    if dim != 2:
+        result[f"n_nonfinite_{name}"] = int((~np.isfinite(sample_sets[name]).all(axis=1)).sum())
+result.update(noise_floor.run_fields(artifacts.read_json(sm.input.floor), len(ode["samples"])))
 print(result)
 artifacts.write_json(sm.output.metrics, result)

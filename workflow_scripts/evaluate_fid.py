@@ -7,7 +7,7 @@ from odesdegap import artifacts, fid, runtime
 
 sm = snakemake  # noqa: F821 (injected by Snakemake)
 runtime.log_to(sm.log[0])
-device = runtime.setup(sm.threads, sm.config.get("device", "auto"))
+device = runtime.job_device(sm)
 params = sm.params
 shape = tuple(params.image_shape)
 with runtime.stopping_on(fid.FeatureExtractorUnavailable):

@@ -8,7 +8,7 @@ from odesdegap.processes import build_process
 
 sm = snakemake  # noqa: F821 (injected by Snakemake)
 runtime.log_to(sm.log[0])
-device = runtime.setup(sm.threads, sm.config.get("device", "auto"))
+device = runtime.job_device(sm)
 params = sm.params
 study = params.study
 process = build_process(params.process)

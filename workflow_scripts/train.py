@@ -12,11 +12,17 @@ import torch
 from odesdegap import artifacts, runtime
 from odesdegap.models import build_model
 from odesdegap.processes import build_process
-from odesdegap.training import NonFiniteLossError, TrainingSettings, settings_dict, train
+from odesdegap.training import (
+    NonFiniteLossError,
+    TrainingInterrupted,
+    TrainingSettings,
+    settings_dict,
+    train,
+)
 
 sm = snakemake  # noqa: F821 (injected by Snakemake)
 runtime.log_to(sm.log[0])
-device = runtime.setup(sm.threads, sm.config.get("device", "auto"))
+device = runtime.job_device(sm)
 params = sm.params
 
 data = torch.as_tensor(artifacts.load_arrays(sm.input.data)["train"])
@@ -45,6 +51,9 @@ try:
     history = train(model, process, data, settings, params.seed, device, checkpoint, fingerprint)
 except NonFiniteLossError as error:
     raise SystemExit(f"training stopped: {error}") from None
+except TrainingInterrupted as error:
+    print(error)
+    raise SystemExit(error.exit_code) from None
 
 artifacts.save_state_dict(sm.output.model, model)
 with artifacts.atomic_path(sm.output.history) as tmp:
@@ -58,6 +67,7 @@ artifacts.write_json(sm.output.meta, {
     "training": settings_dict(settings),
     "initialised_from": initial_weights,
     "device": str(device),
+    "determinism": runtime.determinism_record(device, settings.precision),
     "threads": sm.threads,
     "train_seconds": history[-1]["elapsed_s"] if history else 0.0,
     "versions": artifacts.environment_versions(),

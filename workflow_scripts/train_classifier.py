@@ -7,7 +7,7 @@ from odesdegap import artifacts, classifier, runtime
 
 sm = snakemake  # noqa: F821 (injected by Snakemake)
 runtime.log_to(sm.log[0])
-device = runtime.setup(sm.threads, sm.config.get("device", "auto"))
+device = runtime.job_device(sm)
 arrays = artifacts.load_arrays(sm.input.data)
 shape = tuple(sm.params.image_shape)
 settings = classifier.ClassifierSettings(**sm.params.classifier)

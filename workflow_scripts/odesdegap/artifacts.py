@@ -10,6 +10,7 @@ import os
 import platform
 import sys
 import tempfile
+import time
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -108,7 +109,17 @@ def load_checkpoint(path, fingerprint: dict) -> dict | None:
     path = Path(path)
     if not path.exists():
         return None
-    state = torch.load(path, map_location="cpu", weights_only=True)
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+        if not isinstance(state, dict):
+            raise TypeError(f"it holds a {type(state).__name__}, not a training state")
+    except Exception as error:  # truncated (a node failure), foreign torch version, not ours
+        aside = path.with_name(f"{path.name}.unreadable-{time.strftime('%Y%m%dT%H%M%S')}")
+        os.replace(path, aside)
+        print(f"warning: cannot read checkpoint {path} ({type(error).__name__}: "
+              f"{str(error).splitlines()[0] if str(error) else ''}); moved it to {aside} and "
+              "training starts over", file=sys.stderr)
+        return None
     if state.get("fingerprint") != fingerprint_digest(fingerprint):
         print(f"ignoring checkpoint {path}: it was written for other settings", file=sys.stderr)
         return None

@@ -85,9 +85,16 @@ def sample_grids(panels: list[tuple[float, np.ndarray, np.ndarray]], reference: 
     return _sde_ode_rows(panels, reference, draw, title, row_height=2.7)
 
 
+FLOOR_LINES = {
+    "w2sq_floor": ("floor, ODE–SDE", "-"),
+    "w2sq_floor_data": ("floor, with data", "--"),
+}
+
+
 def w2_against_weight(frame: pd.DataFrame):
     """W2^2 for the three pairs against the FP weight, one panel per data set (mean and 95% CI
-    over seeds)."""
+    over seeds), with each data set's noise floor at the runs' sample size as a line and the
+    band up to twice the floor shaded: values inside it are not told apart from noise."""
     sns.set_theme(style="whitegrid")
     long = frame.melt(id_vars=["dataset", "fp_weight", "seed"], value_vars=list(PAIR_LABELS),
                       var_name="pair", value_name="W2^2")
@@ -102,7 +109,42 @@ def w2_against_weight(frame: pd.DataFrame):
         ax.set_xlim(left=-0.3 * linthresh)  # weights are >= 0: no negative decades
         ax.set_yscale("log")
         ax.set_xlabel("FP weight w_R")
+    for dataset, ax in grid.axes_dict.items():
+        _draw_floor(ax, frame[frame["dataset"] == dataset])
+    handles, labels = grid.axes.flat[-1].get_legend_handles_labels()
+    floor_labels = {label for label, _ in FLOOR_LINES.values()} | {_BAND_LABEL}
+    extra = [(h, lab) for h, lab in zip(handles, labels, strict=True) if lab in floor_labels]
+    if extra and grid.legend is not None:
+        old = grid.legend
+        pairs = [(h, t.get_text()) for h, t in zip(old.legend_handles, old.texts, strict=True)]
+        old.remove()
+        grid._legend = None  # seaborn lays out the figure around its new legend
+        grid.add_legend(legend_data={label: handle for handle, label in pairs + extra},
+                        title=f"pair (n = {_sample_size(frame)})")
     return grid.figure
+
+
+_BAND_LABEL = "within 2x of the floor"
+
+
+def _sample_size(frame: pd.DataFrame) -> str:
+    sizes = frame["n_floor_points"].dropna().unique() if "n_floor_points" in frame else []
+    return ", ".join(f"{int(n)}" for n in sorted(sizes)) or "n/a"
+
+
+def _draw_floor(ax, runs: pd.DataFrame) -> None:
+    """The noise floors of one data set as horizontal lines, the band up to twice the lower one
+    shaded."""
+    floors = {column: runs[column].dropna().mean() for column in FLOOR_LINES
+              if column in runs and runs[column].notna().any()}
+    for column, value in floors.items():
+        label, style = FLOOR_LINES[column]
+        ax.axhline(value, color="0.35", linestyle=style, linewidth=1, label=label)
+    if floors:
+        bottom, top = ax.get_ylim()
+        low, high = min(floors.values()), max(floors.values())
+        ax.axhspan(0.1 * low, 2 * high, color="0.5", alpha=0.12, linewidth=0, label=_BAND_LABEL)
+        ax.set_ylim(min(bottom, 0.5 * low), max(top, 4 * high))
 
 
 RESIDUAL_LABELS = {

@@ -1,8 +1,16 @@
 """Aggregation of per-run metrics into tables: one row per run, and a summary per
 (dataset, fp_weight) with the mean and, when there are several seeds, a 95% confidence interval
-(Student's t over seeds)."""
+(Student's t over seeds).
+
+Every W2^2 sits next to its noise floor (what two independent sets of the data, of the run's
+sample size, score on the same metric; see noise_floor.py): a distance within
+NEAR_FLOOR_FACTOR of its floor cannot be told from sampling noise and is marked. A model that
+lost samples (off the grid or non-finite) is marked with the fraction lost: its distances are
+measured on the samples that remain and flatter it."""
 
 from __future__ import annotations
+
+from html import escape
 
 import numpy as np
 import pandas as pd
@@ -21,13 +29,70 @@ SUMMARY_METRICS = [
     "dsm_loss",
     "nll_nats_per_dim",
 ]
+# The floor each W2^2 pair is judged against: two model-role sets of the run's sample size for
+# ODE–SDE; a sample-sized set against the held-out reference for the pairs with the data.
+FLOOR_OF = {
+    "w2sq_ode_sde": "w2sq_floor",
+    "w2sq_ode_data": "w2sq_floor_data",
+    "w2sq_sde_data": "w2sq_floor_data",
+}
+FLOOR_COLUMNS = ["w2sq_floor", "w2sq_floor_data", "n_floor_points", "lost_fraction_floor"]
+NEAR_FLOOR_FACTOR = 2.0
+SAMPLERS = ("ode", "sde")
+NEAR_FLOOR_MARK = "†"
+LOST_MARK = "‡"
 
 
 def collect(metric_paths) -> pd.DataFrame:
     rows = [artifacts.read_json(path) for path in metric_paths]
     frame = pd.DataFrame(rows).sort_values(KEY_COLUMNS).reset_index(drop=True)
-    front = KEY_COLUMNS + [c for c in SUMMARY_METRICS if c in frame]
+    front = KEY_COLUMNS + [c for c in SUMMARY_METRICS + FLOOR_COLUMNS if c in frame]
     return frame[front + [c for c in frame.columns if c not in front]]
+
+
+def near_floor(values, floors, factor: float = NEAR_FLOOR_FACTOR) -> np.ndarray:
+    """True where a distance is within `factor` of its noise floor (below factor x floor): it
+    cannot be told apart from two independent draws of one distribution. False where either is
+    missing (no floor for image data, say)."""
+    values, floors = (np.asarray(v, dtype=float) for v in (values, floors))
+    with np.errstate(invalid="ignore"):
+        return np.isfinite(values) & np.isfinite(floors) & (values < factor * floors)
+
+
+def lost_fraction(frame: pd.DataFrame, sampler: str) -> pd.Series:
+    """Fraction of a sampler's samples that the W2 metric could not use: outside the grid's box
+    or non-finite. Zero where the run recorded no such counts."""
+    lost = sum(frame[column].fillna(0) for column in
+               (f"n_outside_{sampler}", f"n_nonfinite_{sampler}") if column in frame)
+    total = frame.get(f"n_samples_{sampler}")
+    if total is None or isinstance(lost, int):
+        return pd.Series(0.0, index=frame.index)
+    return lost / total
+
+
+def loses_samples(frame: pd.DataFrame, sampler: str) -> pd.Series:
+    """True where a sampler lost more than NEAR_FLOOR_FACTOR times the fraction that a held-out
+    data set of the same size loses in its place (`lost_fraction_floor`; 0 where unknown): any
+    non-finite sample, and any sample off the grid where the data stays on it. Its W2^2 is
+    measured on what remains and flatters it."""
+    column = f"lost_fraction_{sampler}"
+    lost = frame[column] if column in frame else lost_fraction(frame, sampler)
+    floor = frame["lost_fraction_floor"].fillna(0) if "lost_fraction_floor" in frame else 0.0
+    return lost > NEAR_FLOOR_FACTOR * floor
+
+
+def flag_runs(frame: pd.DataFrame) -> pd.DataFrame:
+    """The per-run table with `near_floor_{pair}` for each W2^2 pair that has a floor and
+    `lost_fraction_{sampler}` for each sampler."""
+    flagged = frame.copy()
+    for metric, floor in FLOOR_OF.items():
+        if metric in frame and floor in frame:
+            flagged[f"near_floor_{metric.removeprefix('w2sq_')}"] = near_floor(
+                frame[metric], frame[floor])
+    for sampler in SAMPLERS:
+        flagged[f"lost_fraction_{sampler}"] = lost_fraction(frame, sampler)
+        flagged[f"lost_samples_{sampler}"] = loses_samples(flagged, sampler)
+    return flagged
 
 
 def present_metrics(frame: pd.DataFrame) -> list[str]:
@@ -55,6 +120,22 @@ def summarise(frame: pd.DataFrame, keys: tuple[str, ...] = ("dataset", "fp_weigh
     for metric in metrics:
         summary[metric] = grouped[metric].mean()
         summary[f"{metric}_ci95"] = grouped[metric].agg(confidence_halfwidth)
+    # The floor depends on the data set and the sample size only: one value per group.
+    for column in FLOOR_COLUMNS:
+        if column in frame:
+            summary[column] = grouped[column].mean()
+    for metric, floor in FLOOR_OF.items():
+        if metric in summary and floor in summary:
+            summary[f"near_floor_{metric.removeprefix('w2sq_')}"] = near_floor(
+                summary[metric], summary[floor])
+    for sampler in SAMPLERS:
+        if f"n_samples_{sampler}" in frame:
+            # The worst seed: one run that lost samples is enough to distrust the mean.
+            by_key = [frame[k] for k in keys]
+            summary[f"lost_fraction_{sampler}"] = lost_fraction(frame, sampler).groupby(
+                by_key).max()
+            summary[f"lost_samples_{sampler}"] = loses_samples(frame, sampler).groupby(
+                by_key).any()
     return summary.reset_index()
 
 
@@ -64,19 +145,95 @@ def format_summary(summary: pd.DataFrame, keys: tuple[str, ...] = ("dataset", "f
     metrics = present_metrics(summary) if metrics is None else metrics
     labels = [c for c in ("n_seeds", "w2_convention") if c in summary]
     shown = summary[[*keys, *labels]].copy()
+    if "n_floor_points" in summary:
+        shown["n_samples"] = [_count(n) for n in summary["n_floor_points"]]
     for metric in metrics:
         mean, ci = summary[metric], summary[f"{metric}_ci95"]
         shown[metric] = [
             f"{m:.4g}" if np.isnan(c) else f"{m:.4g} ± {c:.2g}"
             for m, c in zip(mean, ci, strict=True)
         ]
+        flag = f"near_floor_{metric.removeprefix('w2sq_')}"
+        if flag in summary:
+            shown[metric] = [f"{cell} {NEAR_FLOOR_MARK}" if near else cell
+                             for cell, near in zip(shown[metric], summary[flag], strict=True)]
+        if metric == "w2sq_ode_sde" and "w2sq_floor" in summary:
+            shown["w2sq_floor"] = [_value(v) for v in summary["w2sq_floor"]]
+        if metric == "w2sq_sde_data" and "w2sq_floor_data" in summary:
+            shown["w2sq_floor_data"] = [_value(v) for v in summary["w2sq_floor_data"]]
+    for sampler in SAMPLERS:
+        column = f"lost_fraction_{sampler}"
+        if column in summary:
+            shown[f"lost_{sampler}"] = [
+                (f"{100 * f:.2g}%" if f > 0 else "0") + (f" {LOST_MARK}" if flagged else "")
+                for f, flagged in zip(summary[column], summary[f"lost_samples_{sampler}"],
+                                      strict=True)]
     return shown
 
 
-def to_html(shown: pd.DataFrame) -> str:
-    """A standalone, readable HTML page of the summary (what the Snakemake report shows)."""
+def summary_notes(summary: pd.DataFrame) -> list[str]:
+    """The footnotes of the summary: what the floor is, what the marks mean, and every model
+    that lost samples."""
+    if not any(column in summary for column in FLOOR_COLUMNS):
+        return []
+    notes = [
+        "W2^2 noise floor: the W2^2 between two independent held-out sets of the data, of the "
+        "run's sample size (n_samples), on the same metric and grid convention as the run "
+        "(w2sq_floor: the floor of ODE–SDE; w2sq_floor_data: a sample-sized set against the "
+        "held-out reference, the floor of ODE–data and SDE–data).",
+        f"{NEAR_FLOOR_MARK} within {NEAR_FLOOR_FACTOR:g}x of its noise floor: not distinguishable "
+        "from sampling noise; ratios involving it are bounds, not measurements.",
+    ]
+    lost = [
+        f"{row.dataset} w = {row.fp_weight:g} {sampler.upper()}: "
+        f"{100 * row[f'lost_fraction_{sampler}']:.2g}%"
+        for sampler in SAMPLERS
+        if (column := f"lost_samples_{sampler}") in summary
+        for _, row in summary[summary[column]].iterrows()
+    ]
+    notes.append("lost_ode, lost_sde: the fraction of samples (worst seed) outside the grid or "
+                 "non-finite, which W2^2 cannot use.")
+    if lost:
+        notes.append(f"{LOST_MARK} lost more than {NEAR_FLOOR_FACTOR:g}x what a held-out data set "
+                     "of the same size loses (W2^2 is measured on the rest and flatters the "
+                     "model): " + "; ".join(lost) + ".")
+    if "w2sq_floor" in summary and summary["w2sq_floor"].isna().any():
+        notes.append("No W2^2 floor for data sets without a generator of fresh points (images).")
+    return notes
+
+
+def _value(value) -> str:
+    return "n/a" if value is None or not np.isfinite(value) else f"{value:.4g}"
+
+
+def _count(value) -> str:
+    return "n/a" if value is None or not np.isfinite(value) else f"{int(value)}"
+
+
+def to_markdown(shown: pd.DataFrame, notes: list[str]) -> str:
+    """The summary as a Markdown table followed by its footnotes."""
+    return shown.to_markdown(index=False) + "\n" + "".join(f"\n{note}\n" for note in notes)
+
+
+def to_latex(shown: pd.DataFrame, notes: list[str]) -> str:
+    """The summary as a LaTeX tabular followed by its footnotes as paragraphs."""
+    text = shown.to_latex(index=False, escape=True)
+    return text + "".join(f"\n{_latex_escape(note)}\n" for note in notes)
+
+
+def _latex_escape(text: str) -> str:
+    for char, escaped in (("\\", r"\textbackslash{}"), ("&", r"\&"), ("%", r"\%"),
+                          ("_", r"\_"), ("#", r"\#"), ("^", r"\^{}")):
+        text = text.replace(char, escaped)
+    return text
+
+
+def to_html(shown: pd.DataFrame, notes: list[str] = ()) -> str:
+    """A standalone, readable HTML page of the summary (what the Snakemake report shows), with
+    its footnotes."""
     style = ("<style>body{font-family:sans-serif;margin:1em}table{border-collapse:collapse}"
              "th,td{padding:4px 10px;border-bottom:1px solid #ddd;text-align:right}"
              "th{background:#f3f3f3}td:first-child,th:first-child{text-align:left}</style>")
     return f"<!DOCTYPE html><html><head><meta charset='utf-8'>{style}</head><body>" \
-        f"{shown.to_html(index=False, border=0)}</body></html>\n"
+        f"{shown.to_html(index=False, border=0)}" \
+        f"{''.join(f'<p>{escape(note)}</p>' for note in notes)}</body></html>\n"

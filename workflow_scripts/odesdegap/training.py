@@ -4,7 +4,9 @@ to exactly the weights an uninterrupted run would have produced (on CPU)."""
 from __future__ import annotations
 
 import math
+import signal
 import sys
+import threading
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -12,7 +14,7 @@ from pathlib import Path
 import torch
 from tqdm import tqdm
 
-from . import artifacts
+from . import artifacts, runtime
 from .losses import draw_dsm_batch, dsm_loss
 from .processes import ForwardProcess
 from .residual import CollocationSampler, residual_penalty
@@ -21,6 +23,32 @@ from .score_residual import score_residual_penalty
 
 class NonFiniteLossError(RuntimeError):
     """Training produced NaN or inf; the last good checkpoint is kept."""
+
+
+class TrainingInterrupted(RuntimeError):
+    """SIGTERM (a scheduler's time limit or pre-emption) arrived; the state was checkpointed at
+    the last finished step, so a retry of the job resumes from it."""
+
+    exit_code = 128 + signal.SIGTERM
+
+
+def _until_terminated(steps, on_terminate):
+    """Yield `steps` one by one; if SIGTERM arrived during a step, call `on_terminate(next
+    step)` (which checkpoints and raises) before starting another. SIGTERM is caught only while
+    the loop runs, and only in the main thread (elsewhere no handler can be installed)."""
+    flag = threading.Event()
+    in_main = threading.current_thread() is threading.main_thread()
+    previous = signal.signal(signal.SIGTERM, lambda signum, frame: flag.set()) if in_main else None
+    try:
+        for step in steps:
+            if flag.is_set():
+                on_terminate(step)
+            yield step
+        if flag.is_set():
+            on_terminate(None)
+    finally:
+        if in_main:
+            signal.signal(signal.SIGTERM, previous)
 
 
 @dataclass(frozen=True)
@@ -34,6 +62,7 @@ class TrainingSettings:
     lr_milestones: list[int] = field(default_factory=list)
     lr_decay: float = 0.1
     dsm_weighting: str = "uniform"
+    precision: str = "float32"
     residual_form: str = "centred"
     residual_weighting: str = "none"
     collocation_points: int = 1024
@@ -56,6 +85,7 @@ class TrainingSettings:
             lr_milestones=list(training.get("lr_milestones", [])),
             lr_decay=training.get("lr_decay", 0.1),
             dsm_weighting=training.get("dsm_weighting", "uniform"),
+            precision=training.get("precision", "float32"),
             fp_weight=float(fp_weight),
             residual_form=residual["form"],
             residual_weighting=residual.get("weighting", "none"),
@@ -124,24 +154,23 @@ def train(model: torch.nn.Module, process: ForwardProcess, data: torch.Tensor,
     started = time.perf_counter()
     progress = tqdm(range(start_step, settings.steps), initial=start_step, total=settings.steps,
                     file=sys.stderr, mininterval=5.0, desc="training")
-    for step in progress:
+    def interrupted(step: int | None) -> None:
+        if step is None:  # the last step finished: the caller saves the final weights
+            return
+        save_checkpoint(step)
+        progress.close()
+        raise TrainingInterrupted(f"SIGTERM received: training state saved at step {step} to "
+                                  f"{checkpoint_path}; a rerun of the job resumes from there")
+
+    for step in _until_terminated(progress, interrupted):
         x0, t, noise = (v.to(device) for v in draw_dsm_batch(data, settings.batch_size,
                                                               process, generator))
         x_col, t_col = (v.to(device) for v in collocation.sample(process, generator))
         weight = settings.weight_at(step)
         logging_step = step % settings.log_every == 0 or step == settings.steps - 1
 
-        loss_dsm = dsm_loss(model, process, x0, t, noise, weighting=settings.dsm_weighting)
-        parts = None
-        if weight > 0 or logging_step:
-            if hasattr(model, "potential"):
-                parts = residual_penalty(model, process, x_col, t_col, settings.points_per_time,
-                                         settings.residual_form, settings.hutchinson_probes,
-                                         generator, settings.residual_weighting)
-            else:  # a vector score: the score FP equation, which has no time-only part
-                parts = score_residual_penalty(model, process, x_col, t_col,
-                                               settings.hutchinson_probes, generator,
-                                               settings.residual_weighting)
+        loss_dsm, parts = _losses(model, process, x0, t, noise, x_col, t_col, settings,
+                                  generator, device, weight > 0 or logging_step)
         loss = loss_dsm + weight * parts["penalty"] if weight > 0 else loss_dsm
         if not math.isfinite(loss.item()):
             raise NonFiniteLossError(
@@ -171,6 +200,24 @@ def train(model: torch.nn.Module, process: ForwardProcess, data: torch.Tensor,
             save_checkpoint(step + 1)
     progress.close()
     return history
+
+
+def _losses(model, process, x0, t, noise, x_col, t_col, settings: TrainingSettings, generator,
+            device: torch.device, with_residual: bool):
+    """The DSM loss and (if asked) the residual's parts, at the settings' precision."""
+    with runtime.precision_context(settings.precision, device):
+        loss_dsm = dsm_loss(model, process, x0, t, noise, weighting=settings.dsm_weighting)
+        if not with_residual:
+            return loss_dsm.float(), None
+        if hasattr(model, "potential"):
+            parts = residual_penalty(model, process, x_col, t_col, settings.points_per_time,
+                                     settings.residual_form, settings.hutchinson_probes,
+                                     generator, settings.residual_weighting)
+        else:  # a vector score: the score FP equation, which has no time-only part
+            parts = score_residual_penalty(model, process, x_col, t_col,
+                                           settings.hutchinson_probes, generator,
+                                           settings.residual_weighting)
+    return loss_dsm.float(), {k: v.float() for k, v in parts.items()}
 
 
 def _item(value: torch.Tensor | None) -> float:

@@ -1,0 +1,137 @@
+"""The SLURM profile's requests: read from the dry run of every preset
+(`snakemake -n --profile profiles/slurm --configfile presets/X.yaml`, which needs no sbatch),
+each job's partition and GPU request must match what the job does (it computes with torch, or
+it does not), whatever its rule is called. Aggregation, plots and data preparation are
+localrules; memory and runtime grow with the attempt."""
+
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+from odesdegap import cluster
+from odesdegap.config import checked
+
+REPO = Path(__file__).resolve().parents[1]
+PRESETS = sorted(p.name for p in (REPO / "presets").glob("*.yaml"))
+BASE = yaml.safe_load((REPO / "config.yaml").read_text())
+
+
+def rule_scripts() -> dict[str, str]:
+    """rule name -> the source of the script it runs (from rules/*.smk)."""
+    scripts = {}
+    for smk in (REPO / "rules").glob("*.smk"):
+        for block in re.split(r"^rule ", smk.read_text(), flags=re.M)[1:]:
+            name = block.split(":", 1)[0]
+            found = re.search(r'script:\s+"\.\./(workflow_scripts/\w+\.py)"', block)
+            if found:
+                scripts[name] = (REPO / found.group(1)).read_text()
+    return scripts
+
+
+def declared_localrules() -> set[str]:
+    names = set()
+    for smk in (REPO / "rules").glob("*.smk"):
+        for block in re.findall(r"^localrules:\n((?:    \w+,?\n)+)", smk.read_text(), flags=re.M):
+            names |= {line.strip().rstrip(",") for line in block.splitlines()}
+    return names
+
+
+SCRIPTS = rule_scripts()
+LOCAL_RULES = declared_localrules()
+# A job computes with torch (and so may use a GPU) exactly when its script asks runtime for a
+# device.
+TORCH_RULES = {name for name, source in SCRIPTS.items() if "runtime.job_device(" in source}
+
+
+def dry_run_jobs(tmp_path: Path, *configfiles: Path) -> list[tuple[str, dict]]:
+    """(rule, resources) of every job of the SLURM profile's dry run."""
+    result = subprocess.run(
+        [sys.executable, "-m", "snakemake", "-n", "-s", str(REPO / "Snakefile"),
+         "-d", str(tmp_path), "--profile", str(REPO / "profiles/slurm"),
+         "--configfile", *map(str, configfiles)],
+        capture_output=True, text=True)
+    assert result.returncode == 0, result.stdout + result.stderr[-3000:]
+    jobs = []
+    for block in re.split(r"^(?:local)?rule ", result.stdout, flags=re.M)[1:]:
+        name = block.split(":", 1)[0]
+        line = re.search(r"^    resources: (.*)$", block, flags=re.M)
+        pairs = [item.split("=", 1) for item in line.group(1).split(", ")] if line else []
+        jobs.append((name, dict(pairs)))
+    assert jobs, result.stdout
+    return jobs
+
+
+def test_the_rule_classification_is_not_empty():
+    assert {"train", "sample", "evaluate", "train_classifier", "reference_features",
+            "evaluate_fid"} <= TORCH_RULES
+    assert "evaluate_eta" not in TORCH_RULES and "evaluate_eta" in SCRIPTS
+    assert {"prepare_data", "tables", "findings", "figure_metrics", "figure_densities",
+            "fid_table"} <= LOCAL_RULES
+    assert not LOCAL_RULES & TORCH_RULES
+    assert LOCAL_RULES <= set(SCRIPTS)
+
+
+@pytest.mark.parametrize("preset", PRESETS)
+def test_slurm_requests_match_what_each_job_uses(preset, tmp_path):
+    config = checked({**BASE, **yaml.safe_load((REPO / "presets" / preset).read_text())})
+    compute = config["compute"]
+    jobs = dry_run_jobs(tmp_path, REPO / "presets" / preset)
+    seen = set()
+    for rule, resources in jobs:
+        seen.add(rule)
+        if rule == "all" or rule in LOCAL_RULES:
+            # Runs on the submitting node: no partition, no GPU.
+            assert "slurm_partition" not in resources and "gpu" not in resources, (rule,
+                                                                                   resources)
+        elif rule in TORCH_RULES and compute["gpus"] >= 1:
+            assert resources.get("slurm_partition") == compute["gpu_partition"], (rule,
+                                                                                    resources)
+            assert resources.get("gpu") == str(compute["gpus"]), (rule, resources)
+        else:
+            assert resources.get("slurm_partition") == compute["cpu_partition"], (rule,
+                                                                                    resources)
+            assert "gpu" not in resources and "gres" not in resources, (rule, resources)
+    assert seen - {"all"} <= set(SCRIPTS)
+
+
+def test_the_gpu_image_preset_sends_feature_jobs_to_the_gpu_partition(tmp_path):
+    jobs = dry_run_jobs(tmp_path, REPO / "presets/images_gpu.yaml")
+    for rule in ("train_classifier", "reference_features", "evaluate_fid", "train", "sample"):
+        requests = [resources for name, resources in jobs if name == rule]
+        assert requests, rule
+        assert all(r["slurm_partition"] == "gpu" and r["gpu"] == "1" for r in requests), rule
+
+
+def test_partition_names_come_from_the_config(tmp_path):
+    overlay = tmp_path / "partitions.yaml"
+    overlay.write_text("compute: {gpus: 2, gpu_partition: a100, cpu_partition: short}\n")
+    jobs = dry_run_jobs(tmp_path, REPO / "presets/smoke.yaml", overlay)
+    by_rule = {}
+    for rule, resources in jobs:
+        by_rule.setdefault(rule, resources)
+    assert by_rule["train"]["slurm_partition"] == "a100" and by_rule["train"]["gpu"] == "2"
+    assert by_rule["evaluate_eta"]["slurm_partition"] == "short"
+    assert "gpu" not in by_rule["evaluate_eta"]
+
+
+def test_the_slurm_profile_names_no_rule():
+    profile = yaml.safe_load((REPO / "profiles/slurm/config.yaml").read_text())
+    assert "set-resources" not in profile
+    assert "slurm_partition" not in profile.get("default-resources", {})
+
+
+@pytest.mark.parametrize("gpus", [0, 1])
+def test_memory_and_runtime_grow_with_the_attempt(gpus):
+    compute = {"gpus": gpus, "mem_mb": 3000, "runtime_minutes": 100,
+               "cpu_partition": "cpu", "gpu_partition": "gpu"}
+    resources = cluster.job_resources(compute, share=0.5)
+    assert [resources["mem_mb"](None, attempt) for attempt in (1, 2, 3)] == [3000, 6000, 9000]
+    assert [resources["runtime"](None, attempt) for attempt in (1, 2, 3)] == [50, 100, 150]
+    assert resources["slurm_partition"] == ("gpu" if gpus else "cpu")
+    assert resources.get("gpu") == (1 if gpus else None)
+    cpu_only = cluster.job_resources(compute, uses_gpu=False)
+    assert cpu_only["slurm_partition"] == "cpu" and "gpu" not in cpu_only

@@ -1,0 +1,113 @@
+"""Checkpoints under a scheduler: SIGTERM (SLURM's time limit or pre-emption) saves the state
+and exits non-zero so that the retry resumes; a checkpoint that cannot be read (truncated by a
+node failure, written by another torch version) is set aside with a warning instead of wedging
+every retry."""
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import torch
+
+from odesdegap import artifacts
+from odesdegap.datasets import sample_dataset
+from odesdegap.models import PotentialMLP
+from odesdegap.processes import OrnsteinUhlenbeck
+from odesdegap.training import TrainingSettings, train
+
+REPO = Path(__file__).resolve().parents[1]
+PROCESS = OrnsteinUhlenbeck()
+CPU = torch.device("cpu")
+DATA = torch.as_tensor(sample_dataset("mixture", 2000, 0))
+FINGERPRINT = {"job": "sigterm-test"}
+
+
+def _settings(steps, checkpoint_every=10**9):
+    return TrainingSettings(steps=steps, batch_size=64, learning_rate=1e-3, fp_weight=1.0,
+                            collocation_points=64, points_per_time=16, log_every=10,
+                            checkpoint_every=checkpoint_every)
+
+
+def _model():
+    torch.manual_seed(0)
+    return PotentialMLP(2, hidden_width=16)
+
+
+def test_a_truncated_checkpoint_is_set_aside_and_training_starts_over(tmp_path, capsys):
+    checkpoint = tmp_path / "run.pt"
+    train(_model(), PROCESS, DATA, _settings(20, checkpoint_every=10), 0, CPU, checkpoint,
+          FINGERPRINT)
+    # The final checkpoint (step 20) is still there; cut it short as a node failure would.
+    data = checkpoint.read_bytes()
+    checkpoint.write_bytes(data[: len(data) // 3])
+    capsys.readouterr()
+
+    straight = _model()
+    history = train(straight, PROCESS, DATA, _settings(20), 0, CPU, checkpoint, FINGERPRINT)
+    warning = capsys.readouterr().err
+    aside = list(tmp_path.glob("run.pt.unreadable-*"))
+    assert len(aside) == 1 and aside[0].read_bytes() == data[: len(data) // 3]
+    assert f"cannot read checkpoint {checkpoint}" in warning and str(aside[0]) in warning
+    assert "resuming" not in warning
+    assert history[0]["step"] == 0  # started over
+
+    fresh = _model()
+    train(fresh, PROCESS, DATA, _settings(20), 0, CPU, tmp_path / "fresh.pt", FINGERPRINT)
+    assert all(torch.equal(a, b) for a, b in zip(straight.parameters(), fresh.parameters(),
+                                                 strict=True))
+
+
+def test_a_checkpoint_of_foreign_content_is_set_aside(tmp_path):
+    checkpoint = tmp_path / "foreign.pt"
+    torch.save([1, 2, 3], checkpoint)  # readable, but not a training state
+    assert artifacts.load_checkpoint(checkpoint, FINGERPRINT) is None
+    assert not checkpoint.exists() and len(list(tmp_path.glob("foreign.pt.unreadable-*"))) == 1
+
+
+CHILD = """
+import sys
+from pathlib import Path
+import torch
+sys.path.insert(0, {scripts!r})
+sys.path.insert(0, {tests!r})
+torch.set_num_threads(1)
+from test_cluster_checkpoints import CPU, DATA, FINGERPRINT, PROCESS, _model, _settings
+from odesdegap.training import TrainingInterrupted, train
+try:
+    train(_model(), PROCESS, DATA, _settings(10**7, checkpoint_every=20), 0, CPU,
+          Path({checkpoint!r}), FINGERPRINT)
+except TrainingInterrupted as error:
+    print(error, file=sys.stderr)
+    raise SystemExit(error.exit_code)
+"""
+
+
+def test_sigterm_saves_a_checkpoint_and_exits_non_zero_then_training_resumes(tmp_path):
+    checkpoint = tmp_path / "run.pt"
+    script = CHILD.format(scripts=str(REPO / "workflow_scripts"), tests=str(REPO / "tests"),
+                          checkpoint=str(checkpoint))
+    child = subprocess.Popen([sys.executable, "-c", script], stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 120
+    while not checkpoint.exists():  # the first periodic checkpoint: the loop is running
+        assert child.poll() is None and time.monotonic() < deadline
+        time.sleep(0.1)
+    time.sleep(1.0)
+    os.kill(child.pid, signal.SIGTERM)
+    _, stderr = child.communicate(timeout=60)
+    assert child.returncode == 128 + signal.SIGTERM, stderr
+    assert "SIGTERM received: training state saved at step" in stderr
+    state = artifacts.load_checkpoint(checkpoint, FINGERPRINT)
+    assert state is not None and 20 <= state["step"] < 10**7
+
+    # The retry resumes from the saved step, to the weights of an uninterrupted run.
+    steps = state["step"] + 5
+    resumed, straight = _model(), _model()
+    train(resumed, PROCESS, DATA, _settings(steps), 0, CPU, checkpoint, FINGERPRINT)
+    train(straight, PROCESS, DATA, _settings(steps), 0, CPU, tmp_path / "straight.pt",
+          FINGERPRINT)
+    assert all(torch.equal(a, b) for a, b in zip(resumed.parameters(), straight.parameters(),
+                                                 strict=True))
+    assert signal.getsignal(signal.SIGTERM) is signal.SIG_DFL

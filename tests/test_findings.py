@@ -1,0 +1,145 @@
+"""Tables and findings read every distance against its noise floor, keep models that lost
+samples from looking best, and test trends within data sets, not only pooled over them."""
+
+import numpy as np
+import pandas as pd
+import pytest
+from scipy import stats
+
+from odesdegap import findings, tables
+
+
+def hand_made(floor=0.01, overrides=None) -> pd.DataFrame:
+    """Two data sets x four weights x one seed; the gap falls with the weight."""
+    rows = []
+    for dataset in ("circles", "mixture"):
+        for i, weight in enumerate((0.0, 0.1, 1.0, 10.0)):
+            rows.append({
+                "dataset": dataset, "fp_weight": weight, "seed": 0,
+                "w2sq_ode_sde": [0.09, 0.05, 0.03, 0.015][i],
+                "w2sq_ode_data": [0.14, 0.07, 0.11, 0.18][i],
+                "w2sq_sde_data": [0.03, 0.04, 0.06, 0.09][i],
+                "fp_residual": [26.0, 23.0, 11.0, 5.7][i],
+                "fp_residual_data": [15.0, 12.0, 5.0, 0.5][i],
+                "n_outside_ode": 0, "n_nonfinite_ode": 0, "n_samples_ode": 10_000,
+                "n_outside_sde": 0, "n_nonfinite_sde": 0, "n_samples_sde": 10_000,
+                "w2sq_floor": floor, "w2sq_floor_data": floor, "n_floor_points": 10_000,
+                "lost_fraction_floor": 0.0,
+            })
+    frame = pd.DataFrame(rows)
+    for (dataset, weight, column), value in (overrides or {}).items():
+        frame.loc[(frame.dataset == dataset) & (frame.fp_weight == weight), column] = value
+    return frame
+
+
+def test_values_within_twice_the_floor_are_flagged():
+    assert list(tables.near_floor([0.015, 0.019, 0.021, np.nan, 0.015],
+                                  [0.01, 0.01, 0.01, 0.01, np.nan])) == [
+        True, True, False, False, False]
+    summary = tables.summarise(tables.flag_runs(hand_made()))
+    at_ten = summary[summary.fp_weight == 10.0]
+    assert at_ten.near_floor_ode_sde.all() and not at_ten.near_floor_ode_data.any()
+    assert not summary[summary.fp_weight == 0.0].near_floor_ode_sde.any()
+    assert (summary.w2sq_floor == 0.01).all()
+    shown = tables.format_summary(summary)
+    cell = shown[(shown.dataset == "circles") & (shown.fp_weight == 10.0)].w2sq_ode_sde.item()
+    assert cell == f"0.015 {tables.NEAR_FLOOR_MARK}"
+    assert "w2sq_floor" in shown and shown.n_samples.eq("10000").all()
+    markdown = tables.to_markdown(shown, tables.summary_notes(summary))
+    assert "w2sq_floor" in markdown and "noise floor" in markdown
+
+
+def test_ratios_next_to_the_floor_are_bounds():
+    ratios = findings.gap_ratios(hand_made())
+    bound = dict(zip(ratios.fp_weight[ratios.dataset == "circles"],
+                     ratios.bound[ratios.dataset == "circles"], strict=True))
+    assert bound == {0.0: False, 0.1: False, 1.0: False, 10.0: True}
+    found = findings.per_dataset(hand_made())
+    text = findings.to_markdown(found, {c: (0.8, 0.01) for c in ("fp_residual",
+                                                                 "fp_residual_data")})
+    assert "bound (floor)" in text
+
+
+def test_a_model_that_lost_samples_is_not_best():
+    # Weight 0.1 has the best ODE–data W2^2, but 3% of its ODE samples left the grid.
+    frame = hand_made(overrides={("circles", 0.1, "n_outside_ode"): 300})
+    found = {item["dataset"]: item for item in findings.per_dataset(frame)}
+    assert found["mixture"]["best_ode_weight"] == 0.1
+    assert found["circles"]["best_ode_weight"] == 1.0
+    assert found["circles"]["excluded_lost_samples"] == {0.1: pytest.approx(0.03)}
+    text = findings.to_markdown(list(found.values()), {c: (None, None) for c in (
+        "fp_residual", "fp_residual_data")})
+    assert "w = 0.1 (3% lost)" in text
+    ratios = findings.gap_ratios(frame)
+    lost = ratios[ratios.dataset == "circles"].set_index("fp_weight").lost_samples
+    assert lost.to_dict() == {0.0: False, 0.1: True, 1.0: False, 10.0: False}
+    assert f"lost samples {tables.LOST_MARK}" in text
+    summary = tables.summarise(tables.flag_runs(frame))
+    shown = tables.format_summary(summary)
+    assert shown.lost_ode.str.contains(tables.LOST_MARK).sum() == 1
+    # Losing no more than the data itself does (mass beyond the box) is no flaw of the model.
+    frame["lost_fraction_floor"] = 0.03
+    found = {item["dataset"]: item for item in findings.per_dataset(frame)}
+    assert found["circles"]["best_ode_weight"] == 0.1
+
+
+def test_stratified_test_disagrees_with_the_pooled_one():
+    """Within each data set the residual and the gap fall together (perfectly), but the data
+    sets' levels run the other way: pooled, the correlation is negative."""
+    rows = []
+    for level, dataset in enumerate(("a", "b", "c")):
+        for i in range(4):
+            rows.append({"dataset": dataset, "fp_residual": 10 * level + i,
+                         "w2sq_ode_sde": 1.0 - 0.3 * level + 0.01 * i})
+    frame = pd.DataFrame(rows)
+    pooled = stats.spearmanr(frame.fp_residual, frame.w2sq_ode_sde).statistic
+    assert pooled < -0.5
+    test = findings.stratified_spearman(frame, "fp_residual", "w2sq_ode_sde")
+    assert test["spearman"] == pytest.approx(1.0)
+    # Exact over 4!^3 joint orderings: only the perfect and the reversed one in every stratum.
+    assert test["p"] == pytest.approx(2 / 24**3)
+    assert test["min_p"] == pytest.approx(2 / 24**3) and test["n_strata"] == 3
+    # Monte Carlo when the orderings are too many to enumerate: p = (1 + hits) / (1 + draws),
+    # never below 1 / (1 + draws).
+    sampled = findings.stratified_spearman(frame, "fp_residual", "w2sq_ode_sde", n_resamples=100)
+    hits = round(sampled["p"] * 101) - 1
+    assert sampled["p"] == pytest.approx((1 + hits) / 101) and 0 <= hits <= 3
+
+
+def test_one_seed_trends_are_worded_as_unsupported():
+    found = findings.per_dataset(hand_made())
+    assert found[0]["sde_weight_min_p"] == pytest.approx(1 / 12)
+    stratified = findings.stratified_tests(hand_made())
+    text = findings.to_markdown(found, {c: (0.8, 0.01) for c in ("fp_residual",
+                                                                 "fp_residual_data")},
+                                stratified)
+    assert ("With one seed per weight and 4 weights, the smallest attainable permutation p-value "
+            "is 0.083: no trend within this data set can be significant on its own") in text
+    assert "Noise floor at the runs' sample size (n = 10000): W2^2 0.01" in text
+    assert "permuted within data sets" in text
+    assert stratified["sde_weight"]["min_p"] == pytest.approx(2 / 24**2)
+
+
+def test_w2_figure_draws_each_data_sets_floor():
+    from odesdegap import figures
+
+    frame = hand_made()
+    frame.loc[frame.dataset == "mixture", "w2sq_floor"] = 0.008
+    figure = figures.w2_against_weight(frame)
+    labels = [text.get_text() for legend in figure.legends for text in legend.texts]
+    assert {"floor, ODE–SDE", "floor, with data", "within 2x of the floor"} <= set(labels)
+    floors = {ax.get_title(): sorted({line.get_ydata()[0] for line in ax.get_lines()
+                                      if line.get_label().startswith("floor")})
+              for ax in figure.axes}
+    assert floors == {"dataset = circles": [0.01], "dataset = mixture": [0.008, 0.01]}
+
+
+def test_without_a_floor_nothing_is_called_a_measurement_or_flagged():
+    """Image data sets have no W2^2 floor: their rows say so instead of passing as measured."""
+    frame = hand_made(floor=np.nan)
+    summary = tables.summarise(tables.flag_runs(frame))
+    assert not summary.near_floor_ode_sde.any()
+    assert any("No W2^2 floor" in note for note in tables.summary_notes(summary))
+    text = findings.to_markdown(findings.per_dataset(frame),
+                                {c: (None, None) for c in ("fp_residual", "fp_residual_data")})
+    assert "no floor to judge by" in text and "measurement |" not in text

@@ -1,0 +1,12 @@
+"""Rule noise_floor: W2^2 between independent held-out sets of one data set at the runs' sample
+size, with the runs' W2 method, grid and convention (odesdegap.noise_floor)."""
+
+from odesdegap import artifacts, noise_floor, runtime
+
+sm = snakemake  # noqa: F821 (injected by Snakemake)
+runtime.log_to(sm.log[0])
+reference = artifacts.load_arrays(sm.input.data)["reference"]
+record = noise_floor.noise_floor(sm.wildcards.dataset, sm.params.n_samples, reference,
+                                 sm.params.evaluation, sm.params.seed)
+print(record)
+artifacts.write_json(sm.output.floor, record)
