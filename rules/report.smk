@@ -119,10 +119,9 @@ rule figure_densities:
 
 
 rule figure_metrics:
-    """W2^2 against weight, FP residual against the ODE–SDE gap, training curves."""
+    """W2^2 against weight, FP residual against the ODE–SDE gap."""
     input:
         metrics=rules.tables.output.metrics,
-        histories=run_paths(f"{MODEL_DIR}/training_log.csv"),
     output:
         w2_vs_weight=report(
             f"{FIGURES}/w2_vs_weight.png",
@@ -138,13 +137,6 @@ rule figure_metrics:
             labels={"figure": "residual vs gap"},
         ),
         residual_vs_gap_pdf=f"{FIGURES}/residual_vs_gap.pdf",
-        training_curves=report(
-            f"{FIGURES}/training_curves.png",
-            caption="captions/training_curves.rst",
-            category=CATEGORIES["figures"],
-            labels={"figure": "training curves"},
-        ),
-        training_curves_pdf=f"{FIGURES}/training_curves.pdf",
     log:
         f"{LOGS}/figure_metrics.log",
     benchmark:
@@ -155,10 +147,36 @@ rule figure_metrics:
     resources:
         mem_mb=1000,
         runtime=10,
+    script:
+        "../workflow_scripts/plot_metrics.py"
+
+
+rule figure_training_curves:
+    """DSM loss and FP residual during training, every run (trained models only)."""
+    input:
+        histories=run_paths(f"{MODEL_DIR}/training_log.csv"),
+    output:
+        training_curves=report(
+            f"{FIGURES}/training_curves.png",
+            caption="captions/training_curves.rst",
+            category=CATEGORIES["figures"],
+            labels={"figure": "training curves"},
+        ),
+        training_curves_pdf=f"{FIGURES}/training_curves.pdf",
+    log:
+        f"{LOGS}/figure_training_curves.log",
+    benchmark:
+        f"{BENCHMARKS}/figure_training_curves/all.tsv"
+    conda:
+        "../envs/benchmark.yaml"
+    threads: 1
+    resources:
+        mem_mb=1000,
+        runtime=10,
     params:
         runs=[(r["dataset"], WEIGHTS[r["weight"]], r["seed"]) for r in RUNS],
     script:
-        "../workflow_scripts/plot_metrics.py"
+        "../workflow_scripts/plot_training_curves.py"
 
 
 rule benchmark_table:
@@ -173,7 +191,9 @@ rule benchmark_table:
                 f"{BENCHMARKS}/noise_floor/{{dataset}}.tsv",
                 dataset=config["datasets"],
             )
-            + run_paths(f"{BENCHMARKS}/train/{RUN}.tsv")
+            + run_paths(
+                f"{BENCHMARKS}/{'import_published' if PUBLISHED else 'train'}/{RUN}.tsv"
+            )
             + [
                 p
                 for s in ("ode", "sde")

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from odesdegap.config import ConfigError, checked, load_schema, merged, resolve
+from odesdegap.config import ConfigError, checked, load_schema, merged
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -147,7 +147,11 @@ def test_grid_w2_needs_planar_data():
 def test_default_config_and_presets_are_valid():
     assert checked(BASE)["training"]["steps"] >= 1
     for preset in sorted((REPO / "presets").glob("*.yaml")):
-        resolve(preset)  # merged over config.yaml as Snakemake merges it
+        config = merged(preset)  # over config.yaml, as Snakemake merges it
+        if preset.stem == "published" and not (REPO.parent / "shared" / "published").is_dir():
+            # Its folders are not beside this clone: tests/test_published.py checks it with them.
+            config["published"] = {}
+        checked(config)
 
 
 def test_defaults_fill_missing_sections():

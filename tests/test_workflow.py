@@ -29,8 +29,9 @@ WORKFLOW_FILES = ["Snakefile", "workflow", "config.yaml", "rules", "workflow_scr
                   "envs", "profiles"]
 PRESET = "presets/smoke.yaml"
 TIMING_COLUMNS = ["sample_seconds_ode", "sample_seconds_sde", "nll_wall_time_s"]
-AGGREGATION_RULES = {"tables", "findings", "figure_metrics", "benchmark_table", "eta_table",
-                     "sampler_table", "headline", "tables_readme", "all"}
+AGGREGATION_RULES = {"tables", "findings", "figure_metrics", "figure_training_curves",
+                     "benchmark_table", "eta_table", "sampler_table", "headline", "tables_readme",
+                     "all"}
 
 pytestmark = pytest.mark.workflow
 

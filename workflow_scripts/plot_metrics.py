@@ -1,5 +1,4 @@
-"""Rule figure_metrics: W2^2 against weight, FP residual against the ODE–SDE gap, and the
-training curves of every run."""
+"""Rule figure_metrics: W2^2 against weight and FP residual against the ODE–SDE gap."""
 
 import pandas as pd
 
@@ -8,15 +7,10 @@ from odesdegap import figures, runtime
 sm = snakemake  # noqa: F821 (injected by Snakemake)
 runtime.log_to(sm.log[0])
 frame = pd.read_csv(sm.input.metrics)
-histories = pd.concat(
-    pd.read_csv(path).assign(dataset=dataset, fp_weight=weight, seed=seed)
-    for path, (dataset, weight, seed) in zip(sm.input.histories, sm.params.runs, strict=True)
-)
-print(f"{len(frame)} runs, {len(histories)} training-log rows")
-for name, draw, data in [
-    ("w2_vs_weight", figures.w2_against_weight, frame),
-    ("residual_vs_gap", figures.residual_against_gap, frame),
-    ("training_curves", figures.training_curves, histories),
+print(f"{len(frame)} runs")
+for name, draw in [
+    ("w2_vs_weight", figures.w2_against_weight),
+    ("residual_vs_gap", figures.residual_against_gap),
 ]:
-    figures.save(draw(data), sm.output[name], sm.output[f"{name}_pdf"], dpi=110)
+    figures.save(draw(frame), sm.output[name], sm.output[f"{name}_pdf"], dpi=110)
     print(f"wrote {sm.output[name]} and {sm.output[f'{name}_pdf']}")

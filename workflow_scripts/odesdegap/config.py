@@ -160,7 +160,9 @@ def consistency_problems(config: dict) -> list[str]:
         problems.append("config key 'evaluation.residual_points' has value "
                         f"{evaluation['residual_points']!r}: expected at least "
                         "evaluation.residual_points_per_time")
-    return problems + image_problems(config)
+    from . import published
+
+    return problems + image_problems(config) + published.config_problems(config)
 
 
 def image_problems(config: dict) -> list[str]:
@@ -224,7 +226,9 @@ def checked(config: dict) -> dict:
         config = fill_defaults(config)
         problems = consistency_problems(config)
     if not problems:
-        problems = missing_data_problems(config)
+        from . import published
+
+        problems = missing_data_problems(config) + published.missing_file_problems(config)
     if problems:
         raise ConfigError("invalid config:\n" + "\n".join(f"  - {p}" for p in problems))
     return config
