@@ -48,7 +48,7 @@ def test_headline_states_the_gap_ratio_at_the_largest_weight_and_the_floor():
     recipe = text.split("Recipe: ")[1]
     for part in ("config.yaml, presets/smoke.yaml",
                  "2 data set(s) x FP weights {0, 0.1, 1} x 2 seed(s)", "200 training steps",
-                 "500 samples per sampler, 20 steps", "device cpu",
+                 "500 samples per sampler, 20 steps", "trained on cpu",
                  "42 compute jobs", "3.1 min"):
         assert part in recipe
 
@@ -126,3 +126,13 @@ def test_headline_marks_bounds_lost_samples_and_a_missing_best_weight():
     assert "(a model lost samples off the grid)" in checkerboard
     assert "no weight qualifies as best for the ODE" in checkerboard
     assert "best weight for the ODE: 0.1 (ODE–data W2^2 0.013, within 2x of the floor)" in mixture
+
+
+def test_recipe_of_imported_published_models_says_so():
+    imported = headline.Recipe(configfiles=["config.yaml", "presets/published.yaml"],
+                               datasets=["checkerboard"], weights=[0.0, 10.0], seeds=[0],
+                               training_steps=None, n_samples=20000, sampling_steps=800,
+                               devices=[], n_jobs=12, job_seconds=600.0)
+    line = imported.line()
+    assert "the authors' published models, imported (not trained here)" in line
+    assert "trained on" not in line and "training steps" not in line

@@ -14,11 +14,14 @@ metrics = pd.read_csv(sm.input.metrics)
 summary = pd.read_csv(sm.input.summary)
 found = artifacts.read_json(sm.input.findings)
 jobs = pd.read_csv(sm.input.benchmarks)
-devices = sorted({artifacts.read_json(path)["device"] for path in sm.input.models})
+models = [artifacts.read_json(path) for path in sm.input.models]
+imported = any("imported_from" in meta for meta in models)  # the published preset
 recipe = headline.Recipe(
     configfiles=params.configfiles, datasets=params.datasets, weights=params.weights,
-    seeds=params.seeds, training_steps=params.training_steps, n_samples=params.n_samples,
-    sampling_steps=params.sampling_steps, devices=devices, n_jobs=len(jobs),
+    seeds=params.seeds, training_steps=None if imported else params.training_steps,
+    n_samples=params.n_samples,
+    sampling_steps=params.sampling_steps,
+    devices=sorted({meta["device"] for meta in models if "device" in meta}), n_jobs=len(jobs),
     job_seconds=float(jobs["s"].sum()))
 w2 = headline.w2_description(metrics["w2_method"], params.grid_bins, params.grid_convention)
 text = headline.to_rst(summary, found, recipe, w2)

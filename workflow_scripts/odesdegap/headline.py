@@ -21,7 +21,7 @@ class Recipe:
     datasets: list[str]
     weights: list[float]
     seeds: list[int]
-    training_steps: int
+    training_steps: int | None  # None: the authors' published models, imported
     n_samples: int
     sampling_steps: int
     devices: list[str]
@@ -31,11 +31,14 @@ class Recipe:
     def line(self) -> str:
         files = ", ".join(self.configfiles) if self.configfiles else "config.yaml"
         weights = ", ".join(f"{w:g}" for w in self.weights)
+        training = ("the authors' published models, imported (not trained here)"
+                    if self.training_steps is None else f"{self.training_steps} training steps")
+        device = f"; trained on {', '.join(self.devices)}" if self.devices else ""
         return (f"{files}; {len(self.datasets)} data set(s) x FP weights {{{weights}}} x "
-                f"{len(self.seeds)} seed(s); {self.training_steps} training steps; "
-                f"{self.n_samples} samples per sampler, {self.sampling_steps} steps; device "
-                f"{', '.join(self.devices) or 'unknown'}; {self.n_jobs} compute jobs, "
-                f"{_duration(self.job_seconds)} of job wall time in all.")
+                f"{len(self.seeds)} seed(s); {training}; "
+                f"{self.n_samples} samples per sampler, {self.sampling_steps} steps{device}; "
+                f"{self.n_jobs} compute jobs, {_duration(self.job_seconds)} of job wall time "
+                "in all.")
 
 
 def w2_description(methods, grid_bins: int, convention: str | None) -> str:

@@ -38,6 +38,10 @@ FLOOR_OF = {
 }
 FLOOR_COLUMNS = ["w2sq_floor", "w2sq_floor_data", "n_floor_points", "lost_fraction_floor"]
 NEAR_FLOOR_FACTOR = 2.0
+# Off-grid losses up to this fraction are tolerated: dropping that much mass moves W2^2 by a
+# fraction of the noise floor (0.5% at a transport cost of ~0.25 is ~0.001, against floors of
+# 0.003-0.01 at 10k-100k samples). The authors' own models lose 0.05-0.4% at w <= 1.
+LOST_TOLERANCE = 0.005
 SAMPLERS = ("ode", "sde")
 NEAR_FLOOR_MARK = "†"
 LOST_MARK = "‡"
@@ -73,14 +77,15 @@ def lost_fraction(frame: pd.DataFrame, sampler: str) -> pd.Series:
 
 
 def loses_samples(frame: pd.DataFrame, sampler: str) -> pd.Series:
-    """True where a sampler lost more than NEAR_FLOOR_FACTOR times the fraction that a held-out
-    data set of the same size loses in its place (`lost_fraction_floor`; 0 where unknown): any
-    non-finite sample, and any sample off the grid where the data stays on it. Its W2^2 is
-    measured on what remains and flatters it."""
+    """True where a sampler produced any non-finite sample, or lost more of its samples off the
+    grid than both NEAR_FLOOR_FACTOR times what a held-out data set of the same size loses
+    (`lost_fraction_floor`; 0 where unknown) and LOST_TOLERANCE. Its W2^2 is measured on what
+    remains and flatters it."""
     column = f"lost_fraction_{sampler}"
     lost = frame[column] if column in frame else lost_fraction(frame, sampler)
     floor = frame["lost_fraction_floor"].fillna(0) if "lost_fraction_floor" in frame else 0.0
-    return lost > NEAR_FLOOR_FACTOR * floor
+    nonfinite = frame.get(f"n_nonfinite_{sampler}", pd.Series(0, index=frame.index)).fillna(0)
+    return (nonfinite > 0) | (lost > np.maximum(NEAR_FLOOR_FACTOR * floor, LOST_TOLERANCE))
 
 
 def flag_runs(frame: pd.DataFrame) -> pd.DataFrame:
@@ -196,8 +201,9 @@ def summary_notes(summary: pd.DataFrame) -> list[str]:
     notes.append("lost_ode, lost_sde: the fraction of samples (worst seed) outside the grid or "
                  "non-finite, which W2^2 cannot use.")
     if lost:
-        notes.append(f"{LOST_MARK} lost more than {NEAR_FLOOR_FACTOR:g}x what a held-out data set "
-                     "of the same size loses (W2^2 is measured on the rest and flatters the "
+        notes.append(f"{LOST_MARK} a non-finite sample, or more off the grid than both "
+                     f"{NEAR_FLOOR_FACTOR:g}x what a held-out data set of the same size loses "
+                     f"and {LOST_TOLERANCE:.1%} (W2^2 is measured on the rest and flatters the "
                      "model): " + "; ".join(lost) + ".")
     if "w2sq_floor" in summary and summary["w2sq_floor"].isna().any():
         notes.append("No W2^2 floor for data sets without a generator of fresh points (images).")
