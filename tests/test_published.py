@@ -11,14 +11,10 @@ from torch import nn
 
 from odesdegap import published
 from odesdegap.models import PotentialMLP
+from published_paths import CHECKPOINTS, HISTOGRAMS, needs
 
 REPO = Path(__file__).resolve().parents[1]
-SHARED = Path(os.environ.get("ODESDEGAP_PUBLISHED_DIR", REPO.parent / "shared" / "published"))
-CHECKPOINTS = SHARED / "ODESDEGap-checkpoints"
-needs_published = pytest.mark.skipif(
-    not CHECKPOINTS.is_dir(),
-    reason=f"the published checkpoints are not at {CHECKPOINTS} (copy teojd/ODESDEGap's folders "
-           "there, or set ODESDEGAP_PUBLISHED_DIR)")
+needs_published = needs(CHECKPOINTS)
 
 
 def authors_forward(state: dict, tx: torch.Tensor) -> torch.Tensor:
@@ -150,8 +146,6 @@ def _rename_global(source: Path, target: Path, old: bytes, new: bytes) -> None:
                 data = data.replace(b"c" + old + b"\n", b"c" + new + b"\n")
             dst.writestr(item, data)
 
-
-HISTOGRAMS = SHARED / "ODESDEGap-precomputed_dists"
 
 
 def resolved_preset(*overlays: dict) -> dict:

@@ -3,7 +3,6 @@ authors' own formula (POT emd2 between the full 4096-node histograms, cost ot.di
 meshgrid nodes, squared Euclidean) to 1e-9. Uses ../shared/published (or
 ODESDEGAP_PUBLISHED_DIR); skipped, with the reason, without it."""
 
-import os
 import subprocess
 import sys
 from pathlib import Path
@@ -11,17 +10,12 @@ from pathlib import Path
 import numpy as np
 import ot
 import pandas as pd
-import pytest
 
 from odesdegap import metrics, published
+from published_paths import HISTOGRAMS, needs
 
 REPO = Path(__file__).resolve().parents[1]
-SHARED = Path(os.environ.get("ODESDEGAP_PUBLISHED_DIR", REPO.parent / "shared" / "published"))
-HISTOGRAMS = SHARED / "ODESDEGap-precomputed_dists"
-pytestmark = pytest.mark.skipif(
-    not HISTOGRAMS.is_dir(),
-    reason=f"the published histograms are not at {HISTOGRAMS} (copy teojd/ODESDEGap's folders "
-           "there, or set ODESDEGAP_PUBLISHED_DIR)")
+pytestmark = needs(HISTOGRAMS)
 
 
 def authors_w2sq(a: np.ndarray, b: np.ndarray) -> float:

@@ -3,22 +3,17 @@ go through the same sampling, evaluation and aggregation as trained models, endi
 comparison with the authors' table. Uses ../shared/published (or ODESDEGAP_PUBLISHED_DIR)."""
 
 import json
-import os
 from pathlib import Path
 
 import pandas as pd
 import pytest
 import yaml
 
+from published_paths import SHARED, needs
 from test_workflow import make_checkout, planned_jobs, snakemake
 
 REPO = Path(__file__).resolve().parents[1]
-SHARED = Path(os.environ.get("ODESDEGAP_PUBLISHED_DIR", REPO.parent / "shared" / "published"))
-pytestmark = [
-    pytest.mark.workflow,
-    pytest.mark.skipif(not SHARED.is_dir(), reason=f"the published folders are not at {SHARED} "
-                       "(copy teojd/ODESDEGap's folders there, or set ODESDEGAP_PUBLISHED_DIR)"),
-]
+pytestmark = [pytest.mark.workflow, needs(SHARED)]
 PRESET = "presets/published.yaml"
 
 
