@@ -110,7 +110,8 @@ def shape_of(wildcards):
 
 def configured(values, wildcards, name, key):
     """values[wildcards.<name>]; a requested path outside the configured sweep (say
-    `w3` when 3 is not in fp_weights) stops Snakemake with one line naming what is configured."""
+    `w3` when 3 is not in fp_weights) stops Snakemake with one line naming what is configured.
+    """
     value = getattr(wildcards, name)
     if value not in values:
         sys.exit(
