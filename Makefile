@@ -81,8 +81,8 @@ format: $(INSTALLED_DEV)
 	$(BIN)/ruff check --fix workflow_scripts tests
 
 clean:
-	rm -rf results/samples results/metrics results/tables results/figures results/fid \
-		results/studies results/report.html
+	rm -rf results/samples results/metrics results/floor results/tables results/figures \
+		results/fid results/studies results/report.html
 	for dir in results/logs results/benchmarks; do \
 		test -d $$dir || continue; \
 		find $$dir -mindepth 1 -maxdepth 1 $(foreach job,$(KEPT_JOBS),! -name $(job)) \

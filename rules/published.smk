@@ -10,6 +10,13 @@ from odesdegap import published
 PUBLISHED_DIRS = config["published"]
 
 
+# The imports read the shared download and the tables are light: run them where Snakemake runs.
+localrules:
+    import_published,
+    published_table,
+    published_comparison,
+
+
 rule import_published:
     """One published checkpoint, loaded without executing anything it contains, checked and
     converted into our PotentialMLP's weights."""
