@@ -26,11 +26,7 @@ torch.testing.assert_close(ours, theirs, rtol=1e-6, atol=1e-5)
 
 artifacts.save_state_dict(sm.output.model, model)
 artifacts.write_json(sm.output.meta, {
-    "dataset": sm.wildcards.dataset,
-    "fp_weight": params.fp_weight,
-    "seed": params.seed,
-    "process": params.process,
-    "model": params.model,
+    **runtime.model_identity(sm),
     "training": None,
     "imported_from": str(source),
     "imported_sha256": published.sha256(source),

@@ -60,11 +60,7 @@ artifacts.save_state_dict(sm.output.model, model)
 with artifacts.atomic_path(sm.output.history) as tmp:
     pd.DataFrame(history).to_csv(tmp, index=False)
 artifacts.write_json(sm.output.meta, {
-    "dataset": sm.wildcards.dataset,
-    "fp_weight": params.fp_weight,
-    "seed": params.seed,
-    "process": params.process,
-    "model": params.model,
+    **runtime.model_identity(sm),
     "training": settings_dict(settings),
     "weights": "ema" if settings.ema_decay > 0 else "final",
     "ema_decay": settings.ema_decay,

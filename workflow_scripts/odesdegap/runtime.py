@@ -158,6 +158,14 @@ def job_device(sm) -> torch.device:
     return setup(sm.threads, sm.config.get("device", "auto"), getattr(sm.resources, "gpu", 0))
 
 
+def model_identity(sm) -> dict:
+    """What every model.json starts with, trained or imported: the run and the settings that
+    built its network."""
+    params = sm.params
+    return {"dataset": sm.wildcards.dataset, "fp_weight": params.fp_weight, "seed": params.seed,
+            "process": params.process, "model": params.model}
+
+
 def determinism_record(device: torch.device, precision: str = "float32") -> dict:
     """The settings that decide whether a CUDA run repeats bit for bit (model.json)."""
     record = {
