@@ -8,8 +8,8 @@ import zlib
 
 from odesdegap import cluster
 from odesdegap.config import format_weight
-from odesdegap.datasets import dimension, image_shape
-from odesdegap.image_datasets import TORCHVISION_DATASETS
+from odesdegap.data.datasets import dimension, image_shape
+from odesdegap.data.images import TORCHVISION_DATASETS
 from odesdegap.models import model_settings
 
 

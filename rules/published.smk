@@ -5,7 +5,7 @@ table from their histograms set beside ours. Included when published.checkpoints
 
 import os
 
-from odesdegap import published
+from odesdegap.io import published
 
 PUBLISHED_DIRS = config["published"]
 

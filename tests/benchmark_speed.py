@@ -17,16 +17,16 @@ import torch
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "workflow_scripts"))
 
-from odesdegap import fid, metrics  # noqa: E402
-from odesdegap.classifier import ImageClassifier  # noqa: E402
 from odesdegap.config import resolve  # noqa: E402
-from odesdegap.datasets import image_shape, sample_dataset  # noqa: E402
-from odesdegap.image_datasets import load_image_dataset  # noqa: E402
+from odesdegap.data.datasets import image_shape, sample_dataset  # noqa: E402
+from odesdegap.data.images import load_image_dataset  # noqa: E402
+from odesdegap.diffusion.processes import build_process  # noqa: E402
+from odesdegap.diffusion.residual import CollocationSampler  # noqa: E402
+from odesdegap.diffusion.samplers import SamplerSettings, TimeGrid, sample  # noqa: E402
+from odesdegap.diffusion.training import TrainingSettings, train  # noqa: E402
+from odesdegap.evaluation import fid, metrics  # noqa: E402
+from odesdegap.evaluation.classifier import ImageClassifier  # noqa: E402
 from odesdegap.models import build_model  # noqa: E402
-from odesdegap.processes import build_process  # noqa: E402
-from odesdegap.residual import CollocationSampler  # noqa: E402
-from odesdegap.samplers import SamplerSettings, TimeGrid, sample  # noqa: E402
-from odesdegap.training import TrainingSettings, train  # noqa: E402
 
 
 def timed(function):

@@ -32,11 +32,11 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "workflow_scripts"))
 
 from odesdegap.config import checked  # noqa: E402
-from odesdegap.datasets import image_shape, sample_dataset  # noqa: E402
+from odesdegap.data.datasets import image_shape, sample_dataset  # noqa: E402
+from odesdegap.diffusion.processes import build_process  # noqa: E402
+from odesdegap.diffusion.samplers import SamplerSettings, TimeGrid, sample  # noqa: E402
+from odesdegap.diffusion.training import TrainingSettings, train  # noqa: E402
 from odesdegap.models import build_model  # noqa: E402
-from odesdegap.processes import build_process  # noqa: E402
-from odesdegap.samplers import SamplerSettings, TimeGrid, sample  # noqa: E402
-from odesdegap.training import TrainingSettings, train  # noqa: E402
 
 # Reduced shapes of the CPU path (and of the test that runs it).
 TINY = {"batch_size": 256, "collocation_points": 256, "points_per_time": 16,

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import torch
 
-from odesdegap import artifacts
+from odesdegap.io import artifacts
 from odesdegap.models import PotentialMLP
 
 

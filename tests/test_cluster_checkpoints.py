@@ -12,11 +12,11 @@ from pathlib import Path
 
 import torch
 
-from odesdegap import artifacts
-from odesdegap.datasets import sample_dataset
+from odesdegap.data.datasets import sample_dataset
+from odesdegap.diffusion.processes import OrnsteinUhlenbeck
+from odesdegap.diffusion.training import TrainingSettings, train
+from odesdegap.io import artifacts
 from odesdegap.models import PotentialMLP
-from odesdegap.processes import OrnsteinUhlenbeck
-from odesdegap.training import TrainingSettings, train
 
 REPO = Path(__file__).resolve().parents[1]
 PROCESS = OrnsteinUhlenbeck()
@@ -75,7 +75,7 @@ sys.path.insert(0, {scripts!r})
 sys.path.insert(0, {tests!r})
 torch.set_num_threads(1)
 from test_cluster_checkpoints import CPU, DATA, FINGERPRINT, PROCESS, _model, _settings
-from odesdegap.training import TrainingInterrupted, train
+from odesdegap.diffusion.training import TrainingInterrupted, train
 try:
     train(_model(), PROCESS, DATA, _settings(10**7, checkpoint_every=20), 0, CPU,
           Path({checkpoint!r}), FINGERPRINT)

@@ -6,7 +6,7 @@ import urllib.request
 import numpy as np
 import pytest
 
-from odesdegap.datasets import (
+from odesdegap.data.datasets import (
     EIGHT_GAUSSIANS_RADIUS,
     GMM_STD,
     MIXTURE_MEANS,
@@ -17,7 +17,7 @@ from odesdegap.datasets import (
     image_shape,
     sample_dataset,
 )
-from odesdegap.image_datasets import DatasetUnavailable, expected_files, load_image_dataset
+from odesdegap.data.images import DatasetUnavailable, expected_files, load_image_dataset
 
 
 def test_same_seed_same_points_and_float32():

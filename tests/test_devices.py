@@ -147,9 +147,9 @@ def test_setup_on_cuda_applies_the_determinism_settings():
 @pytest.mark.cuda
 @requires_cuda
 def test_training_on_cuda_repeats_exactly(tmp_path):
+    from odesdegap.diffusion.processes import OrnsteinUhlenbeck
+    from odesdegap.diffusion.training import TrainingSettings, train
     from odesdegap.models import PotentialMLP
-    from odesdegap.processes import OrnsteinUhlenbeck
-    from odesdegap.training import TrainingSettings, train
 
     device = runtime.setup(1, "cuda", gpus=1)
     data = torch.randn(2000, 2)

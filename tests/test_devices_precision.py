@@ -7,11 +7,11 @@ import pytest
 import torch
 
 from odesdegap import runtime
-from odesdegap.losses import draw_dsm_batch, dsm_loss
+from odesdegap.diffusion.losses import draw_dsm_batch, dsm_loss
+from odesdegap.diffusion.processes import OrnsteinUhlenbeck
+from odesdegap.diffusion.residual import CollocationSampler, fp_residual, residual_penalty
+from odesdegap.diffusion.training import TrainingSettings, train
 from odesdegap.models import GaussianPotential, PotentialMLP
-from odesdegap.processes import OrnsteinUhlenbeck
-from odesdegap.residual import CollocationSampler, fp_residual, residual_penalty
-from odesdegap.training import TrainingSettings, train
 
 PROCESS = OrnsteinUhlenbeck()
 CPU = torch.device("cpu")

@@ -15,8 +15,8 @@ from cleanfid.utils import ResizeDataset
 from PIL import Image
 from sklearn.datasets import load_digits
 
-from odesdegap import fid as F
-from odesdegap.classifier import (
+from odesdegap.evaluation import fid as F
+from odesdegap.evaluation.classifier import (
     ClassifierSettings,
     accuracy,
     load_classifier,
@@ -86,7 +86,7 @@ def test_classifier_training_is_deterministic_on_cpu(digits):
 
 @pytest.mark.parametrize("shape", [(1, 8, 8), (1, 32, 32), (3, 32, 32)])
 def test_classifier_shapes(shape):
-    from odesdegap.classifier import ImageClassifier
+    from odesdegap.evaluation.classifier import ImageClassifier
 
     model = ImageClassifier(shape, n_classes=10)
     x = torch.zeros(2, *shape)

@@ -6,7 +6,7 @@ import pandas as pd
 import pytest
 from scipy import stats
 
-from odesdegap import findings, tables
+from odesdegap.reporting import findings, tables
 
 
 def hand_made(floor=0.01, overrides=None) -> pd.DataFrame:
@@ -135,7 +135,7 @@ def test_one_seed_trends_are_worded_as_unsupported():
 
 
 def test_w2_figure_draws_each_data_sets_floor():
-    from odesdegap import figures
+    from odesdegap.reporting import figures
 
     frame = hand_made()
     frame.loc[frame.dataset == "mixture", "w2sq_floor"] = 0.008

@@ -5,7 +5,7 @@ import pandas as pd
 import pytest
 from docutils.core import publish_parts
 
-from odesdegap import headline, table_docs
+from odesdegap.reporting import headline, table_docs
 
 
 def summary(floor: bool) -> pd.DataFrame:

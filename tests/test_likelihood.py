@@ -7,9 +7,9 @@ import numpy as np
 import pytest
 import torch
 
-from odesdegap.likelihood import LikelihoodSettings, ode_log_likelihood, ode_nll
+from odesdegap.diffusion.likelihood import LikelihoodSettings, ode_log_likelihood, ode_nll
+from odesdegap.diffusion.processes import OrnsteinUhlenbeck, VariancePreserving
 from odesdegap.models import GaussianPotential, PotentialMLP
-from odesdegap.processes import OrnsteinUhlenbeck, VariancePreserving
 
 CPU = torch.device("cpu")
 OU = OrnsteinUhlenbeck()

@@ -5,8 +5,10 @@ import numpy as np
 import pytest
 import torch
 
-from odesdegap.datasets import sample_dataset
-from odesdegap.metrics import (
+from odesdegap.data.datasets import sample_dataset
+from odesdegap.diffusion.processes import OrnsteinUhlenbeck
+from odesdegap.diffusion.residual import CollocationSampler
+from odesdegap.evaluation.metrics import (
     Grid,
     exact_w2sq_subsample,
     grid_w2sq,
@@ -17,8 +19,6 @@ from odesdegap.metrics import (
     w2sq_between_histograms,
 )
 from odesdegap.models import GaussianPotential
-from odesdegap.processes import OrnsteinUhlenbeck
-from odesdegap.residual import CollocationSampler
 
 GRID = Grid(64, 3.5, "nodes")
 RNG = np.random.default_rng(0)

@@ -4,7 +4,8 @@ with the runs' own W2 code path and convention."""
 import numpy as np
 import pytest
 
-from odesdegap import datasets, metrics, noise_floor
+from odesdegap.data import datasets
+from odesdegap.evaluation import metrics, noise_floor
 
 EVALUATION = {"grid_bins": 64, "box_half_width": 3.5, "grid_convention": "nodes",
               "w2_method": "auto", "w2_subsample_points": 300, "seed": 12345}

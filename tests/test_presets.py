@@ -13,7 +13,7 @@ import yaml
 from snakemake.utils import update_config
 
 from odesdegap.config import ConfigError, checked, load_schema, merged, resolve
-from odesdegap.datasets import image_shape
+from odesdegap.data.datasets import image_shape
 
 REPO = Path(__file__).resolve().parents[1]
 PRESETS = sorted((REPO / "presets").glob("*.yaml"))

@@ -6,7 +6,7 @@ import pytest
 import torch
 import torchsde
 
-from odesdegap.processes import OrnsteinUhlenbeck, VarianceExploding, VariancePreserving
+from odesdegap.diffusion.processes import OrnsteinUhlenbeck, VarianceExploding, VariancePreserving
 
 PROCESSES = [OrnsteinUhlenbeck(), VariancePreserving(), VarianceExploding(sigma_max=3.0),
              # the config's default t_max with `process: {name: ve}`: sigma_max is reached at

@@ -9,7 +9,7 @@ import pytest
 import torch
 from torch import nn
 
-from odesdegap import published
+from odesdegap.io import published
 from odesdegap.models import PotentialMLP
 from published_paths import CHECKPOINTS, HISTOGRAMS, needs
 
@@ -114,7 +114,7 @@ def test_a_network_of_another_shape_is_refused(tmp_path, net, message):
     torch.save(net, path)
     # Saved from this module, the class is named after it; rename it to the authors' name.
     renamed = tmp_path / "renamed.pt"
-    _rename_global(path, renamed, b"odesdegap.published\nAuthorsNet", b"models\nNet")
+    _rename_global(path, renamed, b"odesdegap.io.published\nAuthorsNet", b"models\nNet")
     with pytest.raises(published.PublishedCheckpointError, match=f"renamed.pt: {message}"):
         published.load_authors_net(renamed)
 
@@ -122,7 +122,7 @@ def test_a_network_of_another_shape_is_refused(tmp_path, net, message):
 def test_the_right_shape_saved_the_same_way_loads(tmp_path):
     path, renamed = tmp_path / "net.pt", tmp_path / "renamed.pt"
     torch.save(authors_like(), path)
-    _rename_global(path, renamed, b"odesdegap.published\nAuthorsNet", b"models\nNet")
+    _rename_global(path, renamed, b"odesdegap.io.published\nAuthorsNet", b"models\nNet")
     assert isinstance(published.load_authors_net(renamed), published.AuthorsNet)
 
 

@@ -11,7 +11,8 @@ import numpy as np
 import ot
 import pandas as pd
 
-from odesdegap import metrics, published
+from odesdegap.evaluation import metrics
+from odesdegap.io import published
 from published_paths import HISTOGRAMS, needs
 
 REPO = Path(__file__).resolve().parents[1]

@@ -4,9 +4,14 @@ time derivative of a time-only shift, and its split into parts is exact."""
 import pytest
 import torch
 
+from odesdegap.diffusion.processes import OrnsteinUhlenbeck, VarianceExploding, VariancePreserving
+from odesdegap.diffusion.residual import (
+    CollocationSampler,
+    fp_residual,
+    residual_penalty,
+    split_residual,
+)
 from odesdegap.models import GaussianPotential, PotentialMLP
-from odesdegap.processes import OrnsteinUhlenbeck, VarianceExploding, VariancePreserving
-from odesdegap.residual import CollocationSampler, fp_residual, residual_penalty, split_residual
 
 PROCESSES = [OrnsteinUhlenbeck(), VariancePreserving(), VarianceExploding(sigma_max=3.0)]
 

@@ -5,10 +5,10 @@ import numpy as np
 import pytest
 import torch
 
-from odesdegap.metrics import Grid, grid_w2sq
+from odesdegap.diffusion.processes import OrnsteinUhlenbeck
+from odesdegap.diffusion.samplers import SamplerSettings, SamplingProgress, TimeGrid, sample
+from odesdegap.evaluation.metrics import Grid, grid_w2sq
 from odesdegap.models import GaussianPotential
-from odesdegap.processes import OrnsteinUhlenbeck
-from odesdegap.samplers import SamplerSettings, SamplingProgress, TimeGrid, sample
 
 PROCESS = OrnsteinUhlenbeck()
 MEAN, STD = [1.0, -0.5], 0.5

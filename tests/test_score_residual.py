@@ -7,8 +7,15 @@ import copy
 import pytest
 import torch
 
-from odesdegap.datasets import sample_dataset
-from odesdegap.losses import draw_dsm_batch, dsm_loss
+from odesdegap.data.datasets import sample_dataset
+from odesdegap.diffusion.losses import draw_dsm_batch, dsm_loss
+from odesdegap.diffusion.processes import OrnsteinUhlenbeck, VarianceExploding, VariancePreserving
+from odesdegap.diffusion.residual import CollocationSampler, fp_residual
+from odesdegap.diffusion.score_residual import (
+    score_fp_residual,
+    score_residual_penalty,
+    time_derivative,
+)
 from odesdegap.models import (
     MODEL_KEYS,
     GaussianPotential,
@@ -16,9 +23,6 @@ from odesdegap.models import (
     VectorScoreMLP,
     build_model,
 )
-from odesdegap.processes import OrnsteinUhlenbeck, VarianceExploding, VariancePreserving
-from odesdegap.residual import CollocationSampler, fp_residual
-from odesdegap.score_residual import score_fp_residual, score_residual_penalty, time_derivative
 
 PROCESSES = [OrnsteinUhlenbeck(), VariancePreserving(), VarianceExploding(sigma_max=3.0)]
 

@@ -5,11 +5,11 @@ import numpy as np
 import pytest
 import torch
 
-from odesdegap.metrics import Grid
+from odesdegap.diffusion.processes import OrnsteinUhlenbeck
+from odesdegap.diffusion.samplers import SamplerSettings, TimeGrid, sample
+from odesdegap.evaluation.metrics import Grid
+from odesdegap.evaluation.studies import EXACT_GAUSSIAN, eta_rows, sampler_study
 from odesdegap.models import GaussianPotential
-from odesdegap.processes import OrnsteinUhlenbeck
-from odesdegap.samplers import SamplerSettings, TimeGrid, sample
-from odesdegap.studies import EXACT_GAUSSIAN, eta_rows, sampler_study
 
 PROCESS = OrnsteinUhlenbeck()
 CPU = torch.device("cpu")

@@ -5,10 +5,10 @@ import contextlib
 import pytest
 import torch
 
-from odesdegap.datasets import sample_dataset
+from odesdegap.data.datasets import sample_dataset
+from odesdegap.diffusion.processes import OrnsteinUhlenbeck
+from odesdegap.diffusion.training import NonFiniteLossError, TrainingSettings, train
 from odesdegap.models import PotentialMLP
-from odesdegap.processes import OrnsteinUhlenbeck
-from odesdegap.training import NonFiniteLossError, TrainingSettings, train
 
 PROCESS = OrnsteinUhlenbeck()
 CPU = torch.device("cpu")

@@ -5,11 +5,11 @@ construction is seeded and checked, and DSM training lowers the loss."""
 import pytest
 import torch
 
-from odesdegap.losses import draw_dsm_batch, dsm_loss
-from odesdegap.processes import build_process
-from odesdegap.residual import fp_residual
-from odesdegap.score_residual import score_fp_residual
-from odesdegap.unet import UNetPotential, UNetScore
+from odesdegap.diffusion.losses import draw_dsm_batch, dsm_loss
+from odesdegap.diffusion.processes import build_process
+from odesdegap.diffusion.residual import fp_residual
+from odesdegap.diffusion.score_residual import score_fp_residual
+from odesdegap.models.unet import UNetPotential, UNetScore
 
 PROCESS = build_process({"name": "ou", "t_min": 1e-3, "t_max": 10.0})
 MODELS = [UNetPotential, UNetScore]

@@ -5,7 +5,8 @@ from pathlib import Path
 
 import pandas as pd
 
-from odesdegap import artifacts, runtime
+from odesdegap import runtime
+from odesdegap.io import artifacts
 
 sm = snakemake  # noqa: F821 (injected by Snakemake)
 runtime.log_to(sm.log[0])

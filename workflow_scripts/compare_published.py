@@ -5,7 +5,9 @@ two-sample noise floor of W2^2 at our sample count."""
 import numpy as np
 import pandas as pd
 
-from odesdegap import artifacts, datasets, metrics, published
+from odesdegap.data import datasets
+from odesdegap.evaluation import metrics
+from odesdegap.io import artifacts, published
 
 sm = snakemake  # noqa: F821 (injected by Snakemake)
 params = sm.params

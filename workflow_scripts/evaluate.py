@@ -9,10 +9,12 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from odesdegap import artifacts, metrics, noise_floor, runtime
-from odesdegap.likelihood import LikelihoodSettings, ode_nll
-from odesdegap.processes import build_process
-from odesdegap.residual import CollocationSampler
+from odesdegap import runtime
+from odesdegap.diffusion.likelihood import LikelihoodSettings, ode_nll
+from odesdegap.diffusion.processes import build_process
+from odesdegap.diffusion.residual import CollocationSampler
+from odesdegap.evaluation import metrics, noise_floor
+from odesdegap.io import artifacts
 
 sm = snakemake  # noqa: F821 (injected by Snakemake)
 runtime.log_to(sm.log[0])

@@ -1,7 +1,9 @@
 """Rule evaluate_eta: how far each member of the eta family lands from the data, the ODE and
 the SDE samples of one run."""
 
-from odesdegap import artifacts, metrics, runtime, studies
+from odesdegap import runtime
+from odesdegap.evaluation import metrics, studies
+from odesdegap.io import artifacts
 
 sm = snakemake  # noqa: F821 (injected by Snakemake)
 runtime.log_to(sm.log[0])

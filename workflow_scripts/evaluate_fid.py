@@ -3,7 +3,9 @@ held-out images of one run, with one feature extractor."""
 
 import itertools
 
-from odesdegap import artifacts, fid, runtime
+from odesdegap import runtime
+from odesdegap.evaluation import fid
+from odesdegap.io import artifacts
 
 sm = snakemake  # noqa: F821 (injected by Snakemake)
 runtime.log_to(sm.log[0])

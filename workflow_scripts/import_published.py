@@ -4,9 +4,10 @@ weights (a state dict, like a trained model), with its source and SHA-256 in mod
 
 import torch
 
-from odesdegap import artifacts, published, runtime
+from odesdegap import runtime
+from odesdegap.diffusion.processes import build_process
+from odesdegap.io import artifacts, published
 from odesdegap.models import build_model
-from odesdegap.processes import build_process
 
 sm = snakemake  # noqa: F821 (injected by Snakemake)
 runtime.log_to(sm.log[0])

@@ -3,7 +3,9 @@ feature extractor and FP weight as CSV, Markdown and HTML."""
 
 import pandas as pd
 
-from odesdegap import artifacts, runtime, tables
+from odesdegap import runtime
+from odesdegap.io import artifacts
+from odesdegap.reporting import tables
 
 FID_METRICS = ["fid_ode_data", "fid_sde_data", "fid_ode_sde", "kid_ode_data", "kid_sde_data",
                "kid_ode_sde"]

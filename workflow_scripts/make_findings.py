@@ -3,7 +3,9 @@ noise floor, with lost samples flagged and tests stratified by data set."""
 
 import pandas as pd
 
-from odesdegap import artifacts, findings, runtime
+from odesdegap import runtime
+from odesdegap.io import artifacts
+from odesdegap.reporting import findings
 
 sm = snakemake  # noqa: F821 (injected by Snakemake)
 runtime.log_to(sm.log[0])

@@ -5,7 +5,9 @@ reStructuredText and as a standalone HTML page."""
 import pandas as pd
 from docutils.core import publish_string
 
-from odesdegap import artifacts, headline, runtime
+from odesdegap import runtime
+from odesdegap.io import artifacts
+from odesdegap.reporting import headline
 
 sm = snakemake  # noqa: F821 (injected by Snakemake)
 runtime.log_to(sm.log[0])

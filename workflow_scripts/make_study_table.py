@@ -2,7 +2,9 @@
 
 import pandas as pd
 
-from odesdegap import artifacts, figures, runtime
+from odesdegap import runtime
+from odesdegap.io import artifacts
+from odesdegap.reporting import figures
 
 sm = snakemake  # noqa: F821 (injected by Snakemake)
 runtime.log_to(sm.log[0])

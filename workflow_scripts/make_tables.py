@@ -1,7 +1,9 @@
 """Rule tables: every run's metrics in one CSV (with the noise-floor and lost-sample flags), and
 the per-(dataset, weight) summary as CSV, Markdown, LaTeX and HTML, each with its footnotes."""
 
-from odesdegap import artifacts, runtime, tables
+from odesdegap import runtime
+from odesdegap.io import artifacts
+from odesdegap.reporting import tables
 
 sm = snakemake  # noqa: F821 (injected by Snakemake)
 runtime.log_to(sm.log[0])

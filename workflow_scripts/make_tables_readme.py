@@ -5,7 +5,9 @@ from pathlib import Path
 
 import pandas as pd
 
-from odesdegap import artifacts, headline, runtime, table_docs
+from odesdegap import runtime
+from odesdegap.io import artifacts
+from odesdegap.reporting import headline, table_docs
 
 sm = snakemake  # noqa: F821 (injected by Snakemake)
 runtime.log_to(sm.log[0])

@@ -1,7 +1,9 @@
 """Rule noise_floor: W2^2 between independent held-out sets of one data set at the runs' sample
-size, with the runs' W2 method, grid and convention (odesdegap.noise_floor)."""
+size, with the runs' W2 method, grid and convention (odesdegap.evaluation.noise_floor)."""
 
-from odesdegap import artifacts, noise_floor, runtime
+from odesdegap import runtime
+from odesdegap.evaluation import noise_floor
+from odesdegap.io import artifacts
 
 sm = snakemake  # noqa: F821 (injected by Snakemake)
 runtime.log_to(sm.log[0])

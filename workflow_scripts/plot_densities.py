@@ -1,7 +1,9 @@
 """Rule figure_densities: the paper's main figure for one data set (SDE and ODE sample
 densities side by side, one row per FP weight) for the first seed."""
 
-from odesdegap import artifacts, figures, runtime
+from odesdegap import runtime
+from odesdegap.io import artifacts
+from odesdegap.reporting import figures
 
 sm = snakemake  # noqa: F821 (injected by Snakemake)
 runtime.log_to(sm.log[0])

@@ -2,7 +2,8 @@
 
 import pandas as pd
 
-from odesdegap import figures, runtime
+from odesdegap import runtime
+from odesdegap.reporting import figures
 
 sm = snakemake  # noqa: F821 (injected by Snakemake)
 runtime.log_to(sm.log[0])

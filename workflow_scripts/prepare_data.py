@@ -1,7 +1,9 @@
 """Rule prepare_data: the training set and the held-out reference set of one data set (point
 clouds drawn from their generators; images loaded, flattened to [-1, 1], with their labels)."""
 
-from odesdegap import artifacts, datasets, image_datasets, runtime
+from odesdegap import runtime
+from odesdegap.data import datasets
+from odesdegap.io import artifacts
 
 sm = snakemake  # noqa: F821 (injected by Snakemake)
 runtime.log_to(sm.log[0])

@@ -14,7 +14,8 @@ import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from odesdegap import artifacts, metrics, published  # noqa: E402
+from odesdegap.evaluation import metrics  # noqa: E402
+from odesdegap.io import artifacts, published  # noqa: E402
 
 
 def table(directory, datasets, weights):

@@ -1,7 +1,9 @@
 """Rule reference_features: feature-extractor features of one data set's held-out images, the
 'data' side of every FID of that data set."""
 
-from odesdegap import artifacts, fid, runtime
+from odesdegap import runtime
+from odesdegap.evaluation import fid
+from odesdegap.io import artifacts
 
 sm = snakemake  # noqa: F821 (injected by Snakemake)
 runtime.log_to(sm.log[0])

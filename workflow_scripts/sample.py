@@ -1,9 +1,10 @@
 """Rules sample and sample_eta: draw samples from one trained model with the probability-flow
 ODE, the reverse SDE, or another member (eta) of the SDE family between them."""
 
-from odesdegap import artifacts, runtime
-from odesdegap.processes import build_process
-from odesdegap.samplers import SamplerSettings, TimeGrid, sample
+from odesdegap import runtime
+from odesdegap.diffusion.processes import build_process
+from odesdegap.diffusion.samplers import SamplerSettings, TimeGrid, sample
+from odesdegap.io import artifacts
 
 sm = snakemake  # noqa: F821 (injected by Snakemake)
 runtime.log_to(sm.log[0])

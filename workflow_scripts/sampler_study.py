@@ -3,8 +3,10 @@ for a trained model or for the exact score of Gaussian data."""
 
 import pandas as pd
 
-from odesdegap import artifacts, metrics, runtime, studies
-from odesdegap.processes import build_process
+from odesdegap import runtime
+from odesdegap.diffusion.processes import build_process
+from odesdegap.evaluation import metrics, studies
+from odesdegap.io import artifacts
 
 sm = snakemake  # noqa: F821 (injected by Snakemake)
 runtime.log_to(sm.log[0])

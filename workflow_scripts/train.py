@@ -9,16 +9,17 @@ from pathlib import Path
 import pandas as pd
 import torch
 
-from odesdegap import artifacts, runtime
-from odesdegap.models import build_model
-from odesdegap.processes import build_process
-from odesdegap.training import (
+from odesdegap import runtime
+from odesdegap.diffusion.processes import build_process
+from odesdegap.diffusion.training import (
     NonFiniteLossError,
     TrainingInterrupted,
     TrainingSettings,
     settings_dict,
     train,
 )
+from odesdegap.io import artifacts
+from odesdegap.models import build_model
 
 sm = snakemake  # noqa: F821 (injected by Snakemake)
 runtime.log_to(sm.log[0])

@@ -3,7 +3,9 @@ image data set, with its accuracy on the held-out images."""
 
 import pandas as pd
 
-from odesdegap import artifacts, classifier, runtime
+from odesdegap import runtime
+from odesdegap.evaluation import classifier
+from odesdegap.io import artifacts
 
 sm = snakemake  # noqa: F821 (injected by Snakemake)
 runtime.log_to(sm.log[0])

@@ -9,8 +9,8 @@ from pathlib import Path
 import jsonschema
 import yaml
 
-from .datasets import dimension, image_shape
-from .image_datasets import DIGITS_TOTAL, TORCHVISION_DATASETS
+from odesdegap.data.datasets import dimension, image_shape
+from odesdegap.data.images import DIGITS_TOTAL, TORCHVISION_DATASETS
 
 SCHEMA_PATH = Path(__file__).with_name("config_schema.yaml")
 # The workflow's embedded config (the Snakefile's `configfile:`), which presets merge over.
@@ -160,7 +160,7 @@ def consistency_problems(config: dict) -> list[str]:
         problems.append("config key 'evaluation.residual_points' has value "
                         f"{evaluation['residual_points']!r}: expected at least "
                         "evaluation.residual_points_per_time")
-    from . import published
+    from odesdegap.io import published
 
     return problems + image_problems(config) + published.config_problems(config)
 
@@ -206,7 +206,7 @@ def image_problems(config: dict) -> list[str]:
 def missing_data_problems(config: dict) -> list[str]:
     """torchvision data sets that are not on disk when downloading is switched off: caught here,
     before any job, rather than by the first job that needs them."""
-    from .image_datasets import is_on_disk, unavailable_message
+    from odesdegap.data.images import is_on_disk, unavailable_message
 
     data = config["data"]
     if data["download"]:
@@ -226,7 +226,7 @@ def checked(config: dict) -> dict:
         config = fill_defaults(config)
         problems = consistency_problems(config)
     if not problems:
-        from . import published
+        from odesdegap.io import published
 
         problems = missing_data_problems(config) + published.missing_file_problems(config)
     if problems:

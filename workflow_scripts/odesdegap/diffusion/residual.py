@@ -18,8 +18,12 @@ from dataclasses import dataclass, field
 
 import torch
 
-from .divergence import exact_divergence, hutchinson_divergence, rademacher_probes
-from .processes import ForwardProcess
+from odesdegap.diffusion.divergence import (
+    exact_divergence,
+    hutchinson_divergence,
+    rademacher_probes,
+)
+from odesdegap.diffusion.processes import ForwardProcess
 
 
 def fp_residual(model, process: ForwardProcess, x: torch.Tensor, t: torch.Tensor,

@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from .tables import (
+from odesdegap.reporting.tables import (
     FLOOR_COLUMNS,
     LOST_MARK,
     NEAR_FLOOR_FACTOR,
@@ -271,9 +271,10 @@ def _blocks(found: list[dict], pooled: dict[str, tuple],
     """The findings as a document: ("h1" | "h2" | "p", text), ("table", DataFrame) and
     ("list", [text]) blocks, rendered to Markdown or HTML below."""
     blocks = [("h1", "Findings"),
-              ("p", "Computed by odesdegap.findings from results/tables/metrics.csv; W2^2 is the "
-                    "squared 2-Wasserstein distance: on the 64 x 64 grid in 2-D, exact optimal "
-                    "transport between seeded subsamples in more dimensions. Every distance is "
+              ("p", "Computed by odesdegap.reporting.findings from results/tables/metrics.csv; "
+                    "W2^2 is the squared 2-Wasserstein distance: on the 64 x 64 grid in 2-D, "
+                    "exact optimal transport between seeded subsamples in more dimensions. "
+                    "Every distance is "
                     "read against its noise floor: the W2^2 between independent held-out sets "
                     "of the data at the same sample size, on the same metric.")]
     for item in found:

@@ -87,7 +87,7 @@ def load_state_dict(path) -> dict:
 
 def load_model(path, settings: dict, dim: int, process, image_shape=None) -> torch.nn.Module:
     """A trained model: built from the config's `model` section, then given its saved weights."""
-    from .models import build_model
+    from odesdegap.models import build_model
 
     model = build_model(settings, dim=dim, process=process, image_shape=image_shape)
     model.load_state_dict(load_state_dict(path))

@@ -120,7 +120,7 @@ def describe(column: str) -> str:
         if match:
             return text(*match.groups())
     raise KeyError(f"no description for table column {column!r}: add it to "
-                   "odesdegap/table_docs.py")
+                   "odesdegap/reporting/table_docs.py")
 
 
 def readme(tables: dict[str, pd.DataFrame], w2: str, floor_note: str) -> str:
@@ -145,7 +145,7 @@ def undescribed(tables: dict[str, pd.DataFrame]) -> list[str]:
                    if _described(c) == NOT_DESCRIBED})
 
 
-NOT_DESCRIBED = "not described yet (add it to odesdegap/table_docs.py)"
+NOT_DESCRIBED = "not described yet (add it to odesdegap/reporting/table_docs.py)"
 
 
 def _described(column: str) -> str:

@@ -36,8 +36,8 @@ from cleanfid.inception_torchscript import InceptionV3W
 from cleanfid.resize import build_resizer, make_resizer
 from tqdm import tqdm
 
-from .artifacts import atomic_path
-from .classifier import ImageClassifier, load_classifier
+from odesdegap.evaluation.classifier import ImageClassifier, load_classifier
+from odesdegap.io.artifacts import atomic_path
 
 EXTRACTORS = ("inception", "classifier")
 INCEPTION_FILE = "inception-2015-12-05.pt"  # the name InceptionV3W loads from its directory

@@ -13,7 +13,7 @@ import torchdiffeq
 import torchsde
 from tqdm import tqdm
 
-from .processes import ForwardProcess
+from odesdegap.diffusion.processes import ForwardProcess
 
 ODE_ADAPTIVE_METHODS = ("dopri5", "dopri8", "bosh3", "adaptive_heun")
 

@@ -21,7 +21,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from . import datasets, metrics
+from odesdegap.data import datasets
+from odesdegap.evaluation import metrics
 
 
 def uses_grid(evaluation: dict, dim: int) -> bool:

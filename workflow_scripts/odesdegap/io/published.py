@@ -303,7 +303,7 @@ def histogram_table(directory: Path | str, datasets, weights, support, w2sq) -> 
 def two_sample_floor(dataset: str, n: int, seeds, grid, w2sq) -> float:
     """The noise floor of W2^2 at n points: the mean over `seeds` of W2^2 between two disjoint
     sets of n points of our data generator, both binned as data on `grid`."""
-    from .datasets import sample_dataset
+    from odesdegap.data.datasets import sample_dataset
 
     values = []
     for seed in seeds:

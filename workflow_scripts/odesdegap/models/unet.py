@@ -19,7 +19,7 @@ import torch
 from torch import nn
 from torch.nn import functional
 
-from .models import PotentialMLP
+from odesdegap.models.base import PotentialModel
 
 
 def _group_norm(channels: int) -> nn.GroupNorm:
@@ -172,7 +172,7 @@ class UNetScore(_ImageModel):
         return -x / variance + correction * self._network(x, std, variance)
 
 
-class UNetPotential(_ImageModel):
+class UNetPotential(_ImageModel, PotentialModel):
     """phi(x, t), read as a log-density, in the energy form of Salimans & Ho (2021):
 
         phi = -|x - a(t) x0_hat(x, t)|^2 / (2 s^2) - D/2 log(2 pi A),
@@ -198,5 +198,3 @@ class UNetPotential(_ImageModel):
         residual = (x - scale * self.data_std * self._network(x, std, variance)) / variance.sqrt()
         normaliser = 0.5 * x.shape[1] * torch.log(2 * math.pi * variance.squeeze(1))
         return -0.5 * (residual**2).sum(dim=1) - normaliser
-
-    score = PotentialMLP.score  # grad_x phi, as for every potential model

@@ -218,7 +218,7 @@ def sampler_study(frame: pd.DataFrame):
 def save(figure, png, pdf, dpi: int = 110) -> None:
     """Write `figure` as PNG (for the report) and as vector PDF (for a paper), each atomically,
     then close it."""
-    from .artifacts import atomic_path
+    from odesdegap.io.artifacts import atomic_path
 
     for path, options in ((png, {"format": "png", "dpi": dpi}), (pdf, {"format": "pdf"})):
         with atomic_path(path) as tmp:

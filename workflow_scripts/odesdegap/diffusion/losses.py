@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import torch
 
-from .processes import ForwardProcess
-from .residual import sample_dsm_times
+from odesdegap.diffusion.processes import ForwardProcess
+from odesdegap.diffusion.residual import sample_dsm_times
 
 DSM_WEIGHTINGS = ("uniform", "variance")
 

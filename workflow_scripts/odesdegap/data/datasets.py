@@ -14,7 +14,7 @@ from functools import partial
 
 import numpy as np
 
-from .image_datasets import IMAGE_SHAPES
+from odesdegap.data.images import IMAGE_SHAPES
 
 MIXTURE_MEANS = np.array(
     [(2, -2), (-2, 2), (2, 2), (-2, -2), (0, 0), (4, 0), (-4, 0), (0, 4), (0, -4)], dtype=float

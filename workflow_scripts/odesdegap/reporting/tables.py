@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from . import artifacts
+from odesdegap.io import artifacts
 
 KEY_COLUMNS = ["dataset", "fp_weight", "seed"]
 SUMMARY_METRICS = [

@@ -19,9 +19,13 @@ import numpy as np
 import torch
 import torchdiffeq
 
-from .divergence import exact_divergence, hutchinson_divergence, rademacher_probes
-from .processes import ForwardProcess
-from .samplers import ODE_ADAPTIVE_METHODS, TimeGrid
+from odesdegap.diffusion.divergence import (
+    exact_divergence,
+    hutchinson_divergence,
+    rademacher_probes,
+)
+from odesdegap.diffusion.processes import ForwardProcess
+from odesdegap.diffusion.samplers import ODE_ADAPTIVE_METHODS, TimeGrid
 
 TIME_SPACINGS = ("log", "uniform")
 

@@ -20,7 +20,7 @@ import torch
 from torch import nn
 from tqdm import tqdm
 
-from . import artifacts
+from odesdegap.io import artifacts
 
 
 def _as_images(images_flat, image_shape, device) -> torch.Tensor:

@@ -16,15 +16,15 @@ import itertools
 import numpy as np
 import torch
 
-from .metrics import Grid, w2sq_between_histograms
-from .samplers import SamplerSettings, TimeGrid, sample
+from odesdegap.diffusion.samplers import SamplerSettings, TimeGrid, sample
+from odesdegap.evaluation.metrics import Grid, w2sq_between_histograms
 
 EXACT_GAUSSIAN = {"mean": [0.5, -0.5], "std": 0.5}
 
 
 def exact_gaussian_lane(process, n: int, seed: int):
     """The exact-score lane: the exact model of EXACT_GAUSSIAN data and n seeded data points."""
-    from .models import GaussianPotential
+    from odesdegap.models import GaussianPotential
 
     mean, std = np.asarray(EXACT_GAUSSIAN["mean"]), EXACT_GAUSSIAN["std"]
     data = mean + std * np.random.default_rng(seed).standard_normal((n, len(mean)))

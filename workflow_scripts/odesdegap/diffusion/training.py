@@ -15,11 +15,12 @@ import torch
 from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 from tqdm import tqdm
 
-from . import artifacts, runtime
-from .losses import draw_dsm_batch, dsm_loss
-from .processes import ForwardProcess
-from .residual import CollocationSampler, residual_penalty
-from .score_residual import score_residual_penalty
+from odesdegap import runtime
+from odesdegap.diffusion.losses import draw_dsm_batch, dsm_loss
+from odesdegap.diffusion.processes import ForwardProcess
+from odesdegap.diffusion.residual import CollocationSampler, residual_penalty
+from odesdegap.diffusion.score_residual import score_residual_penalty
+from odesdegap.io import artifacts
 
 
 class NonFiniteLossError(RuntimeError):

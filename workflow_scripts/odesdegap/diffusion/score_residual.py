@@ -14,9 +14,13 @@ from __future__ import annotations
 
 import torch
 
-from .divergence import exact_divergence, hutchinson_divergence, rademacher_probes
-from .processes import ForwardProcess
-from .residual import time_weight
+from odesdegap.diffusion.divergence import (
+    exact_divergence,
+    hutchinson_divergence,
+    rademacher_probes,
+)
+from odesdegap.diffusion.processes import ForwardProcess
+from odesdegap.diffusion.residual import time_weight
 
 
 def score_fp_residual(model, process: ForwardProcess, x: torch.Tensor, t: torch.Tensor,

@@ -16,10 +16,15 @@ import numpy as np
 import ot
 import torch
 
-from .losses import dsm_loss
-from .processes import ForwardProcess
-from .residual import CollocationSampler, fp_residual, sample_dsm_times, split_residual
-from .score_residual import score_fp_residual
+from odesdegap.diffusion.losses import dsm_loss
+from odesdegap.diffusion.processes import ForwardProcess
+from odesdegap.diffusion.residual import (
+    CollocationSampler,
+    fp_residual,
+    sample_dsm_times,
+    split_residual,
+)
+from odesdegap.diffusion.score_residual import score_fp_residual
 
 GRID_CONVENTIONS = ("nodes", "cells")
 ROLES = ("model", "data")

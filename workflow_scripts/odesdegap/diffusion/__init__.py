@@ -1,0 +1,1 @@
+"""The method: forward processes, DSM, the FP residuals, samplers, likelihood, training."""

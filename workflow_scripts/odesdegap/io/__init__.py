@@ -1,0 +1,1 @@
+"""Files: atomic writes, arrays, checkpoints, and the authors' published files."""
