@@ -15,9 +15,13 @@ import pickletools
 import zipfile
 from collections import OrderedDict
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import torch
 from torch import nn
+
+if TYPE_CHECKING:  # pandas is imported where a table is built
+    import pandas as pd
 
 # Our data-set names and the authors'.
 DATASET_NAMES = {"mixture": "blob", "checkerboard": "checker", "circles": "circles2"}
