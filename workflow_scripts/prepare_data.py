@@ -2,7 +2,7 @@
 clouds drawn from their generators; images loaded, flattened to [-1, 1], with their labels)."""
 
 from odesdegap import runtime
-from odesdegap.data import datasets
+from odesdegap.data import datasets, images
 from odesdegap.io import artifacts
 
 sm = snakemake  # noqa: F821 (injected by Snakemake)
@@ -14,8 +14,8 @@ if datasets.image_shape(name) is not None:
     # Where the files live and whether they may be downloaded change no result: config, not
     # params, so that moving the folder reruns nothing.
     data = sm.config["data"]
-    with runtime.stopping_on(image_datasets.DatasetUnavailable):
-        arrays = image_datasets.load_image_dataset(
+    with runtime.stopping_on(images.DatasetUnavailable):
+        arrays = images.load_image_dataset(
             name, params.n_train, params.n_reference, train_seed, data["root"], data["download"])
 else:
     arrays = {
