@@ -43,9 +43,10 @@ def declared_localrules() -> set[str]:
 
 SCRIPTS = rule_scripts()
 LOCAL_RULES = declared_localrules()
-# A job computes with torch (and so may use a GPU) exactly when its script asks runtime for a
-# device.
-TORCH_RULES = {name for name, source in SCRIPTS.items() if "runtime.job_device(" in source}
+# A job computes with torch (and so may use a GPU) exactly when its script's preamble asks
+# runtime for a device; every other script says computes=False.
+TORCH_RULES = {name for name, source in SCRIPTS.items()
+               if "runtime.job(snakemake)" in source}
 
 
 def dry_run_jobs(tmp_path: Path, *configfiles: Path) -> list[tuple[str, dict]]:
@@ -143,3 +144,11 @@ def test_memory_and_runtime_grow_with_the_attempt(gpus):
     assert resources.get("gpu") == (1 if gpus else None)
     cpu_only = cluster.job_resources(compute, uses_gpu=False)
     assert cpu_only["slurm_partition"] == "cpu" and "gpu" not in cpu_only
+
+
+def test_every_script_starts_with_the_job_preamble():
+    """Each script run by a rule routes its log and sets its threads (and, computing with
+    torch, its device) through runtime.job: torch jobs and the others, nothing in between."""
+    for name, source in SCRIPTS.items():
+        computes = "runtime.job(snakemake)" in source
+        assert computes != ("runtime.job(snakemake, computes=False)" in source), name

@@ -15,9 +15,13 @@ import pickletools
 import zipfile
 from collections import OrderedDict
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import torch
 from torch import nn
+
+if TYPE_CHECKING:  # the tables below import pandas when they run
+    import pandas as pd
 
 # Our data-set names and the authors'.
 DATASET_NAMES = {"mixture": "blob", "checkerboard": "checker", "circles": "circles2"}
