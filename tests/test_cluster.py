@@ -77,6 +77,7 @@ def test_the_rule_classification_is_not_empty():
     assert LOCAL_RULES <= set(SCRIPTS)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("preset", [
     pytest.param(p, marks=needs(SHARED)) if p == "published.yaml" else p for p in PRESETS])
 def test_slurm_requests_match_what_each_job_uses(preset, tmp_path):
@@ -107,6 +108,7 @@ def test_slurm_requests_match_what_each_job_uses(preset, tmp_path):
     assert seen - {"all"} <= set(SCRIPTS)
 
 
+@pytest.mark.slow
 def test_the_gpu_image_preset_sends_feature_jobs_to_the_gpu_partition(tmp_path):
     jobs = dry_run_jobs(tmp_path, REPO / "presets/images_gpu.yaml")
     for rule in ("train_classifier", "reference_features", "evaluate_fid", "train", "sample"):
@@ -115,6 +117,7 @@ def test_the_gpu_image_preset_sends_feature_jobs_to_the_gpu_partition(tmp_path):
         assert all(r["slurm_partition"] == "gpu" and r["gpu"] == "1" for r in requests), rule
 
 
+@pytest.mark.slow
 def test_partition_names_come_from_the_config(tmp_path):
     overlay = tmp_path / "partitions.yaml"
     overlay.write_text("compute: {gpus: 2, gpu_partition: a100, cpu_partition: short}\n")

@@ -64,8 +64,7 @@ def write_rows(path, run: dict, rows: list[dict]) -> None:
 def read_rows(paths) -> pd.DataFrame:
     """The row files (write_rows) of many runs as one table, in the order given; floats read
     back exactly as written."""
-    return pd.concat([pd.read_csv(path, float_precision="round_trip") for path in paths],
-                     ignore_index=True)
+    return pd.concat([pd.read_csv(path) for path in paths], ignore_index=True)
 
 
 def _to_builtin(value):
