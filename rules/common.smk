@@ -188,32 +188,31 @@ def compute_jobs():
     """Every compute job of this run, as {rule name -> the wildcards of each of its jobs}, the
     one list the benchmark table reads (a rule missing here has no runtime in the table).
     """
-    runs = RUNS
     jobs = {
         "prepare_data": [{"dataset": d} for d in config["datasets"]],
         "noise_floor": [{"dataset": d} for d in config["datasets"]],
     }
     if PUBLISHED:
-        jobs["import_published"] = runs
+        jobs["import_published"] = RUNS
     else:
         if TRAINING["schedule"] == "finetune":
             jobs["pretrain"] = [
                 {"dataset": d, "seed": s}
                 for d, s in itertools.product(config["datasets"], config["seeds"])
             ]
-        jobs["train"] = runs
-    jobs["sample"] = [{**run, "sampler": s} for s in ("ode", "sde") for run in runs]
-    jobs["evaluate"] = runs
+        jobs["train"] = RUNS
+    jobs["sample"] = [{**run, "sampler": s} for s in ("ode", "sde") for run in RUNS]
+    jobs["evaluate"] = RUNS
     if "classifier" in FID_EXTRACTORS:
         jobs["train_classifier"] = [{"dataset": d} for d in IMAGE_DATASETS]
     jobs["reference_features"] = [
         {"extractor": e, "dataset": d} for e in FID_EXTRACTORS for d in IMAGE_DATASETS
     ]
     jobs["evaluate_fid"] = [
-        {**run, "extractor": e} for e in FID_EXTRACTORS for run in runs
+        {**run, "extractor": e} for e in FID_EXTRACTORS for run in RUNS
     ]
-    jobs["sample_eta"] = [{**run, "eta": eta} for run in runs for eta in ETAS]
-    jobs["evaluate_eta"] = runs if ETAS else []
+    jobs["sample_eta"] = [{**run, "eta": eta} for run in RUNS for eta in ETAS]
+    jobs["evaluate_eta"] = RUNS if ETAS else []
     if SAMPLER_STUDY["steps"]:
         jobs["sampler_study"] = FIRST_SEED_RUNS
         jobs["sampler_study_exact"] = [{}]
