@@ -127,8 +127,8 @@ def test_metrics_table_has_every_run_and_finite_values(completed_run):
     assert "±" in markdown and "checkerboard" in markdown
     assert "w2sq_floor" in markdown and "noise floor" in markdown
     by_rule = pd.read_csv(completed_run / "results" / "tables" / "benchmarks_by_rule.csv")
-    assert {"train", "sample", "evaluate", "prepare_data", "sample_eta", "evaluate_eta",
-            "sampler_study", "sampler_study_exact", "noise_floor"} <= set(by_rule.rule)
+    assert {"train", "sample", "evaluate", "prepare_data", "noise_floor", "sample_eta",
+            "evaluate_eta", "sampler_study"} <= set(by_rule.rule)
 
 
 def test_benchmark_table_has_every_compute_job(completed_run):
