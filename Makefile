@@ -14,11 +14,13 @@ SNAKEMAKE_ARGS ?=
 KEPT_JOBS := prepare_data pretrain train train_classifier
 KEPT_OUTPUTS := data models checkpoints classifiers
 
-.PHONY: run test report bench gpu-check lint format docs clean clean-all help
+.PHONY: run test test-fast report bench gpu-check lint format docs clean clean-all help
 
 help:
 	@echo "make run        set up .venv and run the workflow (default config: config.yaml)"
-	@echo "make test       set up .venv and run the test suite"
+	@echo "make test       set up .venv and run the whole test suite (what CI runs)"
+	@echo "make test-fast  the quick unit tests only: no workflow run, no test marked slow"
+	@echo "                (docs/testing.md), for the loop while editing"
 	@echo "make report     build results/report.html from the run that is there, starting no"
 	@echo "                job (a partial run gives a partial report), and print the headline"
 	@echo "make bench      print speed figures (training, sampling, W2) at the default sizes"
@@ -53,6 +55,11 @@ run: $(INSTALLED)
 
 test: $(INSTALLED_DEV)
 	$(BIN)/python -m pytest
+
+# The markers are declared in pyproject.toml: `workflow` runs Snakemake on a preset, `slow` is a
+# unit test of more than a few seconds.
+test-fast: $(INSTALLED_DEV)
+	$(BIN)/python -m pytest -m "not workflow and not slow"
 
 report: $(INSTALLED)
 	@test -d .snakemake/metadata || { echo "error: no run here to report on; run 'make run' first"; exit 1; }

@@ -43,6 +43,9 @@ RUNS = [
     {"dataset": d, "weight": w, "seed": s}
     for d, w, s in itertools.product(config["datasets"], WEIGHTS, config["seeds"])
 ]
+# The seed of the figures of single runs and of the sampler study.
+FIRST_SEED = config["seeds"][0]
+FIRST_SEED_RUNS = [run for run in RUNS if run["seed"] == FIRST_SEED]
 IMAGE_DATASETS = [d for d in config["datasets"] if image_shape(d) is not None]
 POINT_DATASETS = [d for d in config["datasets"] if image_shape(d) is None]
 FID_EXTRACTORS = (
@@ -75,6 +78,10 @@ W2_SETTINGS = {
 SAMPLER_SEED_OFFSET = {"ode": 1, "sde": 2}
 STUDIES = config["studies"]
 ETAS = {format_weight(eta): float(eta) for eta in STUDIES["eta"]}
+SAMPLER_STUDY = STUDIES["sampler"]
+# With published.checkpoints_dir set, the models are the authors' (imported), not trained.
+PUBLISHED = config["published"]["checkpoints_dir"] is not None
+HISTOGRAMS = PUBLISHED and config["published"]["histograms_dir"] is not None
 # The report's menu sorts categories by name: the numbers put the answer first.
 CATEGORIES = {
     "main": "1. Main figure",
@@ -94,7 +101,21 @@ def run_paths(pattern):
 
 def first_seed_paths(pattern):
     """`pattern` for every (dataset, weight) at the first seed only."""
-    return [pattern.format(**run) for run in RUNS if run["seed"] == config["seeds"][0]]
+    return [pattern.format(**run) for run in FIRST_SEED_RUNS]
+
+
+def first_seed_samples(wildcards):
+    """The ODE and SDE samples of one data set's first seed, one per weight (in WEIGHTS'
+    order: the figures' `weights` param)."""
+    return {
+        sampler: [
+            SAMPLES.format(
+                dataset=wildcards.dataset, weight=w, seed=FIRST_SEED, sampler=sampler
+            )
+            for w in WEIGHTS
+        ]
+        for sampler in ("sde", "ode")
+    }
 
 
 def job_resources(share=1.0, uses_gpu=True):
@@ -161,3 +182,91 @@ FID_SETTINGS = config["evaluation"]["fid"]
 # The settings that change features (inception_dir only says where weights are cached, so the
 # scripts read it from the config).
 EXTRACTOR_PARAMS = dict(image_shape=shape_of, batch_size=FID_SETTINGS["batch_size"])
+
+
+def compute_jobs():
+    """Every compute job of this run, as {rule name -> the wildcards of each of its jobs}, the
+    one list the benchmark table reads (a rule missing here has no runtime in the table).
+    """
+    jobs = {
+        "prepare_data": [{"dataset": d} for d in config["datasets"]],
+        "noise_floor": [{"dataset": d} for d in config["datasets"]],
+    }
+    if PUBLISHED:
+        jobs["import_published"] = RUNS
+    else:
+        if TRAINING["schedule"] == "finetune":
+            jobs["pretrain"] = [
+                {"dataset": d, "seed": s}
+                for d, s in itertools.product(config["datasets"], config["seeds"])
+            ]
+        jobs["train"] = RUNS
+    jobs["sample"] = [{**run, "sampler": s} for s in ("ode", "sde") for run in RUNS]
+    jobs["evaluate"] = RUNS
+    if "classifier" in FID_EXTRACTORS:
+        jobs["train_classifier"] = [{"dataset": d} for d in IMAGE_DATASETS]
+    jobs["reference_features"] = [
+        {"extractor": e, "dataset": d} for e in FID_EXTRACTORS for d in IMAGE_DATASETS
+    ]
+    jobs["evaluate_fid"] = [
+        {**run, "extractor": e} for e in FID_EXTRACTORS for run in RUNS
+    ]
+    jobs["sample_eta"] = [{**run, "eta": eta} for run in RUNS for eta in ETAS]
+    jobs["evaluate_eta"] = RUNS if ETAS else []
+    if SAMPLER_STUDY["steps"]:
+        jobs["sampler_study"] = FIRST_SEED_RUNS
+        jobs["sampler_study_exact"] = [{}]
+    return jobs
+
+
+def compute_benchmarks(wildcards):
+    """The benchmark file of every compute job (compute_jobs), from each rule's own
+    `benchmark:` path."""
+    return [
+        getattr(rules, name).benchmark.format(**job)
+        for name, jobs in compute_jobs().items()
+        for job in jobs
+    ]
+
+
+def run_tables():
+    """The CSV tables of the run, which results/tables/README.md describes column by column."""
+    tables = [
+        rules.tables.output.metrics,
+        rules.tables.output.summary_csv,
+        rules.benchmark_table.output.jobs,
+        rules.benchmark_table.output.by_rule,
+    ]
+    if IMAGE_DATASETS:
+        tables += [rules.fid_table.output.runs, rules.fid_table.output.summary_csv]
+    if ETAS:
+        tables.append(rules.eta_table.output.table)
+    if SAMPLER_STUDY["steps"]:
+        tables.append(rules.sampler_table.output.table)
+    return tables
+
+
+def final_targets():
+    """The workflow's default targets (the input of `all`), every table, figure and page of
+    the run; each run's models, samples and metrics follow from them."""
+    targets = [
+        rules.tables.output,
+        rules.findings.output,
+        rules.figure_metrics.output,
+        rules.benchmark_table.output,
+        rules.headline.output,
+        rules.tables_readme.output,
+        expand(rules.figure_densities.output.figure, dataset=POINT_DATASETS),
+        expand(rules.figure_sample_grids.output.figure, dataset=IMAGE_DATASETS),
+    ]
+    if not PUBLISHED:
+        targets.append(rules.figure_training_curves.output)
+    if HISTOGRAMS:
+        targets.append(rules.published_comparison.output)
+    if IMAGE_DATASETS:
+        targets.append(rules.fid_table.output)
+    if ETAS:
+        targets.append(rules.eta_table.output)
+    if SAMPLER_STUDY["steps"]:
+        targets.append(rules.sampler_table.output)
+    return targets

@@ -1,3 +1,9 @@
+# The image data sets' plots and tables: seconds of work, run where Snakemake runs.
+localrules:
+    figure_sample_grids,
+    fid_table,
+
+
 rule train_classifier:
     """The small CNN classifier of one image data set: the offline FID feature extractor. Its
     held-out accuracy is recorded, so a poor extractor is visible next to the FID it gives.
@@ -73,3 +79,63 @@ rule evaluate_fid:
         evaluation_seed=config["evaluation"]["seed"],
     script:
         "../workflow_scripts/evaluate_fid.py"
+
+
+rule figure_sample_grids:
+    """Image data sets: SDE and ODE samples side by side, one row per weight."""
+    input:
+        unpack(first_seed_samples),
+        data=f"{DATA}.npz",
+    output:
+        figure=report(
+            f"{FIGURES}/{{dataset}}/sample_grids.png",
+            caption="captions/sample_grids.rst",
+            category=CATEGORIES["main"],
+            labels={"data set": "{dataset}", "figure": "sample grids"},
+        ),
+        pdf=f"{FIGURES}/{{dataset}}/sample_grids.pdf",
+    log:
+        f"{LOGS}/figure_sample_grids/{{dataset}}.log",
+    benchmark:
+        f"{BENCHMARKS}/figure_sample_grids/{{dataset}}.tsv"
+    conda:
+        "../envs/benchmark.yaml"
+    params:
+        weights=list(WEIGHTS.values()),
+        seed=FIRST_SEED,
+        image_shape=shape_of,
+    script:
+        "../workflow_scripts/plot_sample_grids.py"
+
+
+rule fid_table:
+    """FID and KID of every image run and extractor, and their per-weight summary."""
+    input:
+        fid=[
+            path
+            for extractor in FID_EXTRACTORS
+            for path in run_paths(FID.replace("{extractor}", extractor))
+        ],
+        classifiers=expand(
+            f"{CLASSIFIER_DIR}/model.json",
+            dataset=IMAGE_DATASETS if "classifier" in FID_EXTRACTORS else [],
+        ),
+    output:
+        runs=f"{TABLES}/fid.csv",
+        summary_csv=f"{TABLES}/fid_summary.csv",
+        summary_md=f"{TABLES}/fid_summary.md",
+        summary_tex=f"{TABLES}/fid_summary.tex",
+        summary_html=report(
+            f"{TABLES}/fid_summary.html",
+            caption="captions/fid.rst",
+            category=CATEGORIES["summary"],
+            labels={"table": "summary (images)", "of": "FID, KID"},
+        ),
+    log:
+        f"{LOGS}/fid_table.log",
+    benchmark:
+        f"{BENCHMARKS}/fid_table/all.tsv"
+    conda:
+        "../envs/benchmark.yaml"
+    script:
+        "../workflow_scripts/make_fid_table.py"

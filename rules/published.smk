@@ -35,10 +35,6 @@ rule import_published:
         f"{BENCHMARKS}/import_published/{RUN}.tsv"
     conda:
         "../envs/benchmark.yaml"
-    threads: 1
-    resources:
-        mem_mb=1000,
-        runtime=10,
     params:
         process=config["process"],
         model=MODEL,
@@ -80,10 +76,6 @@ if PUBLISHED_DIRS["histograms_dir"] is not None:
             f"{BENCHMARKS}/published_table/all.tsv"
         conda:
             "../envs/benchmark.yaml"
-        threads: 1
-        resources:
-            mem_mb=1000,
-            runtime=10,
         params:
             histograms_dir=lambda wc, input: os.path.dirname(input.histograms[0]),
             datasets=config["datasets"],
@@ -119,10 +111,6 @@ if PUBLISHED_DIRS["histograms_dir"] is not None:
             f"{BENCHMARKS}/published_comparison/all.tsv"
         conda:
             "../envs/benchmark.yaml"
-        threads: 1
-        resources:
-            mem_mb=1000,
-            runtime=10,
         params:
             datasets=config["datasets"],
             n_samples=config["sampling"]["n_samples"],

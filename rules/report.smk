@@ -1,6 +1,3 @@
-FIRST_SEED = config["seeds"][0]
-
-
 # Aggregation and plots: seconds of work, run where Snakemake runs (no cluster job each).
 localrules:
     tables,
@@ -11,8 +8,6 @@ localrules:
     headline,
     tables_readme,
     benchmark_table,
-    figure_sample_grids,
-    fid_table,
 
 
 rule tables:
@@ -42,10 +37,6 @@ rule tables:
         f"{BENCHMARKS}/tables/all.tsv"
     conda:
         "../envs/benchmark.yaml"
-    threads: 1
-    resources:
-        mem_mb=1000,
-        runtime=10,
     script:
         "../workflow_scripts/make_tables.py"
 
@@ -70,10 +61,6 @@ rule findings:
         f"{BENCHMARKS}/findings/all.tsv"
     conda:
         "../envs/benchmark.yaml"
-    threads: 1
-    resources:
-        mem_mb=1000,
-        runtime=10,
     script:
         "../workflow_scripts/make_findings.py"
 
@@ -81,19 +68,8 @@ rule findings:
 rule figure_densities:
     """The paper's main figure for one data set: SDE and ODE sample densities per weight."""
     input:
+        unpack(first_seed_samples),
         data=f"{DATA}.npz",
-        sde=lambda wc: [
-            SAMPLES.format(
-                dataset=wc.dataset, weight=w, seed=FIRST_SEED, sampler="sde"
-            )
-            for w in WEIGHTS
-        ],
-        ode=lambda wc: [
-            SAMPLES.format(
-                dataset=wc.dataset, weight=w, seed=FIRST_SEED, sampler="ode"
-            )
-            for w in WEIGHTS
-        ],
     output:
         figure=report(
             f"{FIGURES}/{{dataset}}/sample_densities.png",
@@ -108,10 +84,6 @@ rule figure_densities:
         f"{BENCHMARKS}/figure_densities/{{dataset}}.tsv"
     conda:
         "../envs/benchmark.yaml"
-    threads: 1
-    resources:
-        mem_mb=1000,
-        runtime=10,
     params:
         weights=list(WEIGHTS.values()),
         seed=FIRST_SEED,
@@ -146,10 +118,6 @@ rule figure_metrics:
         f"{BENCHMARKS}/figure_metrics/all.tsv"
     conda:
         "../envs/benchmark.yaml"
-    threads: 1
-    resources:
-        mem_mb=1000,
-        runtime=10,
     script:
         "../workflow_scripts/plot_metrics.py"
 
@@ -158,6 +126,7 @@ rule figure_training_curves:
     """DSM loss and FP residual during training, every run (trained models only)."""
     input:
         histories=run_paths(f"{MODEL_DIR}/training_log.csv"),
+        models=run_paths(f"{MODEL_DIR}/model.json"),
     output:
         training_curves=report(
             f"{FIGURES}/training_curves.png",
@@ -172,12 +141,6 @@ rule figure_training_curves:
         f"{BENCHMARKS}/figure_training_curves/all.tsv"
     conda:
         "../envs/benchmark.yaml"
-    threads: 1
-    resources:
-        mem_mb=1000,
-        runtime=10,
-    params:
-        runs=[(r["dataset"], WEIGHTS[r["weight"]], r["seed"]) for r in RUNS],
     script:
         "../workflow_scripts/plot_training_curves.py"
 
@@ -185,34 +148,7 @@ rule figure_training_curves:
 rule benchmark_table:
     """Runtime and peak memory of every compute job, and totals by rule."""
     input:
-        benchmarks=(
-            expand(
-                f"{BENCHMARKS}/prepare_data/{{dataset}}.tsv",
-                dataset=config["datasets"],
-            )
-            + expand(
-                f"{BENCHMARKS}/noise_floor/{{dataset}}.tsv",
-                dataset=config["datasets"],
-            )
-            + run_paths(
-                f"{BENCHMARKS}/{'import_published' if PUBLISHED else 'train'}/{RUN}.tsv"
-            )
-            + [
-                p
-                for s in ("ode", "sde")
-                for p in run_paths(f"{BENCHMARKS}/sample/{RUN}/{s}.tsv")
-            ]
-            + run_paths(f"{BENCHMARKS}/evaluate/{RUN}.tsv")
-            + expand(
-                f"{BENCHMARKS}/train_classifier/{{dataset}}.tsv",
-                dataset=IMAGE_DATASETS if "classifier" in FID_EXTRACTORS else [],
-            )
-            + [
-                p
-                for e in FID_EXTRACTORS
-                for p in run_paths(f"{BENCHMARKS}/evaluate_fid/{e}/{RUN}.tsv")
-            ]
-        ),
+        benchmarks=compute_benchmarks,
     output:
         jobs=f"{TABLES}/benchmarks_by_job.csv",
         by_rule=report(
@@ -226,93 +162,10 @@ rule benchmark_table:
         f"{BENCHMARKS}/benchmark_table/all.tsv"
     conda:
         "../envs/benchmark.yaml"
-    threads: 1
-    resources:
-        mem_mb=1000,
-        runtime=10,
     params:
         root=lambda wc, input: os.path.commonpath(input.benchmarks),
     script:
         "../workflow_scripts/benchmark_table.py"
-
-
-rule figure_sample_grids:
-    """Image data sets: SDE and ODE samples side by side, one row per weight."""
-    input:
-        data=f"{DATA}.npz",
-        sde=lambda wc: [
-            SAMPLES.format(
-                dataset=wc.dataset, weight=w, seed=FIRST_SEED, sampler="sde"
-            )
-            for w in WEIGHTS
-        ],
-        ode=lambda wc: [
-            SAMPLES.format(
-                dataset=wc.dataset, weight=w, seed=FIRST_SEED, sampler="ode"
-            )
-            for w in WEIGHTS
-        ],
-    output:
-        figure=report(
-            f"{FIGURES}/{{dataset}}/sample_grids.png",
-            caption="captions/sample_grids.rst",
-            category=CATEGORIES["main"],
-            labels={"data set": "{dataset}", "figure": "sample grids"},
-        ),
-        pdf=f"{FIGURES}/{{dataset}}/sample_grids.pdf",
-    log:
-        f"{LOGS}/figure_sample_grids/{{dataset}}.log",
-    benchmark:
-        f"{BENCHMARKS}/figure_sample_grids/{{dataset}}.tsv"
-    conda:
-        "../envs/benchmark.yaml"
-    threads: 1
-    resources:
-        mem_mb=1000,
-        runtime=10,
-    params:
-        weights=list(WEIGHTS.values()),
-        seed=FIRST_SEED,
-        image_shape=shape_of,
-    script:
-        "../workflow_scripts/plot_sample_grids.py"
-
-
-rule fid_table:
-    """FID and KID of every image run and extractor, and their per-weight summary."""
-    input:
-        fid=[
-            path
-            for extractor in FID_EXTRACTORS
-            for path in run_paths(FID.replace("{extractor}", extractor))
-        ],
-        classifiers=expand(
-            f"{CLASSIFIER_DIR}/model.json",
-            dataset=IMAGE_DATASETS if "classifier" in FID_EXTRACTORS else [],
-        ),
-    output:
-        runs=f"{TABLES}/fid.csv",
-        summary_csv=f"{TABLES}/fid_summary.csv",
-        summary_md=f"{TABLES}/fid_summary.md",
-        summary_tex=f"{TABLES}/fid_summary.tex",
-        summary_html=report(
-            f"{TABLES}/fid_summary.html",
-            caption="captions/fid.rst",
-            category=CATEGORIES["summary"],
-            labels={"table": "summary (images)", "of": "FID, KID"},
-        ),
-    log:
-        f"{LOGS}/fid_table.log",
-    benchmark:
-        f"{BENCHMARKS}/fid_table/all.tsv"
-    conda:
-        "../envs/benchmark.yaml"
-    threads: 1
-    resources:
-        mem_mb=1000,
-        runtime=10,
-    script:
-        "../workflow_scripts/make_fid_table.py"
 
 
 rule headline:
@@ -337,10 +190,6 @@ rule headline:
         f"{LOGS}/headline.log",
     conda:
         "../envs/benchmark.yaml"
-    threads: 1
-    resources:
-        mem_mb=1000,
-        runtime=10,
     params:
         # The Snakefile's own config.yaml first, then the --configfile(s) over it.
         configfiles=sorted(
@@ -364,19 +213,7 @@ rule tables_readme:
     method and grid convention produced them."""
     input:
         metrics=rules.tables.output.metrics,
-        tables=[
-            rules.tables.output.metrics,
-            rules.tables.output.summary_csv,
-            rules.benchmark_table.output.jobs,
-            rules.benchmark_table.output.by_rule,
-        ]
-        + (
-            [rules.fid_table.output.runs, rules.fid_table.output.summary_csv]
-            if IMAGE_DATASETS
-            else []
-        )
-        + ([rules.eta_table.output.table] if ETAS else [])
-        + ([rules.sampler_table.output.table] if SAMPLER_STUDY["steps"] else []),
+        tables=lambda wc: run_tables(),
     output:
         readme=report(
             f"{TABLES}/README.md",
@@ -388,10 +225,6 @@ rule tables_readme:
         f"{LOGS}/tables_readme.log",
     conda:
         "../envs/benchmark.yaml"
-    threads: 1
-    resources:
-        mem_mb=1000,
-        runtime=10,
     params:
         grid_bins=config["evaluation"]["grid_bins"],
         grid_convention=config["evaluation"]["grid_convention"],

@@ -1,6 +1,8 @@
 STUDY_DIR = f"{RESULTS}/studies"
 ETA_SAMPLES = f"{RESULTS}/samples/{RUN}/eta{{eta}}.npz"
-SAMPLER_STUDY = STUDIES["sampler"]
+# One CSV of rows per run, each row naming its run: the tables concatenate them.
+ETA_ROWS = f"{STUDY_DIR}/eta/{RUN}.csv"
+SAMPLER_ROWS = f"{STUDY_DIR}/samplers/{RUN}.csv"
 
 
 # The tables and figures that gather every run: seconds of work, run where Snakemake runs.
@@ -47,7 +49,7 @@ rule evaluate_eta:
         sde=SAMPLES.replace("{sampler}", "sde"),
         etas=lambda wc: [ETA_SAMPLES.format(eta=eta, **wc) for eta in ETAS],
     output:
-        rows=f"{STUDY_DIR}/eta/{RUN}.json",
+        rows=ETA_ROWS,
     log:
         f"{LOGS}/evaluate_eta/{RUN}.log",
     benchmark:
@@ -60,6 +62,8 @@ rule evaluate_eta:
     params:
         etas=list(ETAS.values()),
         grid=W2_GRID,
+        fp_weight=fp_weight,
+        seed=lambda wc: int(wc.seed),
     script:
         "../workflow_scripts/evaluate_eta.py"
 
@@ -70,7 +74,7 @@ rule sampler_study:
         data=f"{DATA}.npz",
         model=f"{MODEL_DIR}/model.pt",
     output:
-        rows=f"{STUDY_DIR}/samplers/{RUN}.csv",
+        rows=SAMPLER_ROWS,
     log:
         f"{LOGS}/sampler_study/{RUN}.log",
     benchmark:
@@ -86,6 +90,7 @@ rule sampler_study:
         image_shape=shape_of,
         study=SAMPLER_STUDY,
         grid=W2_GRID,
+        fp_weight=fp_weight,
         seed=lambda wc: int(wc.seed),
     script:
         "../workflow_scripts/sampler_study.py"
@@ -116,7 +121,7 @@ rule sampler_study_exact:
 rule eta_table:
     """The eta sweep of every run: one table and one figure."""
     input:
-        rows=run_paths(f"{STUDY_DIR}/eta/{RUN}.json"),
+        rows=run_paths(ETA_ROWS),
     output:
         table=f"{TABLES}/eta_sweep.csv",
         figure=report(
@@ -132,13 +137,8 @@ rule eta_table:
         f"{BENCHMARKS}/eta_table/all.tsv"
     conda:
         "../envs/benchmark.yaml"
-    threads: 1
-    resources:
-        mem_mb=1000,
-        runtime=10,
     params:
         study="eta",
-        runs=[(r["dataset"], WEIGHTS[r["weight"]], r["seed"]) for r in RUNS],
     script:
         "../workflow_scripts/make_study_table.py"
 
@@ -147,8 +147,7 @@ rule sampler_table:
     """The sampler study of every (data set, weight) at the first seed, and of the exact score:
     one table and one figure."""
     input:
-        rows=first_seed_paths(f"{STUDY_DIR}/samplers/{RUN}.csv")
-        + [rules.sampler_study_exact.output.rows],
+        rows=first_seed_paths(SAMPLER_ROWS) + [rules.sampler_study_exact.output.rows],
     output:
         table=f"{TABLES}/sampler_study.csv",
         figure=report(
@@ -164,17 +163,7 @@ rule sampler_table:
         f"{BENCHMARKS}/sampler_table/all.tsv"
     conda:
         "../envs/benchmark.yaml"
-    threads: 1
-    resources:
-        mem_mb=1000,
-        runtime=10,
     params:
         study="sampler",
-        runs=[
-            (r["dataset"], WEIGHTS[r["weight"]], r["seed"])
-            for r in RUNS
-            if r["seed"] == config["seeds"][0]
-        ]
-        + [("exact Gaussian", None, 0)],
     script:
         "../workflow_scripts/make_study_table.py"

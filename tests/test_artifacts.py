@@ -62,3 +62,18 @@ def test_written_files_get_the_usual_permissions(tmp_path):
     finally:
         os.umask(old)
     assert (tmp_path / "shared.json").stat().st_mode & 0o777 == 0o644
+
+
+def test_row_files_name_their_run_and_concatenate_exactly(tmp_path):
+    """A per-run row file starts every row with its run; reading many gives their
+    concatenation in the order given, with every float as written."""
+    rows = [{"eta": 0.1, "w2sq": 1 / 3}, {"eta": 0.7, "w2sq": 2 ** -40 + 1e-17}]
+    artifacts.write_rows(tmp_path / "a.csv", {"dataset": "moons", "fp_weight": 1.0, "seed": 3},
+                         rows)
+    artifacts.write_rows(tmp_path / "b.csv",
+                         {"dataset": "exact Gaussian", "fp_weight": None, "seed": 0}, rows[:1])
+    table = artifacts.read_rows([tmp_path / "a.csv", tmp_path / "b.csv"])
+    assert list(table.columns) == ["dataset", "fp_weight", "seed", "eta", "w2sq"]
+    assert list(table.dataset) == ["moons", "moons", "exact Gaussian"]
+    assert list(table.seed) == [3, 3, 0] and np.isnan(table.fp_weight.iloc[2])
+    assert list(table.w2sq) == [rows[0]["w2sq"], rows[1]["w2sq"], rows[0]["w2sq"]]

@@ -43,9 +43,10 @@ def declared_localrules() -> set[str]:
 
 SCRIPTS = rule_scripts()
 LOCAL_RULES = declared_localrules()
-# A job computes with torch (and so may use a GPU) exactly when its script asks runtime for a
-# device.
-TORCH_RULES = {name for name, source in SCRIPTS.items() if "runtime.job_device(" in source}
+# A job computes with torch (and so may use a GPU) exactly when its script's preamble asks
+# runtime for a device; every other script says computes=False.
+TORCH_RULES = {name for name, source in SCRIPTS.items()
+               if "runtime.job(snakemake)" in source}
 
 
 def dry_run_jobs(tmp_path: Path, *configfiles: Path) -> list[tuple[str, dict]]:
@@ -76,6 +77,7 @@ def test_the_rule_classification_is_not_empty():
     assert LOCAL_RULES <= set(SCRIPTS)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("preset", [
     pytest.param(p, marks=needs(SHARED)) if p == "published.yaml" else p for p in PRESETS])
 def test_slurm_requests_match_what_each_job_uses(preset, tmp_path):
@@ -106,6 +108,7 @@ def test_slurm_requests_match_what_each_job_uses(preset, tmp_path):
     assert seen - {"all"} <= set(SCRIPTS)
 
 
+@pytest.mark.slow
 def test_the_gpu_image_preset_sends_feature_jobs_to_the_gpu_partition(tmp_path):
     jobs = dry_run_jobs(tmp_path, REPO / "presets/images_gpu.yaml")
     for rule in ("train_classifier", "reference_features", "evaluate_fid", "train", "sample"):
@@ -114,6 +117,7 @@ def test_the_gpu_image_preset_sends_feature_jobs_to_the_gpu_partition(tmp_path):
         assert all(r["slurm_partition"] == "gpu" and r["gpu"] == "1" for r in requests), rule
 
 
+@pytest.mark.slow
 def test_partition_names_come_from_the_config(tmp_path):
     overlay = tmp_path / "partitions.yaml"
     overlay.write_text("compute: {gpus: 2, gpu_partition: a100, cpu_partition: short}\n")
@@ -143,3 +147,11 @@ def test_memory_and_runtime_grow_with_the_attempt(gpus):
     assert resources.get("gpu") == (1 if gpus else None)
     cpu_only = cluster.job_resources(compute, uses_gpu=False)
     assert cpu_only["slurm_partition"] == "cpu" and "gpu" not in cpu_only
+
+
+def test_every_script_starts_with_the_job_preamble():
+    """Each script run by a rule routes its log and sets its threads (and, computing with
+    torch, its device) through runtime.job: torch jobs and the others, nothing in between."""
+    for name, source in SCRIPTS.items():
+        computes = "runtime.job(snakemake)" in source
+        assert computes != ("runtime.job(snakemake, computes=False)" in source), name

@@ -10,6 +10,7 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
 import torch
 
 from odesdegap.data.datasets import sample_dataset
@@ -85,6 +86,7 @@ except TrainingInterrupted as error:
 """
 
 
+@pytest.mark.slow
 def test_sigterm_saves_a_checkpoint_and_exits_non_zero_then_training_resumes(tmp_path):
     checkpoint = tmp_path / "run.pt"
     script = CHILD.format(scripts=str(REPO / "workflow_scripts"), tests=str(REPO / "tests"),

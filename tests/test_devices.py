@@ -85,6 +85,7 @@ time.sleep({hold})
 """
 
 
+@pytest.mark.slow
 def test_separate_processes_get_distinct_gpus_and_a_dead_job_frees_its_gpu(tmp_path):
     """Four jobs on a fake 4-GPU machine, as Snakemake would start them: each its own GPU; a
     fifth waits, and gets the GPU of the first job that ends (killed, here)."""
@@ -108,6 +109,7 @@ def test_separate_processes_get_distinct_gpus_and_a_dead_job_frees_its_gpu(tmp_p
             job.wait()
 
 
+@pytest.mark.slow
 def test_a_gpu_config_on_a_machine_without_cuda_stops_before_any_job(tmp_path):
     if torch.cuda.is_available():
         pytest.skip("this machine has CUDA")

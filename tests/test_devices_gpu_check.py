@@ -7,6 +7,7 @@ import torch
 import gpu_check
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(torch.cuda.is_available(), reason="the CPU path; on CUDA make gpu-check runs")
 def test_gpu_check_runs_its_cpu_path_and_says_what_it_skipped(tmp_path):
     output = gpu_check.main(["--skip-tests", "--cpu-steps", "3", "--threads", "1",

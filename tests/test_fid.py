@@ -67,6 +67,7 @@ def _noisy_features(images, std, extractor):
     return F.image_features(images + std * noise, SHAPE, extractor)[0]
 
 
+@pytest.mark.slow
 def test_classifier_is_accurate_on_held_out_digits(digits, trained):
     images, labels = digits
     model, history = trained
@@ -101,6 +102,7 @@ def test_fid_of_a_set_with_itself_is_zero_and_of_two_halves_small(halves):
     assert 0 < F.fid(first, second) < 0.02 * scale
 
 
+@pytest.mark.slow
 def test_fid_and_kid_grow_with_noise(halves, extractor):
     first, second, second_images = halves
     fids = [F.fid(first, second)]
@@ -114,6 +116,7 @@ def test_fid_and_kid_grow_with_noise(halves, extractor):
     assert fids[-1] > 10 * fids[0]
 
 
+@pytest.mark.slow
 def test_kid_is_near_zero_for_the_same_distribution_and_reproducible(halves, extractor):
     first, second, second_images = halves
     noisy = _noisy_features(second_images, 0.1, extractor)

@@ -134,6 +134,7 @@ def test_one_seed_trends_are_worded_as_unsupported():
     assert stratified["sde_weight"]["min_p"] == pytest.approx(2 / 24**2)
 
 
+@pytest.mark.slow
 def test_w2_figure_draws_each_data_sets_floor():
     from odesdegap.reporting import figures
 

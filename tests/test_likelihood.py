@@ -90,6 +90,7 @@ def test_exact_divergence_nll_of_a_correlated_gaussian():
     assert result["nll_nats"] == pytest.approx(analytic.mean(), abs=2e-3)
 
 
+@pytest.mark.slow
 def test_hutchinson_agrees_with_exact_divergence_in_expectation():
     """Forced on in d = 4 (threshold 0): per point the estimate is noisy, but the noise has mean
     zero over points, and the probes are seeded and independent of the chunk size."""
@@ -148,6 +149,7 @@ def test_default_nll_is_accurate_for_narrow_data(std):
     assert result["nfe"] == 4 * settings.steps  # no more work than the old default
 
 
+@pytest.mark.slow
 def test_uniform_spacing_is_still_available_and_refinable():
     mean, std = np.array([0.3, -0.2]), 0.1
     x = (mean + std * np.random.default_rng(0).standard_normal((100, 2))).astype(np.float32)

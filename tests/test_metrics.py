@@ -42,6 +42,7 @@ def test_grid_w2_between_shifted_gaussians_matches_closed_form(convention):
     assert value == pytest.approx(1.25, abs=0.03)
 
 
+@pytest.mark.slow
 @BOTH_CONVENTIONS
 def test_grid_w2_between_scaled_gaussians_matches_closed_form(convention):
     # W2^2 between N(0, s1^2 I) and N(0, s2^2 I) in 2-D is 2 (s1 - s2)^2.
@@ -110,6 +111,7 @@ def test_grid_rejects_unknown_convention_and_role():
         GRID.histogram(np.zeros((2, 2)), "truth")
 
 
+@pytest.mark.slow
 def test_sliced_w2_of_shifted_gaussians():
     # Projecting a shift v on uniform directions of the circle gives E[(theta . v)^2] = |v|^2/2.
     a, b = _gaussian([0, 0], 0.5, 20000), _gaussian([1.0, 0.5], 0.5, 20000)
@@ -142,6 +144,7 @@ def _gaussian_nd(mean, std, n, seed):
 SHIFT_8D = [1.0, -0.5, 0.5, 0.5, 0.0, 0.5, 0.0, 0.0]  # |shift|^2 = 2
 
 
+@pytest.mark.slow
 def test_sliced_w2_of_shifted_gaussians_in_8d():
     # On uniform directions of the sphere S^(d-1), E[(theta . v)^2] = |v|^2 / d; in d = 8 one
     # projection's relative spread is ~1.2, so 2000 projections give ~3% standard error.
@@ -149,6 +152,7 @@ def test_sliced_w2_of_shifted_gaussians_in_8d():
     assert sliced_w2sq(a, b, n_projections=2000, seed=0) == pytest.approx(2.0 / 8, rel=0.1)
 
 
+@pytest.mark.slow
 def test_exact_subsampled_w2_of_shifted_gaussians_in_8d():
     """W2^2 between N(m1, s^2 I) and N(m2, s^2 I) is |m1 - m2|^2 in any d; the empirical OT
     between n-point samples adds a positive bias of the order of the same-distribution value."""

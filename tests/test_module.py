@@ -89,6 +89,7 @@ def installed_library(repository: Path, target: Path, env: dict) -> dict:
     return {**env, "PYTHONPATH": str(target)}
 
 
+@pytest.mark.slow
 def test_module_from_a_local_path_plans_the_whole_workflow(tmp_path):
     host = host_workflow(tmp_path / "host", repr(str(REPO / "workflow/Snakefile")))
     output = snakemake(host, "-n")
@@ -97,6 +98,7 @@ def test_module_from_a_local_path_plans_the_whole_workflow(tmp_path):
         assert f"rule {rule}:" in output, rule
 
 
+@pytest.mark.slow
 def test_module_from_git_without_an_installed_library_says_what_to_install(tmp_path):
     _, env = tagged_repository(tmp_path / "repo")
     host = host_workflow(tmp_path / "host", GIT_SNAKEFILE)

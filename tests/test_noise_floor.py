@@ -42,6 +42,7 @@ def test_floor_is_w2_between_two_disjoint_held_out_sets(convention):
     assert record["w2_method"] == "grid"
 
 
+@pytest.mark.slow
 def test_floor_shrinks_with_the_sample_size():
     reference = reference_of("checkerboard", 8000)
     small, large = (noise_floor.noise_floor("checkerboard", n, reference, EVALUATION, 2023)

@@ -111,6 +111,7 @@ def _schema_at(dotted: str) -> dict:
     return node
 
 
+@pytest.mark.slow
 def test_config_yaml_states_exactly_the_schema_defaults():
     """One source of defaults: every value config.yaml lists is the schema's default."""
     for key, value in _leaves(BASE):
@@ -212,6 +213,7 @@ def planned_paper_jobs():
     return json.loads(line[len("PARAMS"):])
 
 
+@pytest.mark.slow
 def test_dry_run_of_the_paper_preset_plans_the_papers_recipe(planned_paper_jobs):
     jobs = planned_paper_jobs
     assert {"train", "sample_ode", "sample_sde", "evaluate"} <= set(jobs)

@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 import ot
 import pandas as pd
+import pytest
 
 from odesdegap.evaluation import metrics
 from odesdegap.io import published
@@ -28,6 +29,7 @@ def authors_w2sq(a: np.ndarray, b: np.ndarray) -> float:
     return float(ot.emd2(a, b, ot.dist(nodes, nodes), numItermax=10_000_000))
 
 
+@pytest.mark.slow
 def test_the_command_reproduces_the_authors_formula(tmp_path):
     """One data set and weight keeps it short: six exact OT problems on 4096 nodes."""
     out = tmp_path / "table.csv"
@@ -56,6 +58,7 @@ def test_the_library_table_uses_the_nodes_support():
     np.testing.assert_array_equal(grid.support, np.stack([xx.ravel(), yy.ravel()], axis=1))
 
 
+@pytest.mark.slow
 def test_the_command_names_a_missing_histogram(tmp_path):
     result = subprocess.run(
         [sys.executable, str(REPO / "workflow_scripts" / "published_table.py"), "--histograms",

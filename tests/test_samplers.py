@@ -108,7 +108,7 @@ def test_eta_family_interpolates_between_the_dynamics():
 
 @pytest.mark.parametrize(("steps", "refine_last", "refine_factor", "nfe"), [
     (100, 2, 40, 98 + 80 + 2),      # the default grid: two segments, one shape check each
-    (800, 10, 10, 790 + 100 + 2),   # the paper's grid
+    pytest.param(800, 10, 10, 790 + 100 + 2, marks=pytest.mark.slow),  # the paper's grid
 ])
 @pytest.mark.parametrize("final_step_noise", [True, False])
 def test_sde_takes_exactly_the_grid_steps(steps, refine_last, refine_factor, nfe,

@@ -231,6 +231,7 @@ def _train_vector_mlp(model, process, data, steps, weight, generator):
     return first_gradients
 
 
+@pytest.mark.slow
 def test_vector_mlp_trains_with_dsm_and_score_residual():
     """From a DSM warm start (a fresh, near-constant network has R_s ~ 0, and DSM alone then
     raises it), a few hundred steps of DSM + w * penalty reduce both losses, and end well below

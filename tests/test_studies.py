@@ -18,6 +18,7 @@ DATA = (np.asarray(EXACT_GAUSSIAN["mean"]) + EXACT_GAUSSIAN["std"] * np.random.d
     0).standard_normal((3000, 2))).astype(np.float32)
 
 
+@pytest.mark.slow
 def test_exact_score_gap_vanishes_with_steps():
     rows = sampler_study(MODEL, PROCESS, 2, DATA, [4, 200], ["euler", "rk4"], ["euler"], 3000,
                          0, CPU, Grid())

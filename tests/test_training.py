@@ -26,6 +26,7 @@ def _model():
     return PotentialMLP(2, hidden_width=16)
 
 
+@pytest.mark.slow
 def test_training_reduces_both_losses(tmp_path):
     history = train(_model(), PROCESS, DATA, _settings(steps=300, log_every=50,
                                                         checkpoint_every=1000),

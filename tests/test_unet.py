@@ -87,6 +87,7 @@ def _hutchinson_against_exact(residual_fn, model, n_points=3, replicas=300, prob
     return (estimate.mean(dim=0) - exact).abs(), standard_error, exact
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("cls, residual_fn", [(UNetPotential, fp_residual),
                                               (UNetScore, score_fp_residual)],
                          ids=["potential", "score"])
@@ -134,6 +135,7 @@ def _binary_images(n, seed=0):
     return rows.expand(n, 1, 4, 4).reshape(n, 16).contiguous()
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("cls", MODELS)
 def test_dsm_training_lowers_the_loss(cls):
     data = _binary_images(256)

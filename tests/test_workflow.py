@@ -127,7 +127,18 @@ def test_metrics_table_has_every_run_and_finite_values(completed_run):
     assert "±" in markdown and "checkerboard" in markdown
     assert "w2sq_floor" in markdown and "noise floor" in markdown
     by_rule = pd.read_csv(completed_run / "results" / "tables" / "benchmarks_by_rule.csv")
-    assert {"train", "sample", "evaluate", "prepare_data"} <= set(by_rule.rule)
+    assert {"train", "sample", "evaluate", "prepare_data", "noise_floor", "sample_eta",
+            "evaluate_eta", "sampler_study"} <= set(by_rule.rule)
+
+
+def test_benchmark_table_has_every_compute_job(completed_run):
+    """Every job but the aggregation's left a benchmark file, and the table lists each one."""
+    benchmarks = completed_run / "results" / "benchmarks"
+    written = {str(p.relative_to(benchmarks).with_suffix("")) for p in benchmarks.rglob("*.tsv")}
+    aggregation = {job for job in written
+                   if job.split("/")[0] in AGGREGATION_RULES | {"figure_densities"}}
+    jobs = pd.read_csv(completed_run / "results" / "tables" / "benchmarks_by_job.csv")
+    assert set(jobs.job) == written - aggregation
 
 
 def test_findings_follow_from_the_metrics_table(completed_run):

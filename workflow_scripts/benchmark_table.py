@@ -8,8 +8,7 @@ import pandas as pd
 from odesdegap import runtime
 from odesdegap.io import artifacts
 
-sm = snakemake  # noqa: F821 (injected by Snakemake)
-runtime.log_to(sm.log[0])
+sm, _ = runtime.job(snakemake, computes=False)  # noqa: F821 (injected by Snakemake)
 root = Path(sm.params.root)
 rows = []
 for path in map(Path, sm.input.benchmarks):

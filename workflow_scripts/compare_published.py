@@ -5,11 +5,12 @@ two-sample noise floor of W2^2 at our sample count."""
 import numpy as np
 import pandas as pd
 
+from odesdegap import runtime
 from odesdegap.data import datasets
 from odesdegap.evaluation import metrics
 from odesdegap.io import artifacts, published
 
-sm = snakemake  # noqa: F821 (injected by Snakemake)
+sm, _ = runtime.job(snakemake, computes=False)  # noqa: F821 (injected by Snakemake)
 params = sm.params
 grid = metrics.Grid(params.bins, params.half_width, params.convention)
 ours = pd.read_csv(sm.input.ours)
@@ -40,3 +41,4 @@ header = (
     "ours_data_vs_their_truth: our reference set against their truth histogram.\n\n")
 with artifacts.atomic_path(sm.output.markdown) as tmp:
     tmp.write_text(header + shown.to_markdown(index=False, floatfmt=".5f") + "\n")
+print(header + shown.to_markdown(index=False, floatfmt=".5f"))

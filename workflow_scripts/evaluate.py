@@ -16,9 +16,7 @@ from odesdegap.diffusion.residual import CollocationSampler
 from odesdegap.evaluation import metrics, noise_floor
 from odesdegap.io import artifacts
 
-sm = snakemake  # noqa: F821 (injected by Snakemake)
-runtime.log_to(sm.log[0])
-device = runtime.job_device(sm)
+sm, device = runtime.job(snakemake)  # noqa: F821 (injected by Snakemake)
 params = sm.params
 evaluation = params.evaluation
 

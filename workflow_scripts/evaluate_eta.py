@@ -5,8 +5,7 @@ from odesdegap import runtime
 from odesdegap.evaluation import metrics, studies
 from odesdegap.io import artifacts
 
-sm = snakemake  # noqa: F821 (injected by Snakemake)
-runtime.log_to(sm.log[0])
+sm, _ = runtime.job(snakemake, computes=False)  # noqa: F821 (injected by Snakemake)
 params = sm.params
 grid = metrics.Grid.from_settings(params.grid)
 references = {
@@ -19,6 +18,6 @@ eta_samples = {
     for eta, path in zip(params.etas, sm.input.etas, strict=True)
 }
 rows = studies.eta_rows(eta_samples, references, grid)
-artifacts.write_json(sm.output.rows, {"rows": rows})
+artifacts.write_rows(sm.output.rows, runtime.run_identity(sm), rows)
 for row in rows:
     print(row)

@@ -7,9 +7,7 @@ from odesdegap import runtime
 from odesdegap.evaluation import fid
 from odesdegap.io import artifacts
 
-sm = snakemake  # noqa: F821 (injected by Snakemake)
-runtime.log_to(sm.log[0])
-device = runtime.job_device(sm)
+sm, device = runtime.job(snakemake)  # noqa: F821 (injected by Snakemake)
 params = sm.params
 shape = tuple(params.image_shape)
 with runtime.stopping_on(fid.FeatureExtractorUnavailable):

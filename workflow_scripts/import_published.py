@@ -9,8 +9,7 @@ from odesdegap.diffusion.processes import build_process
 from odesdegap.io import artifacts, published
 from odesdegap.models import build_model
 
-sm = snakemake  # noqa: F821 (injected by Snakemake)
-runtime.log_to(sm.log[0])
+sm, _ = runtime.job(snakemake, computes=False)  # noqa: F821 (injected by Snakemake)
 params = sm.params
 source = sm.input.checkpoint
 

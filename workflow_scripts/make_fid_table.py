@@ -11,8 +11,7 @@ FID_METRICS = ["fid_ode_data", "fid_sde_data", "fid_ode_sde", "kid_ode_data", "k
                "kid_ode_sde"]
 KEYS = ("dataset", "extractor", "fp_weight")
 
-sm = snakemake  # noqa: F821 (injected by Snakemake)
-runtime.log_to(sm.log[0])
+sm, _ = runtime.job(snakemake, computes=False)  # noqa: F821 (injected by Snakemake)
 runs = pd.DataFrame([artifacts.read_json(path) for path in sm.input.fid])
 classifiers = [artifacts.read_json(path) for path in sm.input.classifiers]
 accuracy = {record["dataset"]: record["test_accuracy"] for record in classifiers}

@@ -7,8 +7,7 @@ from odesdegap import runtime
 from odesdegap.io import artifacts
 from odesdegap.reporting import findings
 
-sm = snakemake  # noqa: F821 (injected by Snakemake)
-runtime.log_to(sm.log[0])
+sm, _ = runtime.job(snakemake, computes=False)  # noqa: F821 (injected by Snakemake)
 frame = pd.read_csv(sm.input.metrics)
 found = findings.per_dataset(frame)
 pooled = {column: findings.pooled_residual_gap(frame, column)

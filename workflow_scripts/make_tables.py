@@ -5,8 +5,7 @@ from odesdegap import runtime
 from odesdegap.io import artifacts
 from odesdegap.reporting import tables
 
-sm = snakemake  # noqa: F821 (injected by Snakemake)
-runtime.log_to(sm.log[0])
+sm, _ = runtime.job(snakemake, computes=False)  # noqa: F821 (injected by Snakemake)
 frame = tables.flag_runs(tables.collect(sm.input.metrics))
 summary = tables.summarise(frame)
 shown = tables.format_summary(summary)

@@ -9,8 +9,7 @@ from odesdegap import runtime
 from odesdegap.io import artifacts
 from odesdegap.reporting import headline, table_docs
 
-sm = snakemake  # noqa: F821 (injected by Snakemake)
-runtime.log_to(sm.log[0])
+sm, _ = runtime.job(snakemake, computes=False)  # noqa: F821 (injected by Snakemake)
 params = sm.params
 metrics = pd.read_csv(sm.input.metrics)
 w2 = headline.w2_description(metrics["w2_method"], params.grid_bins, params.grid_convention)

@@ -5,8 +5,7 @@ from odesdegap import runtime
 from odesdegap.evaluation import noise_floor
 from odesdegap.io import artifacts
 
-sm = snakemake  # noqa: F821 (injected by Snakemake)
-runtime.log_to(sm.log[0])
+sm, _ = runtime.job(snakemake, computes=False)  # noqa: F821 (injected by Snakemake)
 reference = artifacts.load_arrays(sm.input.data)["reference"]
 record = noise_floor.noise_floor(sm.wildcards.dataset, sm.params.n_samples, reference,
                                  sm.params.evaluation, sm.params.seed)

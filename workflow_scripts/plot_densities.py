@@ -5,8 +5,7 @@ from odesdegap import runtime
 from odesdegap.io import artifacts
 from odesdegap.reporting import figures
 
-sm = snakemake  # noqa: F821 (injected by Snakemake)
-runtime.log_to(sm.log[0])
+sm, _ = runtime.job(snakemake, computes=False)  # noqa: F821 (injected by Snakemake)
 params = sm.params
 panels = [
     (weight, artifacts.load_arrays(sde)["samples"], artifacts.load_arrays(ode)["samples"])

@@ -5,8 +5,7 @@ import pandas as pd
 from odesdegap import runtime
 from odesdegap.reporting import figures
 
-sm = snakemake  # noqa: F821 (injected by Snakemake)
-runtime.log_to(sm.log[0])
+sm, _ = runtime.job(snakemake, computes=False)  # noqa: F821 (injected by Snakemake)
 frame = pd.read_csv(sm.input.metrics)
 print(f"{len(frame)} runs")
 for name, draw in [

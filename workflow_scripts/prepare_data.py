@@ -5,8 +5,7 @@ from odesdegap import runtime
 from odesdegap.data import datasets, images
 from odesdegap.io import artifacts
 
-sm = snakemake  # noqa: F821 (injected by Snakemake)
-runtime.log_to(sm.log[0])
+sm, _ = runtime.job(snakemake, computes=False)  # noqa: F821 (injected by Snakemake)
 params = sm.params
 name = sm.wildcards.dataset
 train_seed, reference_seed = datasets.dataset_seeds(name, params.seed)

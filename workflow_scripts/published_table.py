@@ -61,8 +61,11 @@ def main(argv=None):
 
 
 if "snakemake" in globals():
-    sm = snakemake  # noqa: F821 (injected by Snakemake)
-    write(table(sm.params.histograms_dir, sm.params.datasets, sm.params.weights),
-          sm.output.csv, sm.output.markdown)
+    from odesdegap import runtime  # noqa: E402
+
+    sm, _ = runtime.job(snakemake, computes=False)  # noqa: F821 (injected by Snakemake)
+    frame = table(sm.params.histograms_dir, sm.params.datasets, sm.params.weights)
+    write(frame, sm.output.csv, sm.output.markdown)
+    print(markdown(frame))
 elif __name__ == "__main__":
     main()

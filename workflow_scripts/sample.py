@@ -6,9 +6,7 @@ from odesdegap.diffusion.processes import build_process
 from odesdegap.diffusion.samplers import SamplerSettings, TimeGrid, sample
 from odesdegap.io import artifacts
 
-sm = snakemake  # noqa: F821 (injected by Snakemake)
-runtime.log_to(sm.log[0])
-device = runtime.job_device(sm)
+sm, device = runtime.job(snakemake)  # noqa: F821 (injected by Snakemake)
 params = sm.params
 sampling = params.sampling
 

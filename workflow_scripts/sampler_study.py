@@ -8,18 +8,18 @@ from odesdegap.diffusion.processes import build_process
 from odesdegap.evaluation import metrics, studies
 from odesdegap.io import artifacts
 
-sm = snakemake  # noqa: F821 (injected by Snakemake)
-runtime.log_to(sm.log[0])
-device = runtime.job_device(sm)
+sm, device = runtime.job(snakemake)  # noqa: F821 (injected by Snakemake)
 params = sm.params
 study = params.study
 process = build_process(params.process)
 
 if "model" in sm.input.keys():
+    run = runtime.run_identity(sm)
     reference = artifacts.load_arrays(sm.input.data)["reference"]
     model = artifacts.load_model(sm.input.model, params.model, reference.shape[1], process,
                                  params.image_shape)
 else:
+    run = {"dataset": studies.EXACT_GAUSSIAN_LANE, "fp_weight": None, "seed": params.seed}
     model, reference = studies.exact_gaussian_lane(process, study["n_samples"], params.seed)
 
 rows = studies.sampler_study(
@@ -27,6 +27,5 @@ rows = studies.sampler_study(
     study["ode_methods"], study["sde_methods"], study["n_samples"], params.seed, device,
     metrics.Grid.from_settings(params.grid),
 )
-with artifacts.atomic_path(sm.output.rows) as tmp:
-    pd.DataFrame(rows).to_csv(tmp, index=False)
+artifacts.write_rows(sm.output.rows, run, rows)
 print(pd.DataFrame(rows).to_string())

@@ -21,9 +21,7 @@ from odesdegap.diffusion.training import (
 from odesdegap.io import artifacts
 from odesdegap.models import build_model
 
-sm = snakemake  # noqa: F821 (injected by Snakemake)
-runtime.log_to(sm.log[0])
-device = runtime.job_device(sm)
+sm, device = runtime.job(snakemake)  # noqa: F821 (injected by Snakemake)
 params = sm.params
 
 data = torch.as_tensor(artifacts.load_arrays(sm.input.data)["train"])

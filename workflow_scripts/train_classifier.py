@@ -7,9 +7,7 @@ from odesdegap import runtime
 from odesdegap.evaluation import classifier
 from odesdegap.io import artifacts
 
-sm = snakemake  # noqa: F821 (injected by Snakemake)
-runtime.log_to(sm.log[0])
-device = runtime.job_device(sm)
+sm, device = runtime.job(snakemake)  # noqa: F821 (injected by Snakemake)
 arrays = artifacts.load_arrays(sm.input.data)
 shape = tuple(sm.params.image_shape)
 settings = classifier.ClassifierSettings(**sm.params.classifier)

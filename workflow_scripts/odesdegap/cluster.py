@@ -12,7 +12,7 @@ from __future__ import annotations
 def job_resources(compute: dict, share: float = 1.0, uses_gpu: bool = True) -> dict:
     """Snakemake resources of a compute job. `compute` is the config's `compute` section;
     `share` scales its runtime (sampling and evaluation get half of training's)."""
-    on_gpu = uses_gpu and compute["gpus"] >= 1
+    gpus = int(compute["gpus"]) if uses_gpu else 0
     mem_mb = int(compute["mem_mb"])
     runtime = max(1, int(compute["runtime_minutes"] * share))
 
@@ -25,8 +25,13 @@ def job_resources(compute: dict, share: float = 1.0, uses_gpu: bool = True) -> d
     resources = {
         "mem_mb": grown_mem_mb,
         "runtime": grown_runtime,
-        "slurm_partition": compute["gpu_partition" if on_gpu else "cpu_partition"],
+        "slurm_partition": partition(compute, gpus),
     }
-    if on_gpu:
-        resources["gpu"] = int(compute["gpus"])
+    if gpus >= 1:
+        resources["gpu"] = gpus
     return resources
+
+
+def partition(compute: dict, gpus: int) -> str:
+    """The SLURM partition of a job that asks for `gpus` GPUs (its `gpu` resource)."""
+    return compute["gpu_partition" if gpus >= 1 else "cpu_partition"]

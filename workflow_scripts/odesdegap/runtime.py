@@ -158,12 +158,33 @@ def job_device(sm) -> torch.device:
     return setup(sm.threads, sm.config.get("device", "auto"), getattr(sm.resources, "gpu", 0))
 
 
+def job(sm, computes: bool = True) -> tuple[object, torch.device | None]:
+    """The first line of every workflow script: `sm, device = runtime.job(snakemake)`.
+
+    The job's stdout and stderr (progress bars included) go to its declared log, and torch uses
+    the rule's threads. A job that computes with torch (`computes`) also gets its device: the
+    config's, holding a GPU of its own where there are several. Every other job (tables,
+    figures, W2 on histograms) passes computes=False and gets None: it must never hold a GPU.
+    """
+    log_to(sm.log[0])
+    if computes:
+        return sm, job_device(sm)
+    torch.set_num_threads(max(1, int(sm.threads)))
+    return sm, None
+
+
+def run_identity(sm) -> dict:
+    """The run a per-run output belongs to (its data set, FP weight and seed), so that every
+    such file describes itself and the tables concatenate them."""
+    params = sm.params
+    return {"dataset": sm.wildcards.dataset, "fp_weight": params.fp_weight, "seed": params.seed}
+
+
 def model_identity(sm) -> dict:
     """What every model.json starts with, trained or imported: the run and the settings that
     built its network."""
     params = sm.params
-    return {"dataset": sm.wildcards.dataset, "fp_weight": params.fp_weight, "seed": params.seed,
-            "process": params.process, "model": params.model}
+    return {**run_identity(sm), "process": params.process, "model": params.model}
 
 
 def determinism_record(device: torch.device, precision: str = "float32") -> dict:

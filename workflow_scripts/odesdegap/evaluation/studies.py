@@ -20,6 +20,8 @@ from odesdegap.diffusion.samplers import SamplerSettings, TimeGrid, sample
 from odesdegap.evaluation.metrics import Grid, w2sq_between_histograms
 
 EXACT_GAUSSIAN = {"mean": [0.5, -0.5], "std": 0.5}
+# The exact lane's name in the `dataset` column of the sampler study (it has no FP weight).
+EXACT_GAUSSIAN_LANE = "exact Gaussian"
 
 
 def exact_gaussian_lane(process, n: int, seed: int):

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING
 import torch
 from torch import nn
 
-if TYPE_CHECKING:  # pandas is imported where a table is built
+if TYPE_CHECKING:  # the tables below import pandas when they run
     import pandas as pd
 
 # Our data-set names and the authors'.
