@@ -4,11 +4,12 @@ the SDE samples of one run."""
 from odesdegap import runtime
 from odesdegap.evaluation import metrics, studies
 from odesdegap.io import artifacts
+from odesdegap.settings import GridSettings
 
 sm = snakemake  # noqa: F821 (injected by Snakemake)
 runtime.log_to(sm.log[0])
 params = sm.params
-grid = metrics.Grid.from_settings(params.grid)
+grid = metrics.Grid.from_settings(GridSettings.from_config(params.grid, "evaluation"))
 references = {
     "data": artifacts.load_arrays(sm.input.data)["reference"],
     "ode": artifacts.load_arrays(sm.input.ode)["samples"],

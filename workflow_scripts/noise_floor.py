@@ -4,11 +4,13 @@ size, with the runs' W2 method, grid and convention (odesdegap.evaluation.noise_
 from odesdegap import runtime
 from odesdegap.evaluation import noise_floor
 from odesdegap.io import artifacts
+from odesdegap.settings import W2Settings
 
 sm = snakemake  # noqa: F821 (injected by Snakemake)
 runtime.log_to(sm.log[0])
 reference = artifacts.load_arrays(sm.input.data)["reference"]
+evaluation = W2Settings.from_config(sm.params.evaluation, "evaluation")
 record = noise_floor.noise_floor(sm.wildcards.dataset, sm.params.n_samples, reference,
-                                 sm.params.evaluation, sm.params.seed)
+                                 evaluation, sm.params.seed)
 print(record)
 artifacts.write_json(sm.output.floor, record)

@@ -7,12 +7,13 @@ from odesdegap import runtime
 from odesdegap.diffusion.processes import build_process
 from odesdegap.evaluation import metrics, studies
 from odesdegap.io import artifacts
+from odesdegap.settings import GridSettings, SamplerStudySettings
 
 sm = snakemake  # noqa: F821 (injected by Snakemake)
 runtime.log_to(sm.log[0])
 device = runtime.job_device(sm)
 params = sm.params
-study = params.study
+study = SamplerStudySettings.from_config(params.study, "studies.sampler")
 process = build_process(params.process)
 
 if "model" in sm.input.keys():
@@ -20,13 +21,11 @@ if "model" in sm.input.keys():
     model = artifacts.load_model(sm.input.model, params.model, reference.shape[1], process,
                                  params.image_shape)
 else:
-    model, reference = studies.exact_gaussian_lane(process, study["n_samples"], params.seed)
+    model, reference = studies.exact_gaussian_lane(process, study.n_samples, params.seed)
 
-rows = studies.sampler_study(
-    model.to(device), process, reference.shape[1], reference, study["steps"],
-    study["ode_methods"], study["sde_methods"], study["n_samples"], params.seed, device,
-    metrics.Grid.from_settings(params.grid),
-)
+grid = metrics.Grid.from_settings(GridSettings.from_config(params.grid, "evaluation"))
+rows = studies.sampler_study(model.to(device), process, reference, study, grid, params.seed,
+                             device)
 with artifacts.atomic_path(sm.output.rows) as tmp:
     pd.DataFrame(rows).to_csv(tmp, index=False)
 print(pd.DataFrame(rows).to_string())

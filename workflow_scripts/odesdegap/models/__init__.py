@@ -27,9 +27,14 @@ MODEL_KEYS = {
 
 
 def model_settings(settings: dict) -> dict:
-    """The config's `model` section reduced to its kind and the keys that kind reads."""
+    """The config's `model` section reduced to its kind and the keys that kind reads (each
+    must be there: the schema fills them in)."""
     kind = settings["kind"]
-    return {"kind": kind, **{k: settings[k] for k in MODEL_KEYS[kind] if k in settings}}
+    missing = [k for k in MODEL_KEYS[kind] if k not in settings]
+    if missing:
+        raise KeyError(f"config key(s) {', '.join(f'model.{k}' for k in missing)} missing from "
+                       f"the model settings of kind {kind!r}")
+    return {"kind": kind, **{k: settings[k] for k in MODEL_KEYS[kind]}}
 
 
 def build_model(settings: dict, dim: int, process=None,
@@ -44,7 +49,7 @@ def build_model(settings: dict, dim: int, process=None,
         if image_shape is None:
             raise ValueError(f"model kind {kind!r} needs an image data set")
         network = UNetPotential if kind == "unet_potential" else UNetScore
-        settings["channel_multipliers"] = tuple(settings.get("channel_multipliers", (1, 2)))
+        settings["channel_multipliers"] = tuple(settings["channel_multipliers"])
         return network(dim=dim, image_shape=tuple(image_shape), process=process, **settings)
     return {"potential_mlp": PotentialMLP, "vector_mlp": VectorScoreMLP}[kind](
         dim=dim, process=process, **settings)
