@@ -9,7 +9,7 @@ from pathlib import Path
 import jsonschema
 import yaml
 
-from odesdegap.data.datasets import dimension, image_shape
+from odesdegap.data.datasets import dataset_names, dimension, image_shape
 from odesdegap.data.images import DIGITS_TOTAL, TORCHVISION_DATASETS
 
 SCHEMA_PATH = Path(__file__).with_name("config_schema.yaml")
@@ -22,7 +22,15 @@ class ConfigError(ValueError):
 
 
 def load_schema() -> dict:
-    return yaml.safe_load(SCHEMA_PATH.read_text())
+    """The schema of config_schema.yaml, with the data-set names filled in from their one list,
+    the registry of odesdegap.data.datasets (a data set added there is a valid choice, listed
+    in docs/configuration.md, with no edit here)."""
+    schema = yaml.safe_load(SCHEMA_PATH.read_text())
+    datasets = schema["properties"]["datasets"]
+    names = dataset_names()
+    datasets["items"]["anyOf"][0]["enum"] = names
+    datasets["description"] += " Names: " + ", ".join(names) + "."
+    return schema
 
 
 def format_weight(weight: float) -> str:
