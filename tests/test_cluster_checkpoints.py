@@ -35,7 +35,8 @@ def _settings(steps, checkpoint_every=10**9):
 
 def _model():
     torch.manual_seed(0)
-    return PotentialMLP(2, hidden_width=16)
+    return PotentialMLP(2, hidden_width=16, hidden_layers=3, softplus_beta=100.0,
+                        gaussian_baseline=False)
 
 
 def test_a_truncated_checkpoint_is_set_aside_and_training_starts_over(tmp_path, capsys):

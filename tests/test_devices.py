@@ -161,7 +161,8 @@ def test_training_on_cuda_repeats_exactly(tmp_path):
     weights = []
     for run in range(2):
         torch.manual_seed(0)
-        model = PotentialMLP(2, hidden_width=32)
+        model = PotentialMLP(2, hidden_width=32, hidden_layers=3, softplus_beta=100.0,
+                             gaussian_baseline=False)
         train(model, OrnsteinUhlenbeck(), data, settings, 1.0, 0, device, tmp_path / f"{run}.pt",
               {})
         weights.append([p.detach().cpu() for p in model.parameters()])

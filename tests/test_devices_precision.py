@@ -46,7 +46,8 @@ def test_bf16_residual_of_the_mlp_stays_close_to_float32():
     penalty (its mean square) and the DSM loss move by well under a percent."""
     torch.manual_seed(0)
     data = torch.randn(4000, 2) * STD + MEAN
-    model = PotentialMLP(2, gaussian_baseline=True, process=PROCESS)
+    model = PotentialMLP(2, gaussian_baseline=True, process=PROCESS, hidden_width=80,
+                         hidden_layers=3, softplus_beta=100.0)
     model.fit_baseline(data)
     x, t = _points()
     full, half = _both(lambda: fp_residual(model, PROCESS, x, t, create_graph=False))
@@ -70,7 +71,8 @@ def test_training_runs_at_each_precision_and_float32_is_unchanged(precision, tmp
 
     def trained(chosen):
         torch.manual_seed(0)
-        model = PotentialMLP(2, hidden_width=16)
+        model = PotentialMLP(2, hidden_width=16, hidden_layers=3, softplus_beta=100.0,
+                             gaussian_baseline=False)
         settings = from_schema_defaults(
             TrainingSettings, "training", steps=30, batch_size=64, learning_rate=1e-3,
             lr_milestones=[], precision=chosen, log_every=10,

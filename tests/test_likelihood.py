@@ -121,7 +121,8 @@ def test_hutchinson_agrees_with_exact_divergence_in_expectation():
 def test_hutchinson_is_the_default_above_the_threshold():
     torch.manual_seed(0)
     dim = 10
-    model = PotentialMLP(dim, hidden_width=16, gaussian_baseline=True, process=OU)
+    model = PotentialMLP(dim, hidden_width=16, gaussian_baseline=True, process=OU, hidden_layers=3,
+                         softplus_beta=100.0)
     x = np.random.default_rng(0).standard_normal((32, dim)).astype(np.float32)
     settings = _nll(steps=10)
     first, second = (ode_nll(model, OU, x, settings, seed=3, device=CPU) for _ in range(2))

@@ -90,7 +90,8 @@ def test_time_only_shift_lands_in_time_only_part():
 def test_penalty_is_differentiable_and_picks_the_form():
     torch.manual_seed(0)
     process = OrnsteinUhlenbeck()
-    model = PotentialMLP(2, hidden_width=16)
+    model = PotentialMLP(2, hidden_width=16, hidden_layers=3, softplus_beta=100.0,
+                         gaussian_baseline=False)
     x, t = _collocation(process, n=64)
     centred = residual_penalty(model, process, x, t, **_penalty(32, "centred"))
     full = residual_penalty(model, process, x, t, **_penalty(32, "full"))
@@ -150,7 +151,8 @@ def test_hutchinson_is_unbiased_for_a_quadratic_potential():
 def test_hutchinson_agrees_with_exact_residual_of_an_mlp():
     torch.manual_seed(0)
     process = OrnsteinUhlenbeck()
-    model = PotentialMLP(2, hidden_width=16, softplus_beta=1.0).double()
+    model = PotentialMLP(2, hidden_width=16, softplus_beta=1.0, hidden_layers=3,
+                         gaussian_baseline=False).double()
     # larger weights than the default init: a curved potential with a far-from-diagonal Hessian
     torch.nn.init.normal_(model.network[0].weight, std=1.5)
     torch.nn.init.normal_(model.network[-1].weight, std=1.0)
@@ -170,7 +172,8 @@ def test_hutchinson_agrees_with_exact_residual_of_an_mlp():
 def test_hutchinson_residual_is_seeded_and_differentiable():
     torch.manual_seed(0)
     process = OrnsteinUhlenbeck()
-    model = PotentialMLP(2, hidden_width=16)
+    model = PotentialMLP(2, hidden_width=16, hidden_layers=3, softplus_beta=100.0,
+                         gaussian_baseline=False)
     x, t = _collocation(process, n=64)
     first, second = (residual_penalty(model, process, x, t,
                                       **_penalty(32, "centred", hutchinson_probes=2,
@@ -186,7 +189,8 @@ def test_gaussian_baseline_alone_is_an_exact_solution():
     """With the network's output layer zeroed, the potential is the baseline's exact Gaussian
     log-density, fitted to the data: its residual vanishes."""
     process = OrnsteinUhlenbeck()
-    model = PotentialMLP(2, hidden_width=8, gaussian_baseline=True, process=process)
+    model = PotentialMLP(2, hidden_width=8, gaussian_baseline=True, process=process,
+                         hidden_layers=3, softplus_beta=100.0)
     data = torch.randn(4000, 2, generator=torch.Generator().manual_seed(0)) * 0.7 + 0.4
     model.fit_baseline(data)
     assert torch.allclose(model.baseline.mean, torch.full((2,), 0.4), atol=0.05)
@@ -199,7 +203,8 @@ def test_gaussian_baseline_alone_is_an_exact_solution():
 def test_variance_weighting_scales_each_time_by_its_std_squared():
     torch.manual_seed(0)
     process = OrnsteinUhlenbeck()
-    model = PotentialMLP(3, hidden_width=16, hidden_layers=2, softplus_beta=10.0)
+    model = PotentialMLP(3, hidden_width=16, hidden_layers=2, softplus_beta=10.0,
+                         gaussian_baseline=False)
     x = torch.randn(8, 3)
     t = torch.tensor([1e-3, 1e-3, 1e-3, 1e-3, 2.0, 2.0, 2.0, 2.0])
     plain = residual_penalty(model, process, x, t, **_penalty(4, "full"))
@@ -224,7 +229,8 @@ def test_one_point_per_time_is_the_papers_collocation():
     assert float(t.min()) >= process.t_min and float(t.max()) <= process.t_max
     assert float(x.abs().max()) <= 3.5
     torch.manual_seed(0)
-    model = PotentialMLP(2, hidden_width=8)
+    model = PotentialMLP(2, hidden_width=8, hidden_layers=3, softplus_beta=100.0,
+                         gaussian_baseline=False)
     parts = residual_penalty(model, process, x, t, **_penalty(1, "full"))
     residual = fp_residual(model, process, x, t)
     assert torch.allclose(parts["penalty"], (residual**2).mean())

@@ -17,7 +17,7 @@ from odesdegap.diffusion.score_residual import (
     time_derivative,
 )
 from odesdegap.models import (
-    MODEL_KEYS,
+    MODEL_KINDS,
     GaussianPotential,
     PotentialMLP,
     VectorScoreMLP,
@@ -92,12 +92,14 @@ class ShiftedPotential(torch.nn.Module):
 
 def _small_vector_mlp(dim, seed=0):
     torch.manual_seed(seed)
-    return VectorScoreMLP(dim, hidden_width=16, hidden_layers=2, softplus_beta=5.0).double()
+    return VectorScoreMLP(dim, hidden_width=16, hidden_layers=2, softplus_beta=5.0,
+                          gaussian_baseline=False).double()
 
 
 # --- the model ----------------------------------------------------------------------------------
 def test_vector_mlp_shapes_and_time_broadcast():
-    model = VectorScoreMLP(3, hidden_width=8, hidden_layers=2)
+    model = VectorScoreMLP(3, hidden_width=8, hidden_layers=2, softplus_beta=100.0,
+                           gaussian_baseline=False)
     x = torch.randn(5, 3)
     assert model.score(x, torch.full((5,), 0.3)).shape == (5, 3)
     assert torch.equal(model.score(x, torch.tensor(0.3)), model.score(x, torch.full((5,), 0.3)))
@@ -105,7 +107,7 @@ def test_vector_mlp_shapes_and_time_broadcast():
 
 
 def test_vector_mlp_is_registered_and_built_like_the_potential():
-    assert MODEL_KEYS["vector_mlp"] == MODEL_KEYS["potential_mlp"]
+    assert MODEL_KINDS["vector_mlp"][1] == MODEL_KINDS["potential_mlp"][1]
     settings = {"kind": "vector_mlp", "hidden_width": 8, "hidden_layers": 2,
                 "softplus_beta": 100.0, "gaussian_baseline": False}
     model = build_model(settings, dim=2, process=OrnsteinUhlenbeck())
@@ -152,7 +154,8 @@ def test_ou_residual_matches_hand_derivation(a, b):
 def test_equals_gradient_of_log_density_residual(process):
     """For s = grad phi, R_s = grad_x R: ties score_fp_residual to residual.fp_residual."""
     torch.manual_seed(0)
-    potential = PotentialMLP(2, hidden_width=16, hidden_layers=2, softplus_beta=5.0).double()
+    potential = PotentialMLP(2, hidden_width=16, hidden_layers=2, softplus_beta=5.0,
+                             gaussian_baseline=False).double()
     x, t = _collocation(process, n=64)
     x, t = x.double(), t.double()
     shift = torch.zeros_like(x, requires_grad=True)
@@ -259,7 +262,8 @@ def test_vector_mlp_trains_with_dsm_and_score_residual():
         return dsm, penalty
 
     torch.manual_seed(0)
-    model = VectorScoreMLP(2, hidden_width=32, hidden_layers=2, softplus_beta=10.0)
+    model = VectorScoreMLP(2, hidden_width=32, hidden_layers=2, softplus_beta=10.0,
+                           gaussian_baseline=False)
     dsm_init, _ = evaluate(model)
     generator = torch.Generator().manual_seed(0)
     _train_vector_mlp(model, process, data, 150, 0.0, generator)
@@ -282,7 +286,8 @@ def test_vector_mlp_trains_with_dsm_and_score_residual():
 def test_variance_weighting_of_the_score_residual_uses_std_cubed():
     torch.manual_seed(0)
     process = OrnsteinUhlenbeck()
-    model = VectorScoreMLP(2, hidden_width=16, hidden_layers=2, softplus_beta=10.0)
+    model = VectorScoreMLP(2, hidden_width=16, hidden_layers=2, softplus_beta=10.0,
+                           gaussian_baseline=False)
     x, t = torch.randn(6, 2), torch.tensor([1e-3, 1e-3, 0.5, 0.5, 3.0, 3.0])
     residual = score_fp_residual(model, process, x, t, create_graph=False)
     weighted = score_residual_penalty(model, process, x, t,

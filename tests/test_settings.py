@@ -13,7 +13,7 @@ from odesdegap.config import ConfigError, checked, fill_defaults, load_schema
 from odesdegap.data import datasets
 from odesdegap.diffusion import likelihood, losses, processes, residual, samplers
 from odesdegap.evaluation import fid, metrics
-from odesdegap.models import MODEL_KEYS
+from odesdegap.models import MODEL_KINDS, PotentialMLP, build_model
 
 SCHEMA = load_schema()
 MINIMAL = {"datasets": ["mixture"], "fp_weights": [0.0], "seeds": [0]}
@@ -86,7 +86,6 @@ def _enum(path: str) -> list:
 
 @pytest.mark.parametrize(("path", "registry"), [
     ("process.name", processes.PROCESSES),
-    ("model.kind", MODEL_KEYS),
     ("training.precision", runtime.PRECISIONS),
     ("training.dsm_weighting", losses.DSM_WEIGHTINGS),
     ("training.residual.weighting", residual.RESIDUAL_WEIGHTINGS),
@@ -111,6 +110,27 @@ def test_integrator_choices_are_methods_of_the_libraries():
         assert set(_enum(path)) <= sde_methods, path
 
 
+def test_model_kinds_come_from_the_registry_and_each_builds():
+    assert _enum("model.kind") == list(MODEL_KINDS)
+    model = fill_defaults(MINIMAL)["model"]
+    for kind in MODEL_KINDS:
+        shape = (1, 8, 8) if kind.startswith("unet") else None
+        dim = 64 if shape else 2
+        assert build_model({**model, "kind": kind}, dim=dim, process=processes.OrnsteinUhlenbeck(),
+                           image_shape=shape)
+
+
+def test_a_model_kind_added_to_the_registry_alone_is_a_valid_choice(monkeypatch):
+    monkeypatch.setitem(MODEL_KINDS, "wide_mlp", (
+        lambda settings, dim, process, image_shape: PotentialMLP(
+            dim, hidden_width=4 * settings["hidden_width"], hidden_layers=1,
+            softplus_beta=settings["softplus_beta"], gaussian_baseline=False, process=process),
+        ("hidden_width", "softplus_beta")))
+    config = checked({**MINIMAL, "model": {"kind": "wide_mlp"}})
+    model = build_model(config["model"], dim=2, process=processes.OrnsteinUhlenbeck())
+    assert model.network[0].out_features == 4 * config["model"]["hidden_width"]
+
+
 def test_data_set_names_come_from_the_registry():
     names = _node("datasets")["items"]["anyOf"][0]["enum"]
     assert names == datasets.dataset_names()
@@ -121,9 +141,9 @@ def test_data_set_names_come_from_the_registry():
 def test_a_data_set_added_to_the_registry_alone_is_a_valid_choice(monkeypatch):
     """The regression docs/extending.md relies on: a new 2-D data set is one registry entry."""
     with pytest.raises(ConfigError, match="datasets.0"):
-        checked({**MINIMAL, "datasets": ["spiral"]})
-    monkeypatch.setitem(datasets.SAMPLERS, "spiral", datasets.sample_moons)
-    config = checked({**MINIMAL, "datasets": ["spiral"]})
-    assert config["datasets"] == ["spiral"]
-    assert datasets.dimension("spiral") == 2
-    assert datasets.sample_dataset("spiral", 10, 0).shape == (10, 2)
+        checked({**MINIMAL, "datasets": ["new_planar_set"]})
+    monkeypatch.setitem(datasets.SAMPLERS, "new_planar_set", datasets.sample_moons)
+    config = checked({**MINIMAL, "datasets": ["new_planar_set"]})
+    assert config["datasets"] == ["new_planar_set"]
+    assert datasets.dimension("new_planar_set") == 2
+    assert datasets.sample_dataset("new_planar_set", 10, 0).shape == (10, 2)

@@ -27,7 +27,8 @@ def _settings(**changes) -> TrainingSettings:
 
 def _model():
     torch.manual_seed(0)
-    return PotentialMLP(2, hidden_width=16)
+    return PotentialMLP(2, hidden_width=16, hidden_layers=3, softplus_beta=100.0,
+                        gaussian_baseline=False)
 
 
 def test_training_reduces_both_losses(tmp_path):

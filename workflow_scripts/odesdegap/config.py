@@ -22,14 +22,19 @@ class ConfigError(ValueError):
 
 
 def load_schema() -> dict:
-    """The schema of config_schema.yaml, with the data-set names filled in from their one list,
-    the registry of odesdegap.data.datasets (a data set added there is a valid choice, listed
-    in docs/configuration.md, with no edit here)."""
+    """The schema of config_schema.yaml, with the data-set names and the model kinds filled in
+    from their one lists, the registries of odesdegap.data.datasets and odesdegap.models (an
+    entry added there is a valid choice, listed in docs/configuration.md by `make docs`, with
+    no edit here)."""
     schema = yaml.safe_load(SCHEMA_PATH.read_text())
     datasets = schema["properties"]["datasets"]
     names = dataset_names()
     datasets["items"]["anyOf"][0]["enum"] = names
     datasets["description"] += " Names: " + ", ".join(names) + "."
+    # and the model kinds from theirs, odesdegap.models.MODEL_KINDS
+    from odesdegap.models import MODEL_KINDS
+
+    schema["properties"]["model"]["properties"]["kind"]["enum"] = list(MODEL_KINDS)
     return schema
 
 
