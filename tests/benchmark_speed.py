@@ -22,11 +22,17 @@ from odesdegap.data.datasets import image_shape, sample_dataset  # noqa: E402
 from odesdegap.data.images import load_image_dataset  # noqa: E402
 from odesdegap.diffusion.processes import build_process  # noqa: E402
 from odesdegap.diffusion.residual import CollocationSampler  # noqa: E402
-from odesdegap.diffusion.samplers import SamplerSettings, TimeGrid, sample  # noqa: E402
-from odesdegap.diffusion.training import TrainingSettings, train  # noqa: E402
+from odesdegap.diffusion.samplers import sample  # noqa: E402
+from odesdegap.diffusion.training import train  # noqa: E402
 from odesdegap.evaluation import fid, metrics  # noqa: E402
 from odesdegap.evaluation.classifier import ImageClassifier  # noqa: E402
+from odesdegap.evaluation.run import chunk_points  # noqa: E402
 from odesdegap.models import build_model  # noqa: E402
+from odesdegap.settings import (  # noqa: E402
+    EvaluationSettings,
+    SamplingSettings,
+    TrainingSettings,
+)
 
 
 def timed(function):
@@ -67,36 +73,34 @@ def main() -> None:
     def new_model():
         return build_model(config["model"], dim=dim, process=process, image_shape=shape)
 
-    warm_up = TrainingSettings.from_config({**config["training"], "steps": 5}, 1.0)
-    train(new_model(), process, data, warm_up, 0, device, Path("/nonexistent/benchmark.pt"), {})
+    warm_up = TrainingSettings.from_config({**config["training"], "steps": 5}, "training")
+    train(new_model(), process, data, warm_up, 1.0, 0, device, Path("/nonexistent/benchmark.pt"),
+          {})
     for weight in (0.0, 1.0):
         torch.manual_seed(0)
         model = new_model()
         model.fit_baseline(data)
         settings = TrainingSettings.from_config(
             {**config["training"], "steps": arguments.train_steps,
-             "checkpoint_every": 10**9, "log_every": 10**9}, weight)
-        _, seconds = timed(lambda m=model, s=settings: train(
-            m, process, data, s, 0, device, Path("/nonexistent/benchmark.pt"), {}))
+             "checkpoint_every": 10**9, "log_every": 10**9}, "training")
+        _, seconds = timed(lambda m=model, s=settings, w=weight: train(
+            m, process, data, s, w, 0, device, Path("/nonexistent/benchmark.pt"), {}))
         label = "DSM only" if weight == 0 else "DSM + FP residual"
         print(f"training, {label:18s}: {arguments.train_steps / seconds:8.1f} steps/s "
-              f"(batch {settings.batch_size}, {settings.collocation_points} collocation points)")
+              f"(batch {settings.batch_size}, {settings.residual.collocation_points} "
+              "collocation points)")
 
-    sampling = config["sampling"]
-    grid = TimeGrid(process.t_max, process.t_min, sampling["steps"], sampling["refine_last"],
-                    sampling["refine_factor"])
+    sampling = SamplingSettings.from_config(config["sampling"], "sampling")
     samples = {}
     for kind in ("ode", "sde"):
-        method = sampling[f"{kind}_method"]
-        settings = SamplerSettings(sampling["n_samples"], sampling["chunk_size"], grid, method,
-                                   sampling["ode_rtol"], sampling["ode_atol"])
-        result, seconds = timed(lambda k=kind, s=settings: sample(k, model, process, dim, s, 0,
-                                                                  device))
+        method = getattr(sampling, f"{kind}_method")
+        result, seconds = timed(lambda k=kind: sample(k, model, process, dim, sampling, 0,
+                                                      device, eta=1.0))
         samples[kind] = result["samples"]
         print(f"sampling, {kind.upper()} ({method}, NFE {result['nfe']}): "
               f"{len(result['samples']) / seconds:10.0f} samples/s")
 
-    evaluation = config["evaluation"]
+    evaluation = EvaluationSettings.from_config(config["evaluation"], "evaluation")
     if dim == 2:
         w2_grid = metrics.Grid.from_settings(evaluation)
 
@@ -104,26 +108,26 @@ def main() -> None:
             return metrics.grid_w2sq(samples["sde"], "model", reference, "data", w2_grid)
 
         _, seconds = timed(w2_pair)
-        print(f"W2^2 on the {evaluation['grid_bins']}^2 grid (one pair, binning + emd2): "
+        print(f"W2^2 on the {evaluation.grid_bins}^2 grid (one pair, binning + emd2): "
               f"{seconds:.2f} s")
     else:
-        n = evaluation["w2_subsample_points"]
+        n = evaluation.w2_subsample_points
         _, seconds = timed(lambda: metrics.exact_w2sq_subsample(samples["sde"], reference, n, 0))
         print(f"W2^2 by exact OT between {n}-point subsamples (one pair): {seconds:.2f} s")
     collocation = CollocationSampler(
-        dim, evaluation["residual_points"], evaluation["residual_points_per_time"],
-        evaluation["box_half_width"], evaluation["residual_time_distribution"],
+        dim, evaluation.residual_points, evaluation.residual_points_per_time,
+        evaluation.box_half_width, evaluation.residual_time_distribution,
         noised_fraction=1.0, data=data)
     _, seconds = timed(lambda: metrics.residual_summary(
-        model, process, collocation, 0, device,
-        hutchinson_probes=evaluation["hutchinson_probes"]))
-    print(f"FP residual metric ({evaluation['residual_points']} points near the data): "
+        model, process, collocation, 0, device, prefix="fp_residual_data",
+        hutchinson_probes=evaluation.hutchinson_probes, chunk_points=chunk_points(dim)))
+    print(f"FP residual metric ({evaluation.residual_points} points near the data): "
           f"{seconds:.2f} s")
     if shape is not None:  # features of one sample set (an untrained classifier: speed only)
         extractor = fid.build_extractor("classifier", shape, device,
                                         classifier=ImageClassifier(shape, 10).to(device))
         _, seconds = timed(lambda: fid.image_features(samples["sde"], shape, extractor, device,
-                                                      evaluation["fid"]["batch_size"]))
+                                                      config["evaluation"]["fid"]["batch_size"]))
         print(f"FID features, classifier ({len(samples['sde'])} images): {seconds:.2f} s")
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     print(f"peak resident memory: {peak:.0f} MB"

@@ -34,9 +34,10 @@ sys.path.insert(0, str(REPO / "workflow_scripts"))
 from odesdegap.config import checked  # noqa: E402
 from odesdegap.data.datasets import image_shape, sample_dataset  # noqa: E402
 from odesdegap.diffusion.processes import build_process  # noqa: E402
-from odesdegap.diffusion.samplers import SamplerSettings, TimeGrid, sample  # noqa: E402
-from odesdegap.diffusion.training import TrainingSettings, train  # noqa: E402
+from odesdegap.diffusion.samplers import TimeGrid, sample  # noqa: E402
+from odesdegap.diffusion.training import train  # noqa: E402
 from odesdegap.models import build_model  # noqa: E402
+from odesdegap.settings import SamplingSettings, TrainingSettings  # noqa: E402
 
 # Reduced shapes of the CPU path (and of the test that runs it).
 TINY = {"batch_size": 256, "collocation_points": 256, "points_per_time": 16,
@@ -126,30 +127,29 @@ def short_run(config: dict, dataset: str, device: torch.device, steps: int, tiny
             model.fit_baseline(data)
             common = {**training, "checkpoint_every": 10**9, "log_every": 10**9,
                       "lr_milestones": []}
-            warm = TrainingSettings.from_config({**common, "steps": 3}, weight)
-            train(model, process, data, warm, 0, device, Path(scratch) / "warm.pt", {})
-            settings = TrainingSettings.from_config({**common, "steps": steps}, weight)
+            warm = TrainingSettings.from_config({**common, "steps": 3}, "training")
+            train(model, process, data, warm, weight, 0, device, Path(scratch) / "warm.pt", {})
+            settings = TrainingSettings.from_config({**common, "steps": steps}, "training")
             if device.type == "cuda":
                 torch.cuda.reset_peak_memory_stats(device)
             synchronise(device)
             started = time.perf_counter()
-            train(model, process, data, settings, 0, device, Path(scratch) / "run.pt", {})
+            train(model, process, data, settings, weight, 0, device, Path(scratch) / "run.pt", {})
             synchronise(device)
             figures[f"training steps/s, {label}"] = steps / (time.perf_counter() - started)
             if device.type == "cuda":
                 figures[f"peak GPU memory, training {label} (MiB)"] = (
                     torch.cuda.max_memory_allocated(device) / 2**20)
-    grid = TimeGrid(process.t_max, process.t_min, sampling["steps"], sampling["refine_last"],
-                    sampling["refine_factor"])
+    sampler_settings = SamplingSettings.from_config(
+        {**sampling, "n_samples": n_samples,
+         "chunk_size": min(sampling["chunk_size"], n_samples)}, "sampling")
+    grid = TimeGrid.of_sampling(sampler_settings, process)
     figures["sampler time steps"] = len(grid.points()) - 1
     figures["samples drawn per sampler"] = n_samples
     for kind in ("ode", "sde"):
-        settings = SamplerSettings(n_samples, min(sampling["chunk_size"], n_samples), grid,
-                                   sampling[f"{kind}_method"], sampling["ode_rtol"],
-                                   sampling["ode_atol"])
         synchronise(device)
         started = time.perf_counter()
-        sample(kind, model, process, dim, settings, 0, device)
+        sample(kind, model, process, dim, sampler_settings, 0, device, eta=1.0)
         synchronise(device)
         figures[f"sampling samples/s, {kind.upper()}"] = n_samples / (time.perf_counter()
                                                                       - started)

@@ -14,9 +14,11 @@ from odesdegap.models import PotentialMLP
 
 def test_model_round_trip(tmp_path):
     torch.manual_seed(0)
-    model = PotentialMLP(2, hidden_width=16)
+    model = PotentialMLP(2, hidden_width=16, hidden_layers=3, softplus_beta=100.0,
+                         gaussian_baseline=False)
     artifacts.save_state_dict(tmp_path / "model.pt", model)
-    clone = PotentialMLP(2, hidden_width=16)
+    clone = PotentialMLP(2, hidden_width=16, hidden_layers=3, softplus_beta=100.0,
+                         gaussian_baseline=False)
     clone.load_state_dict(artifacts.load_state_dict(tmp_path / "model.pt"))
     x, t = torch.randn(8, 2), torch.rand(8)
     assert torch.equal(model.potential(x, t), clone.potential(x, t))

@@ -15,9 +15,10 @@ import torch
 
 from odesdegap.data.datasets import sample_dataset
 from odesdegap.diffusion.processes import OrnsteinUhlenbeck
-from odesdegap.diffusion.training import TrainingSettings, train
+from odesdegap.diffusion.training import train
 from odesdegap.io import artifacts
 from odesdegap.models import PotentialMLP
+from odesdegap.settings import TrainingSettings, from_schema_defaults
 
 REPO = Path(__file__).resolve().parents[1]
 PROCESS = OrnsteinUhlenbeck()
@@ -27,19 +28,21 @@ FINGERPRINT = {"job": "sigterm-test"}
 
 
 def _settings(steps, checkpoint_every=10**9):
-    return TrainingSettings(steps=steps, batch_size=64, learning_rate=1e-3, fp_weight=1.0,
-                            collocation_points=64, points_per_time=16, log_every=10,
-                            checkpoint_every=checkpoint_every)
+    return from_schema_defaults(
+        TrainingSettings, "training", steps=steps, batch_size=64, learning_rate=1e-3,
+        lr_milestones=[], log_every=10, checkpoint_every=checkpoint_every,
+        residual=dict(collocation_points=64, points_per_time=16, noised_fraction=0.0))
 
 
 def _model():
     torch.manual_seed(0)
-    return PotentialMLP(2, hidden_width=16)
+    return PotentialMLP(2, hidden_width=16, hidden_layers=3, softplus_beta=100.0,
+                        gaussian_baseline=False)
 
 
 def test_a_truncated_checkpoint_is_set_aside_and_training_starts_over(tmp_path, capsys):
     checkpoint = tmp_path / "run.pt"
-    train(_model(), PROCESS, DATA, _settings(20, checkpoint_every=10), 0, CPU, checkpoint,
+    train(_model(), PROCESS, DATA, _settings(20, checkpoint_every=10), 1.0, 0, CPU, checkpoint,
           FINGERPRINT)
     # The final checkpoint (step 20) is still there; cut it short as a node failure would.
     data = checkpoint.read_bytes()
@@ -47,7 +50,7 @@ def test_a_truncated_checkpoint_is_set_aside_and_training_starts_over(tmp_path, 
     capsys.readouterr()
 
     straight = _model()
-    history = train(straight, PROCESS, DATA, _settings(20), 0, CPU, checkpoint, FINGERPRINT)
+    history = train(straight, PROCESS, DATA, _settings(20), 1.0, 0, CPU, checkpoint, FINGERPRINT)
     warning = capsys.readouterr().err
     aside = list(tmp_path.glob("run.pt.unreadable-*"))
     assert len(aside) == 1 and aside[0].read_bytes() == data[: len(data) // 3]
@@ -56,7 +59,7 @@ def test_a_truncated_checkpoint_is_set_aside_and_training_starts_over(tmp_path, 
     assert history[0]["step"] == 0  # started over
 
     fresh = _model()
-    train(fresh, PROCESS, DATA, _settings(20), 0, CPU, tmp_path / "fresh.pt", FINGERPRINT)
+    train(fresh, PROCESS, DATA, _settings(20), 1.0, 0, CPU, tmp_path / "fresh.pt", FINGERPRINT)
     assert all(torch.equal(a, b) for a, b in zip(straight.parameters(), fresh.parameters(),
                                                  strict=True))
 
@@ -78,7 +81,7 @@ torch.set_num_threads(1)
 from test_cluster_checkpoints import CPU, DATA, FINGERPRINT, PROCESS, _model, _settings
 from odesdegap.diffusion.training import TrainingInterrupted, train
 try:
-    train(_model(), PROCESS, DATA, _settings(10**7, checkpoint_every=20), 0, CPU,
+    train(_model(), PROCESS, DATA, _settings(10**7, checkpoint_every=20), 1.0, 0, CPU,
           Path({checkpoint!r}), FINGERPRINT)
 except TrainingInterrupted as error:
     print(error, file=sys.stderr)
@@ -107,8 +110,8 @@ def test_sigterm_saves_a_checkpoint_and_exits_non_zero_then_training_resumes(tmp
     # The retry resumes from the saved step, to the weights of an uninterrupted run.
     steps = state["step"] + 5
     resumed, straight = _model(), _model()
-    train(resumed, PROCESS, DATA, _settings(steps), 0, CPU, checkpoint, FINGERPRINT)
-    train(straight, PROCESS, DATA, _settings(steps), 0, CPU, tmp_path / "straight.pt",
+    train(resumed, PROCESS, DATA, _settings(steps), 1.0, 0, CPU, checkpoint, FINGERPRINT)
+    train(straight, PROCESS, DATA, _settings(steps), 1.0, 0, CPU, tmp_path / "straight.pt",
           FINGERPRINT)
     assert all(torch.equal(a, b) for a, b in zip(resumed.parameters(), straight.parameters(),
                                                  strict=True))

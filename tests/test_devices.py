@@ -150,18 +150,23 @@ def test_setup_on_cuda_applies_the_determinism_settings():
 @requires_cuda
 def test_training_on_cuda_repeats_exactly(tmp_path):
     from odesdegap.diffusion.processes import OrnsteinUhlenbeck
-    from odesdegap.diffusion.training import TrainingSettings, train
+    from odesdegap.diffusion.training import train
     from odesdegap.models import PotentialMLP
+    from odesdegap.settings import TrainingSettings, from_schema_defaults
 
     device = runtime.setup(1, "cuda", gpus=1)
     data = torch.randn(2000, 2)
-    settings = TrainingSettings(steps=30, batch_size=256, learning_rate=1e-3, fp_weight=1.0,
-                                collocation_points=128, points_per_time=16)
+    settings = from_schema_defaults(
+        TrainingSettings, "training", steps=30, batch_size=256, learning_rate=1e-3,
+        lr_milestones=[],
+        residual=dict(collocation_points=128, points_per_time=16, noised_fraction=0.0))
     weights = []
     for run in range(2):
         torch.manual_seed(0)
-        model = PotentialMLP(2, hidden_width=32)
-        train(model, OrnsteinUhlenbeck(), data, settings, 0, device, tmp_path / f"{run}.pt", {})
+        model = PotentialMLP(2, hidden_width=32, hidden_layers=3, softplus_beta=100.0,
+                             gaussian_baseline=False)
+        train(model, OrnsteinUhlenbeck(), data, settings, 1.0, 0, device, tmp_path / f"{run}.pt",
+              {})
         weights.append([p.detach().cpu() for p in model.parameters()])
     torch.use_deterministic_algorithms(False)
     assert all(torch.equal(a, b) for a, b in zip(*weights, strict=True))

@@ -10,8 +10,9 @@ from odesdegap import runtime
 from odesdegap.diffusion.losses import draw_dsm_batch, dsm_loss
 from odesdegap.diffusion.processes import OrnsteinUhlenbeck
 from odesdegap.diffusion.residual import CollocationSampler, fp_residual, residual_penalty
-from odesdegap.diffusion.training import TrainingSettings, train
+from odesdegap.diffusion.training import train
 from odesdegap.models import GaussianPotential, PotentialMLP
+from odesdegap.settings import TrainingSettings, from_schema_defaults
 
 PROCESS = OrnsteinUhlenbeck()
 CPU = torch.device("cpu")
@@ -20,7 +21,7 @@ MEAN, STD = torch.tensor([0.5, -0.5]), 0.3
 
 def _points(n=2048, seed=0):
     generator = torch.Generator().manual_seed(seed)
-    return CollocationSampler(2, n, 32, 3.5).sample(PROCESS, generator)
+    return CollocationSampler(2, n, 32, 3.5, "uniform", 0.0, None).sample(PROCESS, generator)
 
 
 def _both(function):
@@ -45,12 +46,15 @@ def test_bf16_residual_of_the_mlp_stays_close_to_float32():
     penalty (its mean square) and the DSM loss move by well under a percent."""
     torch.manual_seed(0)
     data = torch.randn(4000, 2) * STD + MEAN
-    model = PotentialMLP(2, gaussian_baseline=True, process=PROCESS)
+    model = PotentialMLP(2, gaussian_baseline=True, process=PROCESS, hidden_width=80,
+                         hidden_layers=3, softplus_beta=100.0)
     model.fit_baseline(data)
     x, t = _points()
     full, half = _both(lambda: fp_residual(model, PROCESS, x, t, create_graph=False))
     pointwise = ((half - full).abs().mean() / full.abs().mean()).item()
-    penalties = _both(lambda: residual_penalty(model, PROCESS, x, t, 32, "full")["penalty"])
+    penalties = _both(lambda: residual_penalty(
+        model, PROCESS, x, t, points_per_time=32, form="full", hutchinson_probes=0,
+        generator=None, weighting="none")["penalty"])
     penalty = abs(penalties[1].item() / penalties[0].item() - 1)
     x0, times, noise = draw_dsm_batch(data, 4096, PROCESS, torch.Generator().manual_seed(1))
     losses = _both(lambda: dsm_loss(model, PROCESS, x0, times, noise))
@@ -67,11 +71,14 @@ def test_training_runs_at_each_precision_and_float32_is_unchanged(precision, tmp
 
     def trained(chosen):
         torch.manual_seed(0)
-        model = PotentialMLP(2, hidden_width=16)
-        settings = TrainingSettings(steps=30, batch_size=64, learning_rate=1e-3,
-                                    fp_weight=1.0, collocation_points=64, points_per_time=16,
-                                    precision=chosen, log_every=10)
-        history = train(model, PROCESS, data, settings, 0, CPU, tmp_path / f"{chosen}.pt", {})
+        model = PotentialMLP(2, hidden_width=16, hidden_layers=3, softplus_beta=100.0,
+                             gaussian_baseline=False)
+        settings = from_schema_defaults(
+            TrainingSettings, "training", steps=30, batch_size=64, learning_rate=1e-3,
+            lr_milestones=[], precision=chosen, log_every=10,
+            residual=dict(collocation_points=64, points_per_time=16, noised_fraction=0.0))
+        history = train(model, PROCESS, data, settings, 1.0, 0, CPU, tmp_path / f"{chosen}.pt",
+                        {})
         return model, history
 
     reference, _ = trained("float32")

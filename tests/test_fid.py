@@ -17,12 +17,12 @@ from sklearn.datasets import load_digits
 
 from odesdegap.evaluation import fid as F
 from odesdegap.evaluation.classifier import (
-    ClassifierSettings,
     accuracy,
     load_classifier,
     save_classifier,
     train_classifier,
 )
+from odesdegap.settings import ClassifierSettings, from_schema_defaults
 
 SHAPE = (1, 8, 8)
 NOISE_STDS = (0.1, 0.3, 0.6)
@@ -43,8 +43,9 @@ def trained(digits):
     images, labels = digits
     torch.set_num_threads(1)
     model, history = train_classifier(images[:1400], labels[:1400], SHAPE,
-                                      ClassifierSettings(epochs=10, batch_size=64,
-                                                         learning_rate=3e-3, seed=0), "cpu")
+                                      from_schema_defaults(ClassifierSettings, "classifier",
+                                                           epochs=10, batch_size=64,
+                                                           learning_rate=3e-3, seed=0), "cpu")
     return model, history
 
 
@@ -77,7 +78,7 @@ def test_classifier_is_accurate_on_held_out_digits(digits, trained):
 
 def test_classifier_training_is_deterministic_on_cpu(digits):
     images, labels = digits
-    settings = ClassifierSettings(epochs=1, seed=3)
+    settings = from_schema_defaults(ClassifierSettings, "classifier", epochs=1, seed=3)
     first, history_1 = train_classifier(images[:300], labels[:300], SHAPE, settings)
     second, history_2 = train_classifier(images[:300], labels[:300], SHAPE, settings)
     assert history_1 == history_2

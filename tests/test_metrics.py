@@ -19,6 +19,7 @@ from odesdegap.evaluation.metrics import (
     w2sq_between_histograms,
 )
 from odesdegap.models import GaussianPotential
+from odesdegap.settings import W2Settings
 
 GRID = Grid(64, 3.5, "nodes")
 RNG = np.random.default_rng(0)
@@ -98,8 +99,8 @@ def test_histogram_counts_what_it_drops():
 
 
 def test_w2_convention_label_names_what_produced_the_value():
-    evaluation = {"grid_bins": 64, "box_half_width": 3.5, "grid_convention": "nodes",
-                  "w2_subsample_points": 2000}
+    evaluation = W2Settings(grid_bins=64, box_half_width=3.5, grid_convention="nodes",
+                            w2_method="auto", w2_subsample_points=2000, seed=0)
     assert w2_convention_label(evaluation, True) == "nodes 64x64 on [-3.5, 3.5]^2"
     assert w2_convention_label(evaluation, False) == "exact OT on 2000-point subsamples"
 
@@ -123,17 +124,21 @@ def test_exact_model_diagnostics():
     model = GaussianPotential(process, [0.3, -0.2], 0.5)
     data = _gaussian([0.3, -0.2], 0.5, 2000).astype(np.float32)
     for fraction in (0.0, 1.0):
-        sampler = CollocationSampler(2, 1024, 32, 3.5, "uniform", fraction, torch.as_tensor(data))
-        summary = residual_summary(model, process, sampler, 0, torch.device("cpu"))
+        sampler = CollocationSampler(2, 1024, 32, 3.5, "uniform", fraction,
+                                     torch.as_tensor(data))
+        summary = residual_summary(model, process, sampler, 0, torch.device("cpu"),
+                                   prefix="fp_residual", hutchinson_probes=0, chunk_points=8192)
         assert summary["fp_residual"] < 1e-6
         assert set(summary) == {"fp_residual", "fp_residual_time_only", "fp_residual_centred"}
-    exact = heldout_dsm(model, process, data, 0, torch.device("cpu"))
+    exact = heldout_dsm(model, process, data, 0, torch.device("cpu"), chunk_points=8192,
+                        weighting="uniform")
 
     class Wrong(torch.nn.Module):
         def score(self, x, t, create_graph=False):
             return torch.zeros_like(x)
 
-    assert exact < heldout_dsm(Wrong(), process, data, 0, torch.device("cpu"))
+    assert exact < heldout_dsm(Wrong(), process, data, 0, torch.device("cpu"),
+                                chunk_points=8192, weighting="uniform")
 
 
 def _gaussian_nd(mean, std, n, seed):
@@ -178,7 +183,7 @@ def test_exact_subsampled_w2_edge_cases():
 def test_residual_summary_with_hutchinson_probes():
     process = OrnsteinUhlenbeck()
     model = GaussianPotential(process, [0.3, -0.2, 0.1, 0.0], 0.5)
-    sampler = CollocationSampler(4, 256, 32, 3.5, "uniform")
+    sampler = CollocationSampler(4, 256, 32, 3.5, "uniform", 0.0, None)
     summary = residual_summary(model, process, sampler, 0, torch.device("cpu"),
-                               hutchinson_probes=1)
+                               prefix="fp_residual", hutchinson_probes=1, chunk_points=8192)
     assert summary["fp_residual"] < 1e-6  # the exact model's Hessian is diagonal: no probe noise

@@ -1,14 +1,17 @@
 """The noise floor: W2^2 between independent held-out sets at the runs' sample size, computed
 with the runs' own W2 code path and convention."""
 
+import dataclasses
+
 import numpy as np
 import pytest
 
 from odesdegap.data import datasets
 from odesdegap.evaluation import metrics, noise_floor
+from odesdegap.settings import W2Settings
 
-EVALUATION = {"grid_bins": 64, "box_half_width": 3.5, "grid_convention": "nodes",
-              "w2_method": "auto", "w2_subsample_points": 300, "seed": 12345}
+EVALUATION = W2Settings(grid_bins=64, box_half_width=3.5, grid_convention="nodes",
+                        w2_method="auto", w2_subsample_points=300, seed=12345)
 
 
 def reference_of(name: str, n: int = 3000) -> np.ndarray:
@@ -18,7 +21,7 @@ def reference_of(name: str, n: int = 3000) -> np.ndarray:
 
 @pytest.mark.parametrize("convention", ["nodes", "cells"])
 def test_floor_is_w2_between_two_disjoint_held_out_sets(convention):
-    evaluation = {**EVALUATION, "grid_convention": convention}
+    evaluation = dataclasses.replace(EVALUATION, grid_convention=convention)
     reference = reference_of("mixture")
     record = noise_floor.noise_floor("mixture", 2000, reference, evaluation, 2023)
     first, second = (datasets.sample_dataset("mixture", 2000, seed)

@@ -33,7 +33,8 @@ def authors_forward(state: dict, tx: torch.Tensor) -> torch.Tensor:
 def test_converted_model_has_the_authors_potential_and_score(dataset, weight):
     net = published.load_authors_net(published.checkpoint_path(CHECKPOINTS, dataset, weight))
     state = {k: v.detach() for k, v in net.state_dict().items()}
-    model = PotentialMLP(dim=2, hidden_width=80, hidden_layers=3, softplus_beta=100.0)
+    model = PotentialMLP(dim=2, hidden_width=80, hidden_layers=3, softplus_beta=100.0,
+                         gaussian_baseline=False)
     model.load_state_dict(published.to_potential_mlp_state(net))
     generator = torch.Generator().manual_seed(0)
     x = (torch.rand(512, 2, generator=generator) * 8 - 4).requires_grad_(True)

@@ -16,8 +16,22 @@ from odesdegap.models import GaussianPotential, PotentialMLP
 PROCESSES = [OrnsteinUhlenbeck(), VariancePreserving(), VarianceExploding(sigma_max=3.0)]
 
 
+def _box(dim, collocation_points, points_per_time, box_half_width):
+    """Collocation points uniform on the box at uniform times (the paper's)."""
+    return CollocationSampler(dim=dim, collocation_points=collocation_points,
+                              points_per_time=points_per_time, box_half_width=box_half_width,
+                              time_distribution="uniform", noised_fraction=0.0, data=None)
+
+
+def _penalty(points_per_time, form, hutchinson_probes=0, generator=None, weighting="none"):
+    """residual_penalty's keyword arguments: the exact Laplacian and no time weighting unless
+    asked."""
+    return dict(points_per_time=points_per_time, form=form, hutchinson_probes=hutchinson_probes,
+                generator=generator, weighting=weighting)
+
+
 def _collocation(process, n=512, dim=2, seed=0):
-    sampler = CollocationSampler(dim, n, points_per_time=32, half_width=3.0)
+    sampler = _box(dim, n, 32, 3.0)
     return sampler.sample(process, torch.Generator().manual_seed(seed))
 
 
@@ -76,10 +90,11 @@ def test_time_only_shift_lands_in_time_only_part():
 def test_penalty_is_differentiable_and_picks_the_form():
     torch.manual_seed(0)
     process = OrnsteinUhlenbeck()
-    model = PotentialMLP(2, hidden_width=16)
+    model = PotentialMLP(2, hidden_width=16, hidden_layers=3, softplus_beta=100.0,
+                         gaussian_baseline=False)
     x, t = _collocation(process, n=64)
-    centred = residual_penalty(model, process, x, t, 32, "centred")
-    full = residual_penalty(model, process, x, t, 32, "full")
+    centred = residual_penalty(model, process, x, t, **_penalty(32, "centred"))
+    full = residual_penalty(model, process, x, t, **_penalty(32, "full"))
     assert torch.isclose(centred["penalty"], centred["centred"])
     assert torch.isclose(full["penalty"], full["total"])
     centred["penalty"].backward()
@@ -136,7 +151,8 @@ def test_hutchinson_is_unbiased_for_a_quadratic_potential():
 def test_hutchinson_agrees_with_exact_residual_of_an_mlp():
     torch.manual_seed(0)
     process = OrnsteinUhlenbeck()
-    model = PotentialMLP(2, hidden_width=16, softplus_beta=1.0).double()
+    model = PotentialMLP(2, hidden_width=16, softplus_beta=1.0, hidden_layers=3,
+                         gaussian_baseline=False).double()
     # larger weights than the default init: a curved potential with a far-from-diagonal Hessian
     torch.nn.init.normal_(model.network[0].weight, std=1.5)
     torch.nn.init.normal_(model.network[-1].weight, std=1.0)
@@ -156,10 +172,12 @@ def test_hutchinson_agrees_with_exact_residual_of_an_mlp():
 def test_hutchinson_residual_is_seeded_and_differentiable():
     torch.manual_seed(0)
     process = OrnsteinUhlenbeck()
-    model = PotentialMLP(2, hidden_width=16)
+    model = PotentialMLP(2, hidden_width=16, hidden_layers=3, softplus_beta=100.0,
+                         gaussian_baseline=False)
     x, t = _collocation(process, n=64)
-    first, second = (residual_penalty(model, process, x, t, 32, "centred", hutchinson_probes=2,
-                                      generator=_probe_generator(7)) for _ in range(2))
+    first, second = (residual_penalty(model, process, x, t,
+                                      **_penalty(32, "centred", hutchinson_probes=2,
+                                                 generator=_probe_generator(7))) for _ in range(2))
     assert torch.equal(first["penalty"], second["penalty"])
     first["penalty"].backward()
     grads = [p.grad for p in model.parameters() if p.grad is not None]
@@ -171,7 +189,8 @@ def test_gaussian_baseline_alone_is_an_exact_solution():
     """With the network's output layer zeroed, the potential is the baseline's exact Gaussian
     log-density, fitted to the data: its residual vanishes."""
     process = OrnsteinUhlenbeck()
-    model = PotentialMLP(2, hidden_width=8, gaussian_baseline=True, process=process)
+    model = PotentialMLP(2, hidden_width=8, gaussian_baseline=True, process=process,
+                         hidden_layers=3, softplus_beta=100.0)
     data = torch.randn(4000, 2, generator=torch.Generator().manual_seed(0)) * 0.7 + 0.4
     model.fit_baseline(data)
     assert torch.allclose(model.baseline.mean, torch.full((2,), 0.4), atol=0.05)
@@ -184,31 +203,34 @@ def test_gaussian_baseline_alone_is_an_exact_solution():
 def test_variance_weighting_scales_each_time_by_its_std_squared():
     torch.manual_seed(0)
     process = OrnsteinUhlenbeck()
-    model = PotentialMLP(3, hidden_width=16, hidden_layers=2, softplus_beta=10.0)
+    model = PotentialMLP(3, hidden_width=16, hidden_layers=2, softplus_beta=10.0,
+                         gaussian_baseline=False)
     x = torch.randn(8, 3)
     t = torch.tensor([1e-3, 1e-3, 1e-3, 1e-3, 2.0, 2.0, 2.0, 2.0])
-    plain = residual_penalty(model, process, x, t, 4, "full")
-    weighted = residual_penalty(model, process, x, t, 4, "full", weighting="variance")
+    plain = residual_penalty(model, process, x, t, **_penalty(4, "full"))
+    weighted = residual_penalty(model, process, x, t,
+                                **_penalty(4, "full", weighting="variance"))
     residual = fp_residual(model, process, x, t, create_graph=False)
     expected = ((residual * process.marginal_std(t) ** 2) ** 2).mean()
     torch.testing.assert_close(weighted["total"].detach(), expected)
     assert weighted["total"] < plain["total"]
     with pytest.raises(ValueError, match="residual weighting must be one of"):
-        residual_penalty(model, process, x, t, 4, "full", weighting="sigma")
+        residual_penalty(model, process, x, t, **_penalty(4, "full", weighting="sigma"))
 
 
 def test_one_point_per_time_is_the_papers_collocation():
     """points_per_time 1 with the full form: every collocation point gets its own uniform time
     in [t_min, t_max] and its own uniform position in the box, and the penalty is mean R^2."""
     process = OrnsteinUhlenbeck()
-    sampler = CollocationSampler(dim=2, n_points=500, points_per_time=1, half_width=3.5)
+    sampler = _box(2, 500, 1, 3.5)
     x, t = sampler.sample(process, torch.Generator().manual_seed(0))
     assert x.shape == (500, 2) and t.shape == (500,)
     assert len(torch.unique(t)) == 500
     assert float(t.min()) >= process.t_min and float(t.max()) <= process.t_max
     assert float(x.abs().max()) <= 3.5
     torch.manual_seed(0)
-    model = PotentialMLP(2, hidden_width=8)
-    parts = residual_penalty(model, process, x, t, points_per_time=1, form="full")
+    model = PotentialMLP(2, hidden_width=8, hidden_layers=3, softplus_beta=100.0,
+                         gaussian_baseline=False)
+    parts = residual_penalty(model, process, x, t, **_penalty(1, "full"))
     residual = fp_residual(model, process, x, t)
     assert torch.allclose(parts["penalty"], (residual**2).mean())

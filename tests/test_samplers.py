@@ -6,22 +6,27 @@ import pytest
 import torch
 
 from odesdegap.diffusion.processes import OrnsteinUhlenbeck
-from odesdegap.diffusion.samplers import SamplerSettings, SamplingProgress, TimeGrid, sample
+from odesdegap.diffusion.samplers import SamplingProgress, TimeGrid, sample
 from odesdegap.evaluation.metrics import Grid, grid_w2sq
 from odesdegap.models import GaussianPotential
+from odesdegap.settings import SamplingSettings, from_schema_defaults
 
 PROCESS = OrnsteinUhlenbeck()
 MEAN, STD = [1.0, -0.5], 0.5
 CPU = torch.device("cpu")
 
 
-def _settings(n=4000, steps=200, method="euler", chunk=None, refine_last=0):
-    grid = TimeGrid(PROCESS.t_max, PROCESS.t_min, steps, refine_last, 10)
-    return SamplerSettings(n_samples=n, chunk_size=chunk or n, grid=grid, method=method)
+def _settings(n=4000, steps=200, method="euler", chunk=None, refine_last=0, refine_factor=10,
+              final_step_noise=True) -> SamplingSettings:
+    """`method` is the ODE's; the SDE is Euler–Maruyama."""
+    return from_schema_defaults(
+        SamplingSettings, "sampling", n_samples=n, chunk_size=chunk or n, steps=steps,
+        refine_last=refine_last, refine_factor=refine_factor, ode_method=method,
+        sde_method="euler", sde_final_step_noise=final_step_noise)
 
 
 def _w2sq(a, b):
-    return grid_w2sq(a, "model", b, "model", Grid())
+    return grid_w2sq(a, "model", b, "model", Grid(64, 3.5, "nodes"))
 
 
 def test_paper_time_grid():
@@ -43,8 +48,8 @@ def exact_samples():
     model = GaussianPotential(PROCESS, MEAN, STD)
     rng = np.random.default_rng(0)
     data = (np.array(MEAN) + STD * rng.standard_normal((4000, 2))).astype(np.float32)
-    ode = sample("ode", model, PROCESS, 2, _settings(), seed=1, device=CPU)
-    sde = sample("sde", model, PROCESS, 2, _settings(), seed=2, device=CPU)
+    ode = sample("ode", model, PROCESS, 2, _settings(), seed=1, device=CPU, eta=1.0)
+    sde = sample("sde", model, PROCESS, 2, _settings(), seed=2, device=CPU, eta=1.0)
     return data, ode, sde
 
 
@@ -65,32 +70,35 @@ def test_nfe_is_counted(exact_samples):
     # torchsde evaluates the drift once more per sdeint call to check shapes: that is spent too.
     assert sde["nfe"] == 201
     model = GaussianPotential(PROCESS, MEAN, STD)
-    rk4 = sample("ode", model, PROCESS, 2, _settings(n=100, steps=20, method="rk4"), 0, CPU)
+    rk4 = sample("ode", model, PROCESS, 2, _settings(n=100, steps=20, method="rk4"), 0, CPU,
+                    eta=1.0)
     assert rk4["nfe"] == 80
-    dopri = sample("ode", model, PROCESS, 2, _settings(n=100, method="dopri5"), 0, CPU)
+    dopri = sample("ode", model, PROCESS, 2, _settings(n=100, method="dopri5"), 0, CPU, eta=1.0)
     assert dopri["nfe"] > 0 and np.isfinite(dopri["samples"]).all()
 
 
 def test_same_seed_same_samples_and_chunking_does_not_change_the_ode():
     model = GaussianPotential(PROCESS, MEAN, STD)
-    first = sample("sde", model, PROCESS, 2, _settings(n=300, steps=30), 5, CPU)
-    again = sample("sde", model, PROCESS, 2, _settings(n=300, steps=30), 5, CPU)
+    first = sample("sde", model, PROCESS, 2, _settings(n=300, steps=30), 5, CPU, eta=1.0)
+    again = sample("sde", model, PROCESS, 2, _settings(n=300, steps=30), 5, CPU, eta=1.0)
     assert np.array_equal(first["samples"], again["samples"])
-    whole = sample("ode", model, PROCESS, 2, _settings(n=300, steps=30), 5, CPU)
-    chunked = sample("ode", model, PROCESS, 2, _settings(n=300, steps=30, chunk=70), 5, CPU)
+    whole = sample("ode", model, PROCESS, 2, _settings(n=300, steps=30), 5, CPU, eta=1.0)
+    chunked = sample("ode", model, PROCESS, 2, _settings(n=300, steps=30, chunk=70), 5, CPU,
+                    eta=1.0)
     assert np.allclose(whole["samples"], chunked["samples"], atol=1e-5)
 
 
 def test_refined_grid_spends_the_extra_steps():
     model = GaussianPotential(PROCESS, MEAN, STD)
-    result = sample("ode", model, PROCESS, 2, _settings(n=50, steps=40, refine_last=4), 0, CPU)
+    result = sample("ode", model, PROCESS, 2, _settings(n=50, steps=40, refine_last=4), 0, CPU,
+                    eta=1.0)
     assert result["nfe"] == 36 + 40
 
 
 def test_unknown_sampler_kind_is_refused():
     model = GaussianPotential(PROCESS, MEAN, STD)
     with pytest.raises(ValueError, match="'ode' or 'sde'"):
-        sample("langevin", model, PROCESS, 2, _settings(n=10), 0, CPU)
+        sample("langevin", model, PROCESS, 2, _settings(n=10), 0, CPU, eta=1.0)
 
 
 def test_eta_family_interpolates_between_the_dynamics():
@@ -98,7 +106,7 @@ def test_eta_family_interpolates_between_the_dynamics():
     eta keeps the exact score's marginals."""
     model = GaussianPotential(PROCESS, MEAN, STD)
     settings = _settings(n=2000, steps=200)
-    ode = sample("ode", model, PROCESS, 2, settings, 3, CPU)
+    ode = sample("ode", model, PROCESS, 2, settings, 3, CPU, eta=1.0)
     flow_as_sde = sample("sde", model, PROCESS, 2, settings, 3, CPU, eta=0.0)
     assert np.allclose(ode["samples"], flow_as_sde["samples"], atol=1e-4)
     halfway = sample("sde", model, PROCESS, 2, settings, 4, CPU, eta=0.5)
@@ -116,24 +124,24 @@ def test_sde_takes_exactly_the_grid_steps(steps, refine_last, refine_factor, nfe
     """No extra, tiny step from round-off in the solver's clock (float32 times gave 181 and
     893); the noise-free last step is one drift evaluation that needs no shape check."""
     model = GaussianPotential(PROCESS, MEAN, STD)
-    grid = TimeGrid(PROCESS.t_max, PROCESS.t_min, steps, refine_last, refine_factor)
-    settings = SamplerSettings(20, 20, grid, "euler", final_step_noise=final_step_noise)
-    assert sample("sde", model, PROCESS, 2, settings, 0, CPU)["nfe"] == nfe
+    settings = _settings(n=20, steps=steps, refine_last=refine_last, refine_factor=refine_factor,
+                         final_step_noise=final_step_noise)
+    assert sample("sde", model, PROCESS, 2, settings, 0, CPU, eta=1.0)["nfe"] == nfe
 
 
 def test_noise_free_final_step_is_the_drifts_euler_step():
     """On a one-step grid the noise-free SDE is x_prior + dt * reverse drift, exactly."""
     model = GaussianPotential(PROCESS, MEAN, STD)
-    grid = TimeGrid(PROCESS.t_max, PROCESS.t_min, 1)
-    settings = SamplerSettings(50, 50, grid, "euler", final_step_noise=False)
-    result = sample("sde", model, PROCESS, 2, settings, 3, CPU)
+    settings = _settings(n=50, steps=1, final_step_noise=False)
+    result = sample("sde", model, PROCESS, 2, settings, 3, CPU, eta=1.0)
     x = PROCESS.prior_sample(50, 2, torch.Generator().manual_seed(3))
     t = torch.tensor(PROCESS.t_max)
     drift = PROCESS.drift(x, t) - PROCESS.diffusion(t) ** 2 * model.score(x, t)
     expected = x - (PROCESS.t_max - PROCESS.t_min) * drift
     assert result["nfe"] == 1
     np.testing.assert_allclose(result["samples"], expected.numpy(), rtol=1e-5, atol=1e-5)
-    noisy = sample("sde", model, PROCESS, 2, SamplerSettings(50, 50, grid, "euler"), 3, CPU)
+    noisy = sample("sde", model, PROCESS, 2, _settings(n=50, steps=1), 3, CPU,
+                   eta=1.0)
     assert not np.allclose(noisy["samples"], expected.numpy(), atol=1e-3)
 
 

@@ -17,7 +17,7 @@ from odesdegap.diffusion.score_residual import (
     time_derivative,
 )
 from odesdegap.models import (
-    MODEL_KEYS,
+    MODEL_KINDS,
     GaussianPotential,
     PotentialMLP,
     VectorScoreMLP,
@@ -26,9 +26,19 @@ from odesdegap.models import (
 
 PROCESSES = [OrnsteinUhlenbeck(), VariancePreserving(), VarianceExploding(sigma_max=3.0)]
 
+# score_residual_penalty with the exact divergence and no time weighting
+EXACT = dict(hutchinson_probes=0, generator=None, weighting="none")
+
+
+def _box(dim, collocation_points, points_per_time, box_half_width):
+    """Collocation points uniform on the box at uniform times (the paper's)."""
+    return CollocationSampler(dim=dim, collocation_points=collocation_points,
+                              points_per_time=points_per_time, box_half_width=box_half_width,
+                              time_distribution="uniform", noised_fraction=0.0, data=None)
+
 
 def _collocation(process, n=256, dim=2, seed=0, points_per_time=32):
-    sampler = CollocationSampler(dim, n, points_per_time=points_per_time, half_width=3.0)
+    sampler = _box(dim, n, points_per_time, 3.0)
     return sampler.sample(process, torch.Generator().manual_seed(seed))
 
 
@@ -82,12 +92,14 @@ class ShiftedPotential(torch.nn.Module):
 
 def _small_vector_mlp(dim, seed=0):
     torch.manual_seed(seed)
-    return VectorScoreMLP(dim, hidden_width=16, hidden_layers=2, softplus_beta=5.0).double()
+    return VectorScoreMLP(dim, hidden_width=16, hidden_layers=2, softplus_beta=5.0,
+                          gaussian_baseline=False).double()
 
 
 # --- the model ----------------------------------------------------------------------------------
 def test_vector_mlp_shapes_and_time_broadcast():
-    model = VectorScoreMLP(3, hidden_width=8, hidden_layers=2)
+    model = VectorScoreMLP(3, hidden_width=8, hidden_layers=2, softplus_beta=100.0,
+                           gaussian_baseline=False)
     x = torch.randn(5, 3)
     assert model.score(x, torch.full((5,), 0.3)).shape == (5, 3)
     assert torch.equal(model.score(x, torch.tensor(0.3)), model.score(x, torch.full((5,), 0.3)))
@@ -95,7 +107,7 @@ def test_vector_mlp_shapes_and_time_broadcast():
 
 
 def test_vector_mlp_is_registered_and_built_like_the_potential():
-    assert MODEL_KEYS["vector_mlp"] == MODEL_KEYS["potential_mlp"]
+    assert MODEL_KINDS["vector_mlp"][1] == MODEL_KINDS["potential_mlp"][1]
     settings = {"kind": "vector_mlp", "hidden_width": 8, "hidden_layers": 2,
                 "softplus_beta": 100.0, "gaussian_baseline": False}
     model = build_model(settings, dim=2, process=OrnsteinUhlenbeck())
@@ -142,7 +154,8 @@ def test_ou_residual_matches_hand_derivation(a, b):
 def test_equals_gradient_of_log_density_residual(process):
     """For s = grad phi, R_s = grad_x R: ties score_fp_residual to residual.fp_residual."""
     torch.manual_seed(0)
-    potential = PotentialMLP(2, hidden_width=16, hidden_layers=2, softplus_beta=5.0).double()
+    potential = PotentialMLP(2, hidden_width=16, hidden_layers=2, softplus_beta=5.0,
+                             gaussian_baseline=False).double()
     x, t = _collocation(process, n=64)
     x, t = x.double(), t.double()
     shift = torch.zeros_like(x, requires_grad=True)
@@ -202,7 +215,7 @@ def test_penalty_is_mean_squared_norm_and_reaches_every_weight():
     process = OrnsteinUhlenbeck()
     x, t = _collocation(process, n=32)
     x, t = x.double(), t.double()
-    parts = score_residual_penalty(model, process, x, t)
+    parts = score_residual_penalty(model, process, x, t, **EXACT)
     residual = score_fp_residual(model, process, x, t, create_graph=False)
     torch.testing.assert_close(parts["total"].detach(), (residual**2).mean())
     assert parts["penalty"] is parts["total"]
@@ -214,14 +227,15 @@ def test_penalty_is_mean_squared_norm_and_reaches_every_weight():
 def _train_vector_mlp(model, process, data, steps, weight, generator):
     """Adam on DSM + weight * score-residual penalty; returns the gradients of the first step."""
     optimiser = torch.optim.Adam(model.parameters(), lr=3e-3)
-    collocation = CollocationSampler(2, 64, points_per_time=16, half_width=3.0)
+    collocation = _box(2, 64, 16, 3.0)
     first_gradients = None
     for _ in range(steps):
         x0, t, noise = draw_dsm_batch(data, 128, process, generator)
         x_col, t_col = collocation.sample(process, generator)
         loss = dsm_loss(model, process, x0, t, noise)
         if weight > 0:
-            loss = loss + weight * score_residual_penalty(model, process, x_col, t_col)["penalty"]
+            loss = loss + weight * score_residual_penalty(model, process, x_col, t_col,
+                                                        **EXACT)["penalty"]
         optimiser.zero_grad(set_to_none=True)
         loss.backward()
         if first_gradients is None:
@@ -240,16 +254,17 @@ def test_vector_mlp_trains_with_dsm_and_score_residual():
     data = torch.as_tensor(sample_dataset("mixture", 2000, 0))
     held_out = torch.Generator().manual_seed(123)
     eval_dsm = draw_dsm_batch(data, 2048, process, held_out)
-    eval_x, eval_t = CollocationSampler(2, 512, points_per_time=32, half_width=3.0).sample(
+    eval_x, eval_t = _box(2, 512, 32, 3.0).sample(
         process, held_out)
 
     def evaluate(model):
         dsm = dsm_loss(model, process, *eval_dsm, create_graph=False).item()
-        penalty = score_residual_penalty(model, process, eval_x, eval_t)["total"].item()
+        penalty = score_residual_penalty(model, process, eval_x, eval_t, **EXACT)["total"].item()
         return dsm, penalty
 
     torch.manual_seed(0)
-    model = VectorScoreMLP(2, hidden_width=32, hidden_layers=2, softplus_beta=10.0)
+    model = VectorScoreMLP(2, hidden_width=32, hidden_layers=2, softplus_beta=10.0,
+                           gaussian_baseline=False)
     dsm_init, _ = evaluate(model)
     generator = torch.Generator().manual_seed(0)
     _train_vector_mlp(model, process, data, 150, 0.0, generator)
@@ -272,9 +287,11 @@ def test_vector_mlp_trains_with_dsm_and_score_residual():
 def test_variance_weighting_of_the_score_residual_uses_std_cubed():
     torch.manual_seed(0)
     process = OrnsteinUhlenbeck()
-    model = VectorScoreMLP(2, hidden_width=16, hidden_layers=2, softplus_beta=10.0)
+    model = VectorScoreMLP(2, hidden_width=16, hidden_layers=2, softplus_beta=10.0,
+                           gaussian_baseline=False)
     x, t = torch.randn(6, 2), torch.tensor([1e-3, 1e-3, 0.5, 0.5, 3.0, 3.0])
     residual = score_fp_residual(model, process, x, t, create_graph=False)
-    weighted = score_residual_penalty(model, process, x, t, weighting="variance")
+    weighted = score_residual_penalty(model, process, x, t,
+                                      **{**EXACT, "weighting": "variance"})
     expected = ((residual * process.marginal_std(t)[:, None] ** 3) ** 2).mean()
     torch.testing.assert_close(weighted["total"].detach(), expected)

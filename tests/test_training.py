@@ -7,30 +7,35 @@ import torch
 
 from odesdegap.data.datasets import sample_dataset
 from odesdegap.diffusion.processes import OrnsteinUhlenbeck
-from odesdegap.diffusion.training import NonFiniteLossError, TrainingSettings, train
+from odesdegap.diffusion.training import NonFiniteLossError, train, weight_at
 from odesdegap.models import PotentialMLP
+from odesdegap.settings import TrainingSettings, from_schema_defaults
 
 PROCESS = OrnsteinUhlenbeck()
 CPU = torch.device("cpu")
 DATA = torch.as_tensor(sample_dataset("mixture", 2000, 0))
 
 
-def _settings(**overrides):
-    base = dict(steps=40, batch_size=64, learning_rate=1e-3, fp_weight=1.0,
-                collocation_points=64, points_per_time=16, log_every=10, checkpoint_every=10)
-    return TrainingSettings(**{**base, **overrides})
+def _settings(**changes) -> TrainingSettings:
+    """Small, fast settings: the schema's defaults with a short run, box collocation and no
+    learning-rate drops."""
+    base = dict(steps=40, batch_size=64, learning_rate=1e-3, lr_milestones=[], log_every=10,
+                checkpoint_every=10,
+                residual=dict(collocation_points=64, points_per_time=16, noised_fraction=0.0))
+    return from_schema_defaults(TrainingSettings, "training", **{**base, **changes})
 
 
 def _model():
     torch.manual_seed(0)
-    return PotentialMLP(2, hidden_width=16)
+    return PotentialMLP(2, hidden_width=16, hidden_layers=3, softplus_beta=100.0,
+                        gaussian_baseline=False)
 
 
 @pytest.mark.slow
 def test_training_reduces_both_losses(tmp_path):
     history = train(_model(), PROCESS, DATA, _settings(steps=300, log_every=50,
                                                         checkpoint_every=1000),
-                    0, CPU, tmp_path / "c.pt", {})
+                    1.0, 0, CPU, tmp_path / "c.pt", {})
     assert history[-1]["dsm"] < history[0]["dsm"]
     assert history[-1]["residual_total"] < 0.5 * history[0]["residual_total"]
 
@@ -56,12 +61,12 @@ def _killed_after_25_steps(monkeypatch):
 
 def test_killed_run_resumes_to_identical_weights(tmp_path, monkeypatch):
     straight = _model()
-    train(straight, PROCESS, DATA, _settings(), 0, CPU, tmp_path / "straight.pt", {"run": 1})
+    train(straight, PROCESS, DATA, _settings(), 1.0, 0, CPU, tmp_path / "straight.pt", {"run": 1})
 
     with _killed_after_25_steps(monkeypatch), pytest.raises(KeyboardInterrupt):
-        train(_model(), PROCESS, DATA, _settings(), 0, CPU, tmp_path / "resume.pt", {"run": 1})
+        train(_model(), PROCESS, DATA, _settings(), 1.0, 0, CPU, tmp_path / "resume.pt", {"run": 1})
     resumed = _model()
-    history = train(resumed, PROCESS, DATA, _settings(), 0, CPU, tmp_path / "resume.pt",
+    history = train(resumed, PROCESS, DATA, _settings(), 1.0, 0, CPU, tmp_path / "resume.pt",
                     {"run": 1})
     assert history[0]["step"] == 0 and history[-1]["step"] == 39
     for a, b in zip(straight.parameters(), resumed.parameters(), strict=True):
@@ -73,14 +78,13 @@ def test_non_finite_loss_stops_and_keeps_the_last_checkpoint(tmp_path):
     poisoned[:] = float("nan")
     checkpoint = tmp_path / "c.pt"
     with pytest.raises(NonFiniteLossError, match="non-finite loss"):
-        train(_model(), PROCESS, poisoned, _settings(), 0, CPU, checkpoint, {})
+        train(_model(), PROCESS, poisoned, _settings(), 1.0, 0, CPU, checkpoint, {})
     assert not checkpoint.exists()  # it died at step 0: nothing good to keep
 
 
 def test_weight_ramp():
-    settings = _settings(fp_weight=2.0, weight_ramp_steps=10)
-    assert [settings.weight_at(s) for s in (0, 5, 10, 50)] == [0.0, 1.0, 2.0, 2.0]
-    assert _settings(fp_weight=2.0).weight_at(0) == 2.0
+    assert [weight_at(2.0, 10, s) for s in (0, 5, 10, 50)] == [0.0, 1.0, 2.0, 2.0]
+    assert weight_at(2.0, 0, 0) == 2.0
 
 
 def _recording_adam(monkeypatch, snapshots):
@@ -102,7 +106,7 @@ def test_ema_is_the_exponential_average_of_the_raw_steps(tmp_path, monkeypatch):
     raw = []
     _recording_adam(monkeypatch, raw)
     averaged = _model()
-    train(averaged, PROCESS, DATA, _settings(steps=12, ema_decay=decay), 0, CPU,
+    train(averaged, PROCESS, DATA, _settings(steps=12, ema_decay=decay), 1.0, 0, CPU,
           tmp_path / "c.pt", {})
     # the first update copies the weights, every later one is e <- d e + (1 - d) p
     expected = raw[0][0]
@@ -116,10 +120,10 @@ def test_ema_is_the_exponential_average_of_the_raw_steps(tmp_path, monkeypatch):
 def test_ema_off_returns_exactly_the_raw_weights_and_ema_does_not_perturb_training(
         tmp_path, monkeypatch):
     plain = _model()
-    train(plain, PROCESS, DATA, _settings(steps=12), 0, CPU, tmp_path / "a.pt", {})
+    train(plain, PROCESS, DATA, _settings(steps=12), 1.0, 0, CPU, tmp_path / "a.pt", {})
     raw = []
     _recording_adam(monkeypatch, raw)
-    train(_model(), PROCESS, DATA, _settings(steps=12, ema_decay=0.9), 0, CPU,
+    train(_model(), PROCESS, DATA, _settings(steps=12, ema_decay=0.9), 1.0, 0, CPU,
           tmp_path / "b.pt", {})
     # same draws, same raw trajectory: ema_decay = 0 is the raw end point of the same run
     for a, b in zip(plain.parameters(), raw[-1][0], strict=True):
@@ -129,12 +133,12 @@ def test_ema_off_returns_exactly_the_raw_weights_and_ema_does_not_perturb_traini
 def test_killed_run_resumes_its_moving_average(tmp_path, monkeypatch):
     settings = _settings(ema_decay=0.9)
     straight = _model()
-    train(straight, PROCESS, DATA, settings, 0, CPU, tmp_path / "straight.pt", {"run": 2})
+    train(straight, PROCESS, DATA, settings, 1.0, 0, CPU, tmp_path / "straight.pt", {"run": 2})
     with _killed_after_25_steps(monkeypatch), pytest.raises(KeyboardInterrupt):
-        train(_model(), PROCESS, DATA, settings, 0, CPU, tmp_path / "resume.pt", {"run": 2})
+        train(_model(), PROCESS, DATA, settings, 1.0, 0, CPU, tmp_path / "resume.pt", {"run": 2})
     assert "ema" in torch.load(tmp_path / "resume.pt", weights_only=True)
     resumed = _model()
-    train(resumed, PROCESS, DATA, settings, 0, CPU, tmp_path / "resume.pt", {"run": 2})
+    train(resumed, PROCESS, DATA, settings, 1.0, 0, CPU, tmp_path / "resume.pt", {"run": 2})
     for a, b in zip(straight.parameters(), resumed.parameters(), strict=True):
         assert torch.equal(a, b)
 
@@ -145,6 +149,6 @@ def test_adam_restarts_at_each_milestone_only_when_asked(tmp_path, monkeypatch, 
     _recording_adam(monkeypatch, steps)
     train(_model(), PROCESS, DATA,
           _settings(steps=10, lr_milestones=[4, 7], restart_optimizer_at_milestones=restart),
-          0, CPU, tmp_path / "c.pt", {})
+          1.0, 0, CPU, tmp_path / "c.pt", {})
     counts = [count for _, count in steps]
     assert counts == ([1, 2, 3, 4, 1, 2, 3, 1, 2, 3] if restart else list(range(1, 11)))

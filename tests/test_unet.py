@@ -20,6 +20,7 @@ def _model(cls, image_shape, seed=0, perturb=0.0, **kwargs):
     output layer no longer makes the model its (trivially smooth) reference score."""
     torch.manual_seed(seed)
     dim = image_shape[0] * image_shape[1] * image_shape[2]
+    kwargs = {"channel_multipliers": (1, 2), **kwargs}
     model = cls(dim, image_shape, channels=8, process=PROCESS, **kwargs)
     if perturb:
         generator = torch.Generator().manual_seed(seed + 1)
@@ -123,7 +124,7 @@ def test_seeded_construction_is_deterministic():
 ])
 @pytest.mark.parametrize("cls", MODELS)
 def test_bad_arguments_are_named(cls, dim, kwargs, message):
-    kwargs = {"process": PROCESS, **kwargs}
+    kwargs = {"process": PROCESS, "channels": 32, "channel_multipliers": (1, 2), **kwargs}
     with pytest.raises(ValueError, match=message):
         cls(dim, **kwargs)
 

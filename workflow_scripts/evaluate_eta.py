@@ -4,10 +4,11 @@ the SDE samples of one run."""
 from odesdegap import runtime
 from odesdegap.evaluation import metrics, studies
 from odesdegap.io import artifacts
+from odesdegap.settings import GridSettings
 
 sm, _ = runtime.job(snakemake, computes=False)  # noqa: F821 (injected by Snakemake)
 params = sm.params
-grid = metrics.Grid.from_settings(params.grid)
+grid = metrics.Grid.from_settings(GridSettings.from_config(params.grid, "evaluation"))
 references = {
     "data": artifacts.load_arrays(sm.input.data)["reference"],
     "ode": artifacts.load_arrays(sm.input.ode)["samples"],

@@ -3,27 +3,20 @@ ODE, the reverse SDE, or another member (eta) of the SDE family between them."""
 
 from odesdegap import runtime
 from odesdegap.diffusion.processes import build_process
-from odesdegap.diffusion.samplers import SamplerSettings, TimeGrid, sample
+from odesdegap.diffusion.samplers import sample
 from odesdegap.io import artifacts
+from odesdegap.settings import SamplingSettings
 
 sm, device = runtime.job(snakemake)  # noqa: F821 (injected by Snakemake)
 params = sm.params
-sampling = params.sampling
 
 process = build_process(params.process)
 model = artifacts.load_model(sm.input.model, params.model, params.dim, process,
                              params.image_shape)
-grid = TimeGrid(process.t_max, process.t_min, sampling["steps"], sampling["refine_last"],
-                sampling["refine_factor"])
-settings = SamplerSettings(
-    n_samples=sampling["n_samples"],
-    chunk_size=sampling["chunk_size"],
-    grid=grid,
-    method=params.method,
-    rtol=sampling.get("ode_rtol", 0.0),  # only the ODE's params carry tolerances
-    atol=sampling.get("ode_atol", 0.0),
-    final_step_noise=sampling.get("sde_final_step_noise", True),  # only the SDE's params carry it
-)
+# The params carry only the keys this sampler reads (so that, say, an ODE tolerance does not
+# resample the SDE); the other sampler's keys, which this job never reads, come from the config.
+settings = SamplingSettings.from_config({**sm.config["sampling"], **params.sampling},
+                                        "sampling")
 result = sample(params.kind, model, process, params.dim, settings, params.sample_seed, device,
                 eta=params.eta)
 print(f"{params.kind} (eta {params.eta}): {len(result['samples'])} samples, NFE {result['nfe']}, "

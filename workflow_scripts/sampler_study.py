@@ -7,10 +7,11 @@ from odesdegap import runtime
 from odesdegap.diffusion.processes import build_process
 from odesdegap.evaluation import metrics, studies
 from odesdegap.io import artifacts
+from odesdegap.settings import GridSettings, SamplerStudySettings
 
 sm, device = runtime.job(snakemake)  # noqa: F821 (injected by Snakemake)
 params = sm.params
-study = params.study
+study = SamplerStudySettings.from_config(params.study, "studies.sampler")
 process = build_process(params.process)
 
 if "model" in sm.input.keys():
@@ -20,12 +21,10 @@ if "model" in sm.input.keys():
                                  params.image_shape)
 else:
     run = {"dataset": studies.EXACT_GAUSSIAN_LANE, "fp_weight": None, "seed": params.seed}
-    model, reference = studies.exact_gaussian_lane(process, study["n_samples"], params.seed)
+    model, reference = studies.exact_gaussian_lane(process, study.n_samples, params.seed)
 
-rows = studies.sampler_study(
-    model.to(device), process, reference.shape[1], reference, study["steps"],
-    study["ode_methods"], study["sde_methods"], study["n_samples"], params.seed, device,
-    metrics.Grid.from_settings(params.grid),
-)
+grid = metrics.Grid.from_settings(GridSettings.from_config(params.grid, "evaluation"))
+rows = studies.sampler_study(model.to(device), process, reference, study, grid, params.seed,
+                             device)
 artifacts.write_rows(sm.output.rows, run, rows)
 print(pd.DataFrame(rows).to_string())

@@ -14,12 +14,12 @@ from odesdegap.diffusion.processes import build_process
 from odesdegap.diffusion.training import (
     NonFiniteLossError,
     TrainingInterrupted,
-    TrainingSettings,
-    settings_dict,
+    settings_record,
     train,
 )
 from odesdegap.io import artifacts
 from odesdegap.models import build_model
+from odesdegap.settings import TrainingSettings
 
 sm, device = runtime.job(snakemake)  # noqa: F821 (injected by Snakemake)
 params = sm.params
@@ -36,18 +36,19 @@ if initial_weights:
 
 # checkpoint_every is not a param (it changes no result), so it comes from the config.
 training = {**params.training, "checkpoint_every": sm.config["training"]["checkpoint_every"]}
-settings = TrainingSettings.from_config(training, params.fp_weight)
+settings = TrainingSettings.from_config(training, "training")
 fingerprint = {
     "process": params.process,
     "model": params.model,
-    "training": settings_dict(settings),
+    "training": settings_record(settings, params.fp_weight),
     "seed": params.seed,
     "data": artifacts.file_digest(sm.input.data),
     "init": artifacts.file_digest(initial_weights) if initial_weights else None,
 }
 checkpoint = Path(params.checkpoint)
 try:
-    history = train(model, process, data, settings, params.seed, device, checkpoint, fingerprint)
+    history = train(model, process, data, settings, params.fp_weight, params.seed, device,
+                    checkpoint, fingerprint)
 except NonFiniteLossError as error:
     raise SystemExit(f"training stopped: {error}") from None
 except TrainingInterrupted as error:
@@ -60,7 +61,7 @@ with artifacts.atomic_path(sm.output.history) as tmp:
     pd.DataFrame(history).to_csv(tmp, index=False)
 artifacts.write_json(sm.output.meta, {
     **runtime.model_identity(sm),
-    "training": settings_dict(settings),
+    "training": settings_record(settings, params.fp_weight),
     "weights": "ema" if settings.ema_decay > 0 else "final",
     "ema_decay": settings.ema_decay,
     "initialised_from": initial_weights,

@@ -6,11 +6,12 @@ import pandas as pd
 from odesdegap import runtime
 from odesdegap.evaluation import classifier
 from odesdegap.io import artifacts
+from odesdegap.settings import ClassifierSettings
 
 sm, device = runtime.job(snakemake)  # noqa: F821 (injected by Snakemake)
 arrays = artifacts.load_arrays(sm.input.data)
 shape = tuple(sm.params.image_shape)
-settings = classifier.ClassifierSettings(**sm.params.classifier)
+settings = ClassifierSettings.from_config(sm.params.classifier, "classifier")
 model, history = classifier.train_classifier(arrays["train"], arrays["train_labels"], shape,
                                              settings, device)
 test_accuracy = classifier.accuracy(model, arrays["reference"], arrays["reference_labels"],

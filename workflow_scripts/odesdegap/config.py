@@ -9,7 +9,7 @@ from pathlib import Path
 import jsonschema
 import yaml
 
-from odesdegap.data.datasets import dimension, image_shape
+from odesdegap.data.datasets import dataset_names, dimension, image_shape
 from odesdegap.data.images import DIGITS_TOTAL, TORCHVISION_DATASETS
 
 SCHEMA_PATH = Path(__file__).with_name("config_schema.yaml")
@@ -22,7 +22,20 @@ class ConfigError(ValueError):
 
 
 def load_schema() -> dict:
-    return yaml.safe_load(SCHEMA_PATH.read_text())
+    """The schema of config_schema.yaml, with the data-set names and the model kinds filled in
+    from their one lists, the registries of odesdegap.data.datasets and odesdegap.models (an
+    entry added there is a valid choice, listed in docs/configuration.md by `make docs`, with
+    no edit here)."""
+    schema = yaml.safe_load(SCHEMA_PATH.read_text())
+    datasets = schema["properties"]["datasets"]
+    names = dataset_names()
+    datasets["items"]["anyOf"][0]["enum"] = names
+    datasets["description"] += " Names: " + ", ".join(names) + "."
+    # and the model kinds from theirs, odesdegap.models.MODEL_KINDS
+    from odesdegap.models import MODEL_KINDS
+
+    schema["properties"]["model"]["properties"]["kind"]["enum"] = list(MODEL_KINDS)
+    return schema
 
 
 def format_weight(weight: float) -> str:

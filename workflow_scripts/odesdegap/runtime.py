@@ -155,7 +155,7 @@ def setup(threads: int, device: str = "auto", gpus: int = 0) -> torch.device:
 
 def job_device(sm) -> torch.device:
     """`setup` for a Snakemake job: its threads, the config's device, its `gpu` resource."""
-    return setup(sm.threads, sm.config.get("device", "auto"), getattr(sm.resources, "gpu", 0))
+    return setup(sm.threads, sm.config["device"], getattr(sm.resources, "gpu", 0))
 
 
 def job(sm, computes: bool = True) -> tuple[object, torch.device | None]:

@@ -113,6 +113,12 @@ SAMPLERS = {
 }
 
 
+def dataset_names() -> list[str]:
+    """Every data set a config may name, in registry order (gmm{d}d, a family, is a pattern in
+    the schema): the schema's list of choices is filled in from here (config.load_schema)."""
+    return [n for n in SAMPLERS if _gmm_dimension(n) is None] + list(IMAGE_SHAPES)
+
+
 def sample_dataset(name: str, n: int, seed: int) -> np.ndarray:
     """n points of data set `name` as float32, reproducible from `seed`."""
     if name not in SAMPLERS:

@@ -13,7 +13,6 @@ the chunk size.
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
 
 import numpy as np
 import torch
@@ -26,42 +25,32 @@ from odesdegap.diffusion.divergence import (
 )
 from odesdegap.diffusion.processes import ForwardProcess
 from odesdegap.diffusion.samplers import ODE_ADAPTIVE_METHODS, TimeGrid
+from odesdegap.settings import NllSettings
 
 TIME_SPACINGS = ("log", "uniform")
 
 
-@dataclass(frozen=True)
-class LikelihoodSettings:
-    """How to integrate: a fixed-grid method on `steps` steps, either geometric in t (`log`,
-    the default: equal ratios t_{k+1}/t_k, so the steps near t_min, where the velocity changes
-    on the time scale of the data's own variance, are as short as that needs) or `uniform`
-    (the first `refine_first` of them, at small t, split `refine_factor`-fold); or an adaptive
-    method with rtol/atol."""
+# Points integrated at once: bounds memory; not a config key.
+NLL_CHUNK_POINTS = 4096
 
-    method: str = "rk4"
-    steps: int = 50
-    spacing: str = "log"
-    refine_first: int = 0
-    refine_factor: int = 10
-    rtol: float = 1e-5
-    atol: float = 1e-5
-    exact_divergence_max_dim: int = 8
-    hutchinson_probes: int = 1
-    chunk_size: int = 4096
 
-    def times(self, process: ForwardProcess) -> torch.Tensor:
-        """Increasing times from t_min to t_max (only the end points for adaptive methods)."""
-        if self.method in ODE_ADAPTIVE_METHODS:
-            return torch.tensor([process.t_min, process.t_max], dtype=torch.float64)
-        if self.spacing not in TIME_SPACINGS:
-            raise ValueError(f"NLL time spacing must be one of {TIME_SPACINGS}, "
-                             f"got {self.spacing!r}")
-        if self.spacing == "log":
-            return torch.logspace(np.log10(process.t_min), np.log10(process.t_max),
-                                  self.steps + 1, dtype=torch.float64)
-        grid = TimeGrid(process.t_max, process.t_min, self.steps, self.refine_first,
-                        self.refine_factor)
-        return grid.points().double().flip(0)
+def nll_times(settings: NllSettings, process: ForwardProcess) -> torch.Tensor:
+    """Increasing times from t_min to t_max (only the end points for adaptive methods): a
+    fixed-grid method on `steps` steps, either geometric in t (`log`: equal ratios
+    t_{k+1}/t_k, so the steps near t_min, where the velocity changes on the time scale of the
+    data's own variance, are as short as that needs) or `uniform` (the first `refine_first` of
+    them, at small t, split `refine_factor`-fold); an adaptive method uses rtol/atol."""
+    if settings.method in ODE_ADAPTIVE_METHODS:
+        return torch.tensor([process.t_min, process.t_max], dtype=torch.float64)
+    if settings.spacing not in TIME_SPACINGS:
+        raise ValueError(f"NLL time spacing must be one of {TIME_SPACINGS}, "
+                         f"got {settings.spacing!r}")
+    if settings.spacing == "log":
+        return torch.logspace(np.log10(process.t_min), np.log10(process.t_max),
+                              settings.steps + 1, dtype=torch.float64)
+    grid = TimeGrid(process.t_max, process.t_min, settings.steps, settings.refine_first,
+                    settings.refine_factor)
+    return grid.points().double().flip(0)
 
 
 class AugmentedFlow(torch.nn.Module):
@@ -91,10 +80,12 @@ class AugmentedFlow(torch.nn.Module):
         return velocity.detach(), divergence.detach()
 
 
-def ode_log_likelihood(model, process: ForwardProcess, data, settings: LikelihoodSettings,
-                       seed: int, device: torch.device) -> tuple[torch.Tensor, int]:
+def ode_log_likelihood(model, process: ForwardProcess, data, settings: NllSettings,
+                       seed: int, device: torch.device,
+                       chunk_size: int = NLL_CHUNK_POINTS) -> tuple[torch.Tensor, int]:
     """log p_{t_min}(x) for every row of `data` (n, d) in the data's dtype, and the largest number
-    of velocity evaluations (NFE) any chunk needed."""
+    of velocity evaluations (NFE) any chunk needed (`settings.points` is the caller's to apply:
+    every row is integrated)."""
     x_all = torch.as_tensor(data)
     n, dim = x_all.shape
     probes = None
@@ -102,13 +93,13 @@ def ode_log_likelihood(model, process: ForwardProcess, data, settings: Likelihoo
         generator = torch.Generator().manual_seed(seed)
         probes = rademacher_probes(settings.hutchinson_probes, x_all, generator)
     model = model.to(device).eval()
-    times = settings.times(process).to(device=device, dtype=x_all.dtype)
+    times = nll_times(settings, process).to(device=device, dtype=x_all.dtype)
     options = {}
     if settings.method in ODE_ADAPTIVE_METHODS:
         options = {"rtol": settings.rtol, "atol": settings.atol}
     log_likelihood, nfe = [], 0
-    for start in range(0, n, settings.chunk_size):
-        x0 = x_all[start:start + settings.chunk_size].to(device)
+    for start in range(0, n, chunk_size):
+        x0 = x_all[start:start + chunk_size].to(device)
         chunk_probes = None if probes is None else probes[:, start:start + len(x0)].to(device)
         flow = AugmentedFlow(model, process, chunk_probes)
         with torch.no_grad():
@@ -119,14 +110,13 @@ def ode_log_likelihood(model, process: ForwardProcess, data, settings: Likelihoo
     return torch.cat(log_likelihood), nfe
 
 
-def ode_nll(model, process: ForwardProcess, data, settings: LikelihoodSettings | None = None,
-            seed: int = 0, device: torch.device | None = None) -> dict:
+def ode_nll(model, process: ForwardProcess, data, settings: NllSettings, seed: int,
+            device: torch.device, chunk_size: int = NLL_CHUNK_POINTS) -> dict:
     """Mean negative log-likelihood of `data` under the probability-flow ODE, in total nats and
     nats per dimension, with its standard error over data points, the NFE and the wall time."""
-    settings = settings or LikelihoodSettings()
     started = time.perf_counter()
-    log_likelihood, nfe = ode_log_likelihood(model, process, data, settings, seed,
-                                             device or torch.device("cpu"))
+    log_likelihood, nfe = ode_log_likelihood(model, process, data, settings, seed, device,
+                                             chunk_size)
     nll = -log_likelihood.double().numpy()
     dim = np.shape(data)[1]
     return {

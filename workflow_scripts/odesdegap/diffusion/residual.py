@@ -24,6 +24,7 @@ from odesdegap.diffusion.divergence import (
     rademacher_probes,
 )
 from odesdegap.diffusion.processes import ForwardProcess
+from odesdegap.settings import ResidualSettings
 
 
 def fp_residual(model, process: ForwardProcess, x: torch.Tensor, t: torch.Tensor,
@@ -55,29 +56,40 @@ def fp_residual(model, process: ForwardProcess, x: torch.Tensor, t: torch.Tensor
 
 @dataclass(frozen=True)
 class CollocationSampler:
-    """Draws collocation points: `n_points` in groups of `points_per_time` sharing one time.
+    """Draws collocation points: `collocation_points` in groups of `points_per_time` sharing one
+    time (field names are training.residual's keys).
 
     Times are uniform on [t_min, t_max] (the paper) or drawn like the DSM times. Space is
-    uniform on the box [-half_width, half_width]^d (the paper), except for the first
+    uniform on the box [-box_half_width, box_half_width]^d (the paper), except for the first
     `noised_fraction` of each group, which are noised data a(t) x0 + s(t) z: points where the
     forward marginal p_t, and so the samplers' trajectories, put their mass.
     """
 
     dim: int
-    n_points: int
+    collocation_points: int
     points_per_time: int
-    half_width: float = 3.5
-    time_distribution: str = "uniform"
-    noised_fraction: float = 0.0
-    data: torch.Tensor | None = field(default=None, compare=False, repr=False)
+    box_half_width: float
+    time_distribution: str
+    noised_fraction: float
+    data: torch.Tensor | None = field(compare=False, repr=False)
 
     def __post_init__(self):
         if self.noised_fraction > 0 and self.data is None:
             raise ValueError("collocation points near the data need the data (noised_fraction > 0)")
 
+    @classmethod
+    def from_settings(cls, residual: ResidualSettings, dim: int,
+                      data: torch.Tensor | None) -> CollocationSampler:
+        """The collocation points of training.residual."""
+        return cls(dim=dim, collocation_points=residual.collocation_points,
+                   points_per_time=residual.points_per_time,
+                   box_half_width=residual.box_half_width,
+                   time_distribution=residual.time_distribution,
+                   noised_fraction=residual.noised_fraction, data=data)
+
     @property
     def n_times(self) -> int:
-        return max(1, self.n_points // self.points_per_time)
+        return max(1, self.collocation_points // self.points_per_time)
 
     def sample(self, process: ForwardProcess, generator: torch.Generator):
         n = self.n_times * self.points_per_time
@@ -91,7 +103,8 @@ class CollocationSampler:
             self.noised_fraction * self.points_per_time)
         x = torch.empty(n, self.dim)
         n_box, n_noised = int((~noised).sum()), int(noised.sum())
-        x[~noised] = (2 * torch.rand(n_box, self.dim, generator=generator) - 1) * self.half_width
+        box = 2 * torch.rand(n_box, self.dim, generator=generator) - 1
+        x[~noised] = box * self.box_half_width
         if n_noised:
             index = torch.randint(len(self.data), (n_noised,), generator=generator)
             noise = torch.randn(n_noised, self.dim, generator=generator)
@@ -136,12 +149,12 @@ def time_weight(process: ForwardProcess, t: torch.Tensor, weighting: str,
     return 1.0 if weighting == "none" else process.marginal_std(t) ** power
 
 
-def residual_penalty(model, process, x, t, points_per_time: int, form: str,
-                     hutchinson_probes: int = 0,
-                     generator: torch.Generator | None = None, weighting: str = "none") -> dict:
-    """The regulariser and its parts; `form` picks which part is penalised, `weighting` how
-    times are weighed (see time_weight). `hutchinson_probes` and `generator` go to fp_residual
-    (default: the exact Laplacian)."""
+def residual_penalty(model, process, x, t, *, points_per_time: int, form: str,
+                     hutchinson_probes: int, generator: torch.Generator | None,
+                     weighting: str) -> dict:
+    """The regulariser and its parts (arguments named as training.residual's keys); `form`
+    picks which part is penalised, `weighting` how times are weighed (see time_weight).
+    `hutchinson_probes` (0: the exact Laplacian) and `generator` go to fp_residual."""
     residual = fp_residual(model, process, x, t, hutchinson_probes=hutchinson_probes,
                            generator=generator) * time_weight(process, t, weighting, power=2)
     parts = split_residual(residual, points_per_time)

@@ -14,6 +14,7 @@ import torchsde
 from tqdm import tqdm
 
 from odesdegap.diffusion.processes import ForwardProcess
+from odesdegap.settings import SamplingSettings
 
 ODE_ADAPTIVE_METHODS = ("dopri5", "dopri8", "bosh3", "adaptive_heun")
 
@@ -26,8 +27,14 @@ class TimeGrid:
     t_max: float
     t_min: float
     steps: int
-    refine_last: int = 0
-    refine_factor: int = 10
+    refine_last: int
+    refine_factor: int
+
+    @classmethod
+    def of_sampling(cls, sampling: SamplingSettings, process: ForwardProcess) -> TimeGrid:
+        """The grid of the config's `sampling` section over the process's [t_min, t_max]."""
+        return cls(process.t_max, process.t_min, sampling.steps, sampling.refine_last,
+                   sampling.refine_factor)
 
     def segments(self) -> list[tuple[float, float, int]]:
         """[(t_start, t_end, n_steps)], each uniform, going down in time."""
@@ -103,7 +110,7 @@ class ReverseSDE(torch.nn.Module):
     noise_type = "diagonal"
     sde_type = "ito"
 
-    def __init__(self, score: CountingScore, process: ForwardProcess, eta: float = 1.0):
+    def __init__(self, score: CountingScore, process: ForwardProcess, eta: float):
         super().__init__()
         self.score, self.process, self.eta = score, process, eta
 
@@ -136,22 +143,11 @@ class ProbabilityFlow(torch.nn.Module):
         return self.process.drift(x, t) - 0.5 * self.process.diffusion(t) ** 2 * self.score(x, t)
 
 
-@dataclass(frozen=True)
-class SamplerSettings:
-    n_samples: int
-    chunk_size: int
-    grid: TimeGrid
-    method: str
-    rtol: float = 1e-5
-    atol: float = 1e-5
-    final_step_noise: bool = True
-
-
-def sample(kind: str, model, process: ForwardProcess, dim: int, settings: SamplerSettings,
-           seed: int, device: torch.device, eta: float = 1.0) -> dict:
-    """Draw `n_samples` with the `ode` or `sde` dynamics, in chunks; returns the samples (numpy),
-    the NFE per trajectory and the wall time. `eta` picks a member of the SDE family between
-    the two (1: the reverse SDE)."""
+def sample(kind: str, model, process: ForwardProcess, dim: int, settings: SamplingSettings,
+           seed: int, device: torch.device, *, eta: float) -> dict:
+    """Draw `n_samples` with the `ode` (settings.ode_method) or `sde` (settings.sde_method)
+    dynamics, in chunks; returns the samples (numpy), the NFE per trajectory and the wall time.
+    `eta` picks a member of the SDE family between the two (1: the reverse SDE)."""
     if kind not in ("ode", "sde"):
         raise ValueError(f"sampler kind must be 'ode' or 'sde', got {kind!r}")
     model = model.to(device).eval()
@@ -172,8 +168,7 @@ def sample(kind: str, model, process: ForwardProcess, dim: int, settings: Sample
             x = _integrate_ode(score, process, x_prior, settings)
         else:
             entropy = seed * 100_003 + chunk_index
-            x = _integrate_sde(score, process, x_prior, settings, entropy, eta,
-                               settings.final_step_noise)
+            x = _integrate_sde(score, process, x_prior, settings, entropy, eta)
         chunks.append(x.detach().cpu().numpy())
         nfe = max(nfe, score.calls)
         progress.chunk_done()
@@ -185,26 +180,28 @@ def sample(kind: str, model, process: ForwardProcess, dim: int, settings: Sample
     }
 
 
-def _integrate_ode(score, process, x_prior, settings: SamplerSettings) -> torch.Tensor:
+def _integrate_ode(score, process, x_prior, settings: SamplingSettings) -> torch.Tensor:
     flow = ProbabilityFlow(score, process)
-    if settings.method in ODE_ADAPTIVE_METHODS:
+    if settings.ode_method in ODE_ADAPTIVE_METHODS:
         times = torch.tensor([process.t_max, process.t_min], device=x_prior.device)
-        path = torchdiffeq.odeint(flow, x_prior, times, method=settings.method,
-                                  rtol=settings.rtol, atol=settings.atol)
+        path = torchdiffeq.odeint(flow, x_prior, times, method=settings.ode_method,
+                                  rtol=settings.ode_rtol, atol=settings.ode_atol)
     else:
-        path = torchdiffeq.odeint(flow, x_prior, settings.grid.points().to(x_prior.device),
-                                  method=settings.method)
+        grid = TimeGrid.of_sampling(settings, process)
+        path = torchdiffeq.odeint(flow, x_prior, grid.points().to(x_prior.device),
+                                  method=settings.ode_method)
     return path[-1]
 
 
-def _integrate_sde(score, process, x_prior, settings: SamplerSettings, entropy: int,
-                   eta: float = 1.0, final_step_noise: bool = True) -> torch.Tensor:
+def _integrate_sde(score, process, x_prior, settings: SamplingSettings, entropy: int,
+                   eta: float) -> torch.Tensor:
     """Euler–Maruyama (or another torchsde method) over the grid's segments. Without
-    `final_step_noise` the very last step is the drift's Euler step alone (the authors'
+    `sde_final_step_noise` the very last step is the drift's Euler step alone (the authors'
     sampler, and score_sde's `denoise` convention): it returns the last step's mean."""
     sde = ReverseSDE(score, process, eta=eta)
-    levy_area = "space-time" if settings.method == "srk" else "none"
-    segments = settings.grid.segments()
+    method, final_step_noise = settings.sde_method, settings.sde_final_step_noise
+    levy_area = "space-time" if method == "srk" else "none"
+    segments = TimeGrid.of_sampling(settings, process).segments()
     if not final_step_noise:
         t_start, t_end, n_steps = segments[-1]
         t_last = t_start + (t_end - t_start) * (n_steps - 1) / n_steps
@@ -225,7 +222,7 @@ def _integrate_sde(score, process, x_prior, settings: SamplerSettings, entropy: 
         # torchsde steps by dt until it passes the segment's end; a hair over the exact step
         # keeps round-off from adding a step (the last one is clipped to the end).
         step = (s_end - s_start) / n_steps * (1 + 1e-6)
-        x = torchsde.sdeint(sde, x, times, bm=brownian, method=settings.method, dt=step)[-1]
+        x = torchsde.sdeint(sde, x, times, bm=brownian, method=method, dt=step)[-1]
     if not final_step_noise:
         # one noise-free Euler step of the reverse SDE's drift (torchdiffeq, one evaluation)
         times = torch.tensor([process.t_max - t for t in final_step],

@@ -72,10 +72,9 @@ def time_derivative(field: torch.Tensor, t: torch.Tensor,
     return torch.zeros_like(field) if derivative is None else derivative
 
 
-def score_residual_penalty(model, process: ForwardProcess, x: torch.Tensor, t: torch.Tensor,
-                           hutchinson_probes: int = 0,
-                           generator: torch.Generator | None = None,
-                           weighting: str = "none") -> dict:
+def score_residual_penalty(model, process: ForwardProcess, x: torch.Tensor, t: torch.Tensor, *,
+                           hutchinson_probes: int, generator: torch.Generator | None,
+                           weighting: str) -> dict:
     """The regulariser: mean R_s^2 over points and coordinates (coordinates averaged like the
     DSM loss, so that w_R weighs the two parameterisations alike), as {"total", "penalty"} so
     the trainer treats it like residual.residual_penalty; there is no time-only part to drop."""

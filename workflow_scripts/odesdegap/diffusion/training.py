@@ -8,7 +8,6 @@ import signal
 import sys
 import threading
 import time
-from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import torch
@@ -21,6 +20,7 @@ from odesdegap.diffusion.processes import ForwardProcess
 from odesdegap.diffusion.residual import CollocationSampler, residual_penalty
 from odesdegap.diffusion.score_residual import score_residual_penalty
 from odesdegap.io import artifacts
+from odesdegap.settings import TrainingSettings
 
 
 class NonFiniteLossError(RuntimeError):
@@ -53,71 +53,18 @@ def _until_terminated(steps, on_terminate):
             signal.signal(signal.SIGTERM, previous)
 
 
-@dataclass(frozen=True)
-class TrainingSettings:
-    """Everything that changes the trained weights (besides data, model, process and seed)."""
-
-    steps: int
-    batch_size: int
-    learning_rate: float
-    fp_weight: float
-    lr_milestones: list[int] = field(default_factory=list)
-    lr_decay: float = 0.1
-    restart_optimizer_at_milestones: bool = False
-    ema_decay: float = 0.0
-    dsm_weighting: str = "uniform"
-    precision: str = "float32"
-    residual_form: str = "centred"
-    residual_weighting: str = "none"
-    collocation_points: int = 1024
-    points_per_time: int = 32
-    collocation_half_width: float = 3.5
-    collocation_times: str = "uniform"
-    collocation_noised_fraction: float = 0.0
-    hutchinson_probes: int = 0
-    weight_ramp_steps: int = 0
-    log_every: int = 50
-    checkpoint_every: int = 500
-
-    @classmethod
-    def from_config(cls, training: dict, fp_weight: float) -> TrainingSettings:
-        residual = training["residual"]
-        return cls(
-            steps=training["steps"],
-            batch_size=training["batch_size"],
-            learning_rate=training["learning_rate"],
-            lr_milestones=list(training.get("lr_milestones", [])),
-            lr_decay=training.get("lr_decay", 0.1),
-            restart_optimizer_at_milestones=training.get("restart_optimizer_at_milestones",
-                                                         False),
-            ema_decay=training.get("ema_decay", 0.0),
-            dsm_weighting=training.get("dsm_weighting", "uniform"),
-            precision=training.get("precision", "float32"),
-            fp_weight=float(fp_weight),
-            residual_form=residual["form"],
-            residual_weighting=residual.get("weighting", "none"),
-            collocation_points=residual["collocation_points"],
-            points_per_time=residual["points_per_time"],
-            collocation_half_width=residual["box_half_width"],
-            collocation_times=residual["time_distribution"],
-            collocation_noised_fraction=residual.get("noised_fraction", 0.0),
-            hutchinson_probes=residual.get("hutchinson_probes", 0),
-            weight_ramp_steps=residual.get("weight_ramp_steps", 0),
-            log_every=training.get("log_every", 50),
-            checkpoint_every=training.get("checkpoint_every", 500),
-        )
-
-    def weight_at(self, step: int) -> float:
-        """The FP weight at a step: linear ramp from 0 over `weight_ramp_steps`, then constant."""
-        if self.weight_ramp_steps <= 0:
-            return self.fp_weight
-        return self.fp_weight * min(1.0, step / self.weight_ramp_steps)
+def weight_at(fp_weight: float, weight_ramp_steps: int, step: int) -> float:
+    """The FP weight at a step: linear ramp from 0 over `weight_ramp_steps`, then constant."""
+    if weight_ramp_steps <= 0:
+        return fp_weight
+    return fp_weight * min(1.0, step / weight_ramp_steps)
 
 
 def train(model: torch.nn.Module, process: ForwardProcess, data: torch.Tensor,
-          settings: TrainingSettings, seed: int, device: torch.device,
+          settings: TrainingSettings, fp_weight: float, seed: int, device: torch.device,
           checkpoint_path: Path, fingerprint: dict) -> list[dict]:
-    """Train in place; return the loss history (one row every `log_every` steps).
+    """Train in place with DSM plus `fp_weight` times the FP residual; return the loss history
+    (one row every `log_every` steps).
 
     `fingerprint` identifies the job (its full parameter set). A checkpoint whose fingerprint
     differs belongs to another configuration and is ignored rather than resumed from.
@@ -137,15 +84,9 @@ def train(model: torch.nn.Module, process: ForwardProcess, data: torch.Tensor,
         ema = AveragedModel(model, multi_avg_fn=get_ema_multi_avg_fn(settings.ema_decay),
                             use_buffers=True)
     generator = torch.Generator().manual_seed(seed)
-    collocation = CollocationSampler(
-        dim=data.shape[1],
-        n_points=settings.collocation_points,
-        points_per_time=settings.points_per_time,
-        half_width=settings.collocation_half_width,
-        time_distribution=settings.collocation_times,
-        noised_fraction=settings.collocation_noised_fraction,
-        data=data.cpu() if settings.collocation_noised_fraction > 0 else None,
-    )
+    residual = settings.residual
+    collocation = CollocationSampler.from_settings(
+        residual, dim=data.shape[1], data=data.cpu() if residual.noised_fraction > 0 else None)
     start_step, history = 0, []
     state = artifacts.load_checkpoint(checkpoint_path, fingerprint)
     if state is not None:
@@ -184,7 +125,7 @@ def train(model: torch.nn.Module, process: ForwardProcess, data: torch.Tensor,
         x0, t, noise = (v.to(device) for v in draw_dsm_batch(data, settings.batch_size,
                                                               process, generator))
         x_col, t_col = (v.to(device) for v in collocation.sample(process, generator))
-        weight = settings.weight_at(step)
+        weight = weight_at(fp_weight, residual.weight_ramp_steps, step)
         logging_step = step % settings.log_every == 0 or step == settings.steps - 1
 
         loss_dsm, parts = _losses(model, process, x0, t, noise, x_col, t_col, settings,
@@ -233,14 +174,17 @@ def _losses(model, process, x0, t, noise, x_col, t_col, settings: TrainingSettin
         loss_dsm = dsm_loss(model, process, x0, t, noise, weighting=settings.dsm_weighting)
         if not with_residual:
             return loss_dsm.float(), None
+        residual = settings.residual
         if hasattr(model, "potential"):
-            parts = residual_penalty(model, process, x_col, t_col, settings.points_per_time,
-                                     settings.residual_form, settings.hutchinson_probes,
-                                     generator, settings.residual_weighting)
+            parts = residual_penalty(model, process, x_col, t_col,
+                                     points_per_time=residual.points_per_time,
+                                     form=residual.form,
+                                     hutchinson_probes=residual.hutchinson_probes,
+                                     generator=generator, weighting=residual.weighting)
         else:  # a vector score: the score FP equation, which has no time-only part
             parts = score_residual_penalty(model, process, x_col, t_col,
-                                           settings.hutchinson_probes, generator,
-                                           settings.residual_weighting)
+                                           hutchinson_probes=residual.hutchinson_probes,
+                                           generator=generator, weighting=residual.weighting)
     return loss_dsm.float(), {k: v.float() for k, v in parts.items()}
 
 
@@ -248,5 +192,6 @@ def _item(value: torch.Tensor | None) -> float:
     return float("nan") if value is None else value.item()
 
 
-def settings_dict(settings: TrainingSettings) -> dict:
-    return asdict(settings)
+def settings_record(settings: TrainingSettings, fp_weight: float) -> dict:
+    """What changes the weights, as config keys plus the FP weight (model.json, fingerprint)."""
+    return {**settings.as_dict(), "fp_weight": fp_weight}

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import math
 import sys
-from dataclasses import asdict, dataclass
 
 import numpy as np
 import torch
@@ -21,6 +20,7 @@ from torch import nn
 from tqdm import tqdm
 
 from odesdegap.io import artifacts
+from odesdegap.settings import ClassifierSettings
 
 
 def _as_images(images_flat, image_shape, device) -> torch.Tensor:
@@ -70,21 +70,6 @@ class ImageClassifier(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Class logits, (B, n_classes)."""
         return self.head(self.features(x))
-
-
-@dataclass(frozen=True)
-class ClassifierSettings:
-    """Everything that changes the trained classifier (besides the data)."""
-
-    epochs: int = 10
-    batch_size: int = 128
-    learning_rate: float = 1e-3
-    width: int = 32
-    n_features: int = 64
-    seed: int = 0
-
-    def as_dict(self) -> dict:
-        return asdict(self)
 
 
 def train_classifier(images_flat, labels, image_shape, settings: ClassifierSettings,

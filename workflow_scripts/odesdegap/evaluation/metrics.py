@@ -25,6 +25,7 @@ from odesdegap.diffusion.residual import (
     split_residual,
 )
 from odesdegap.diffusion.score_residual import score_fp_residual
+from odesdegap.settings import GridSettings, W2Settings
 
 GRID_CONVENTIONS = ("nodes", "cells")
 ROLES = ("model", "data")
@@ -43,9 +44,9 @@ class Grid:
       out-of-box samples are dropped for every role.
     """
 
-    bins: int = 64
-    half_width: float = 3.5
-    convention: str = "nodes"
+    bins: int
+    half_width: float
+    convention: str
 
     def __post_init__(self):
         if self.convention not in GRID_CONVENTIONS:
@@ -53,10 +54,10 @@ class Grid:
                              f"{', '.join(GRID_CONVENTIONS)}")
 
     @classmethod
-    def from_settings(cls, evaluation: dict) -> Grid:
-        """The grid of the config's `evaluation` section (or any dict with its grid keys)."""
-        return cls(evaluation["grid_bins"], evaluation["box_half_width"],
-                   evaluation["grid_convention"])
+    def from_settings(cls, evaluation: GridSettings) -> Grid:
+        """The grid of the config's `evaluation` section (its grid_bins, box_half_width and
+        grid_convention)."""
+        return cls(evaluation.grid_bins, evaluation.box_half_width, evaluation.grid_convention)
 
     @property
     def axis(self) -> np.ndarray:
@@ -131,13 +132,13 @@ def grid_w2sq(samples_a: np.ndarray, role_a: str, samples_b: np.ndarray, role_b:
     return w2sq_between_histograms(weights_a, weights_b, grid.support)
 
 
-def w2_convention_label(evaluation: dict, on_grid: bool) -> str:
+def w2_convention_label(evaluation: W2Settings, on_grid: bool) -> str:
     """What produced a W2^2 value, in words for tables: grid, convention and box, or the
     subsample size."""
     if on_grid:
-        bins, h = evaluation["grid_bins"], evaluation["box_half_width"]
-        return f"{evaluation['grid_convention']} {bins}x{bins} on [-{h:g}, {h:g}]^2"
-    return f"exact OT on {evaluation['w2_subsample_points']}-point subsamples"
+        bins, h = evaluation.grid_bins, evaluation.box_half_width
+        return f"{evaluation.grid_convention} {bins}x{bins} on [-{h:g}, {h:g}]^2"
+    return f"exact OT on {evaluation.w2_subsample_points}-point subsamples"
 
 
 def sliced_w2sq(samples_a: np.ndarray, samples_b: np.ndarray, n_projections: int,
@@ -179,8 +180,8 @@ def _finite_subsample(samples: np.ndarray, max_points: int | None, rng) -> np.nd
 
 
 def residual_summary(model, process: ForwardProcess, sampler: CollocationSampler, seed: int,
-                     device: torch.device, prefix: str = "fp_residual",
-                     hutchinson_probes: int = 0, chunk_points: int = 8192) -> dict:
+                     device: torch.device, *, prefix: str, hutchinson_probes: int,
+                     chunk_points: int) -> dict:
     """mean R^2 of the model on a fixed, seeded collocation set, with its time-only and
     centred parts (see residual.py); the Laplacian by Hutchinson when probes > 0. For a vector
     score, the mean squared residual of the score FP equation (it has no time-only part)."""
@@ -202,8 +203,7 @@ def residual_summary(model, process: ForwardProcess, sampler: CollocationSampler
 
 
 def heldout_dsm(model, process: ForwardProcess, data: np.ndarray, seed: int,
-                device: torch.device, chunk_points: int = 8192,
-                weighting: str = "uniform") -> float:
+                device: torch.device, *, chunk_points: int, weighting: str) -> float:
     """DSM loss (weighted over time like training's) on held-out data with fixed, seeded times
     and noise."""
     generator = torch.Generator().manual_seed(seed)

@@ -23,23 +23,24 @@ import numpy as np
 
 from odesdegap.data import datasets
 from odesdegap.evaluation import metrics
+from odesdegap.settings import W2Settings
 
 
-def uses_grid(evaluation: dict, dim: int) -> bool:
+def uses_grid(evaluation: W2Settings, dim: int) -> bool:
     """Whether W2^2 is computed on the 2-D grid (else exact OT between subsamples)."""
-    return evaluation["w2_method"] == "grid" or (evaluation["w2_method"] == "auto" and dim == 2)
+    return evaluation.w2_method == "grid" or (evaluation.w2_method == "auto" and dim == 2)
 
 
 def w2sq(samples_a: np.ndarray, role_a: str, samples_b: np.ndarray, role_b: str,
-         evaluation: dict) -> float:
+         evaluation: W2Settings) -> float:
     """W2^2 between two sample sets exactly as a run measures it: on the grid with the
     configured convention (roles "model" or "data"), or, where the grid does not apply, exact
     OT between seeded subsamples."""
     if uses_grid(evaluation, samples_a.shape[1]):
         grid = metrics.Grid.from_settings(evaluation)
         return metrics.grid_w2sq(samples_a, role_a, samples_b, role_b, grid)
-    return metrics.exact_w2sq_subsample(samples_a, samples_b, evaluation["w2_subsample_points"],
-                                        evaluation["seed"])
+    return metrics.exact_w2sq_subsample(samples_a, samples_b, evaluation.w2_subsample_points,
+                                        evaluation.seed)
 
 
 def floor_seeds(name: str, base_seed: int) -> tuple[int, int]:
@@ -49,7 +50,7 @@ def floor_seeds(name: str, base_seed: int) -> tuple[int, int]:
     return reference_seed + 1, reference_seed + 2
 
 
-def lost_fraction(samples: np.ndarray, evaluation: dict) -> float:
+def lost_fraction(samples: np.ndarray, evaluation: W2Settings) -> float:
     """Fraction of a set the W2 metric cannot use in the model role: outside the grid or
     non-finite (non-finite only off the grid)."""
     if not uses_grid(evaluation, samples.shape[1]):
@@ -58,7 +59,7 @@ def lost_fraction(samples: np.ndarray, evaluation: dict) -> float:
     return (dropped["n_outside"] + dropped["n_nonfinite"]) / len(samples)
 
 
-def noise_floor(name: str, n_samples: int, reference: np.ndarray, evaluation: dict,
+def noise_floor(name: str, n_samples: int, reference: np.ndarray, evaluation: W2Settings,
                 base_seed: int) -> dict:
     """The floor record of one data set at sample size `n_samples` (see the module's text)."""
     record = {"dataset": name, "n_floor_points": None, "n_reference": len(reference),

@@ -16,8 +16,9 @@ import itertools
 import numpy as np
 import torch
 
-from odesdegap.diffusion.samplers import SamplerSettings, TimeGrid, sample
+from odesdegap.diffusion.samplers import sample
 from odesdegap.evaluation.metrics import Grid, w2sq_between_histograms
+from odesdegap.settings import SamplerStudySettings, SamplingSettings
 
 EXACT_GAUSSIAN = {"mean": [0.5, -0.5], "std": 0.5}
 # The exact lane's name in the `dataset` column of the sampler study (it has no FP weight).
@@ -48,22 +49,35 @@ def eta_rows(eta_samples: dict[float, np.ndarray], references: dict[str, np.ndar
     return rows
 
 
-def sampler_study(model, process, dim: int, reference: np.ndarray, steps: list[int],
-                  ode_methods: list[str], sde_methods: list[str], n_samples: int, seed: int,
-                  device: torch.device, grid: Grid) -> list[dict]:
-    """ODE–SDE, ODE–data and SDE–data W2^2 for every step count and pair of methods."""
+def study_sampling(n_samples: int, steps: int, ode_method: str, sde_method: str
+                   ) -> SamplingSettings:
+    """The samplers of one cell of the study: `steps` uniform steps (no refinement), all samples
+    in one chunk, noise on every SDE step. The study's ODE methods are fixed-grid (the schema
+    allows euler, midpoint, rk4), so the tolerances are never read."""
+    return SamplingSettings(n_samples=n_samples, chunk_size=n_samples, steps=steps,
+                            refine_last=0, refine_factor=1, ode_method=ode_method,
+                            sde_method=sde_method, sde_final_step_noise=True,
+                            ode_rtol=1e-5, ode_atol=1e-5)
+
+
+def sampler_study(model, process, reference: np.ndarray, study: SamplerStudySettings,
+                  grid: Grid, seed: int, device: torch.device) -> list[dict]:
+    """ODE–SDE, ODE–data and SDE–data W2^2 for every step count of `study` and pair of its
+    methods, with `study.n_samples` samples per sampler."""
+    dim = reference.shape[1]
     data_weights = grid.histogram(reference, "data")[0]
     rows = []
-    for n_steps in steps:
-        time_grid = TimeGrid(process.t_max, process.t_min, n_steps)
+    for n_steps in study.steps:
         drawn = {}
-        for kind, methods in (("ode", ode_methods), ("sde", sde_methods)):
-            for method in methods:
-                settings = SamplerSettings(n_samples, n_samples, time_grid, method)
-                result = sample(kind, model, process, dim, settings, seed, device)
-                drawn[kind, method] = (grid.histogram(result["samples"], "model")[0],
-                                       result["nfe"])
-        for ode_method, sde_method in itertools.product(ode_methods, sde_methods):
+        # each cell pairs an ODE and an SDE method; a sampler reads only its own one
+        cells = [("ode", method, study.sde_methods[0]) for method in study.ode_methods]
+        cells += [("sde", study.ode_methods[0], method) for method in study.sde_methods]
+        for kind, ode_method, sde_method in cells:
+            settings = study_sampling(study.n_samples, n_steps, ode_method, sde_method)
+            result = sample(kind, model, process, dim, settings, seed, device, eta=1.0)
+            method = ode_method if kind == "ode" else sde_method
+            drawn[kind, method] = (grid.histogram(result["samples"], "model")[0], result["nfe"])
+        for ode_method, sde_method in itertools.product(study.ode_methods, study.sde_methods):
             (ode, ode_nfe), (sde, sde_nfe) = drawn["ode", ode_method], drawn["sde", sde_method]
             rows.append({
                 "steps": n_steps,

@@ -207,8 +207,8 @@ def config_problems(config: dict) -> list[str]:
                         "published.checkpoints_dir set (one published model per data set and "
                         "weight)")
     for key, value in MODEL_SETTINGS.items():
-        if config["model"].get(key) != value:
-            problems.append(f"config key 'model.{key}' has value {config['model'].get(key)!r}: "
+        if config["model"][key] != value:
+            problems.append(f"config key 'model.{key}' has value {config['model'][key]!r}: "
                             f"expected {value!r} with published.checkpoints_dir set (the "
                             "published network)")
     evaluation = config["evaluation"]

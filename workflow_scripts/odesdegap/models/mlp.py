@@ -15,8 +15,8 @@ from odesdegap.models.gaussian import GaussianPotential
 class PotentialMLP(PotentialModel):
     """phi_theta(x, t): an MLP on (t, x) with Softplus activations (the paper: 3 x 80, beta=100)."""
 
-    def __init__(self, dim: int, hidden_width: int = 80, hidden_layers: int = 3,
-                 softplus_beta: float = 100.0, gaussian_baseline: bool = False, process=None):
+    def __init__(self, dim: int, *, hidden_width: int, hidden_layers: int, softplus_beta: float,
+                 gaussian_baseline: bool, process=None):
         super().__init__()
         self.dim = dim
         self.baseline = None
@@ -45,8 +45,8 @@ class VectorScoreMLP(nn.Module):
     regularised with the score FP equation (score_residual.py), since there is no phi to plug
     into the log-density one."""
 
-    def __init__(self, dim: int, hidden_width: int = 80, hidden_layers: int = 3,
-                 softplus_beta: float = 100.0, gaussian_baseline: bool = False, process=None):
+    def __init__(self, dim: int, *, hidden_width: int, hidden_layers: int, softplus_beta: float,
+                 gaussian_baseline: bool, process=None):
         super().__init__()
         if gaussian_baseline:
             raise ValueError("VectorScoreMLP has no Gaussian baseline (it has no potential)")

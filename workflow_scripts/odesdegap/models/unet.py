@@ -160,8 +160,8 @@ class UNetScore(_ImageModel):
     are compared from equal footing; the 1/s factor lets F express the sharp small-t scores with
     an O(1) output. Regularise it with the score FP equation (score_residual.py)."""
 
-    def __init__(self, dim: int, image_shape, channels: int = 32,
-                 channel_multipliers=(1, 2), process=None, data_std: float = 0.5):
+    def __init__(self, dim: int, image_shape, *, channels: int, channel_multipliers,
+                 process=None, data_std: float = 0.5):
         super().__init__(dim, image_shape, channels, channel_multipliers, process, data_std)
 
     def score(self, x: torch.Tensor, t: torch.Tensor, create_graph: bool = False) -> torch.Tensor:
@@ -188,8 +188,8 @@ class UNetPotential(_ImageModel, PotentialModel):
     twice differentiable in x and once in t as the FP residual needs, and again in the weights.
     """
 
-    def __init__(self, dim: int, image_shape, channels: int = 32,
-                 channel_multipliers=(1, 2), process=None, data_std: float = 0.5):
+    def __init__(self, dim: int, image_shape, *, channels: int, channel_multipliers,
+                 process=None, data_std: float = 0.5):
         super().__init__(dim, image_shape, channels, channel_multipliers, process, data_std)
 
     def potential(self, x: torch.Tensor, t: torch.Tensor) -> torch.Tensor:

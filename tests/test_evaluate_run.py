@@ -1,0 +1,93 @@
+"""evaluate_run, the whole of rule evaluate, on tiny inputs with the exact model of Gaussian
+data: ODE and SDE "samples" drawn from the data distribution itself are as close to the data as
+the noise floor says, the exact model's FP residual vanishes on the box and near the data, and
+its NLL is the Gaussian's own."""
+
+import numpy as np
+import pytest
+import torch
+
+from odesdegap.diffusion.processes import OrnsteinUhlenbeck
+from odesdegap.evaluation import noise_floor
+from odesdegap.evaluation.run import evaluate_run
+from odesdegap.models import GaussianPotential
+from odesdegap.settings import EvaluationSettings, from_schema_defaults
+
+PROCESS = OrnsteinUhlenbeck()
+CPU = torch.device("cpu")
+MEAN, STD, N = [0.3, -0.2], 0.5, 2000
+
+
+def _gaussian(n, seed, dim=2):
+    mean = np.resize(MEAN, dim)
+    return (mean + STD * np.random.default_rng(seed).standard_normal((n, dim))).astype(np.float32)
+
+
+def _evaluation(**changes) -> EvaluationSettings:
+    small = dict(residual_points=256, residual_points_per_time=32, sliced_projections=20,
+                 w2_subsample_points=300, nll=dict(points=100, steps=20))
+    return from_schema_defaults(EvaluationSettings, "evaluation", **{**small, **changes})
+
+
+def _floor(evaluation, n, dim=2):
+    """A floor record as rule noise_floor writes it, for this Gaussian."""
+    first, second, reference = _gaussian(n, 11, dim), _gaussian(n, 12, dim), _gaussian(n, 13, dim)
+    return {"dataset": "gaussian", "n_floor_points": n,
+            "w2sq_floor": noise_floor.w2sq(first, "model", second, "model", evaluation),
+            "w2sq_floor_data": noise_floor.w2sq(first, "model", reference, "data", evaluation),
+            "lost_fraction_floor": noise_floor.lost_fraction(first, evaluation)}
+
+
+def _run(evaluation, dim=2, floor=None, ode=None):
+    reference = _gaussian(N, 0, dim)
+    samples = {name: {"samples": _gaussian(N, seed, dim), "nfe": 7, "wall_time_s": 0.5}
+               for name, seed in (("ode", 1), ("sde", 2))}
+    if ode is not None:
+        samples["ode"]["samples"] = ode
+    model = GaussianPotential(PROCESS, np.resize(MEAN, dim), STD)
+    return evaluate_run(dataset="gaussian", fp_weight=0.0, seed=0, ode=samples["ode"],
+                        sde=samples["sde"], reference=reference, model=model, process=PROCESS,
+                        evaluation=evaluation, dsm_weighting="uniform",
+                        floor=floor or _floor(evaluation, N, dim), device=CPU)
+
+
+def test_exact_model_sits_at_the_floor_with_no_residual():
+    evaluation = _evaluation()
+    result = _run(evaluation)
+    assert result["w2_method"] == "grid" and result["w2_convention"].startswith("nodes 64x64")
+    floor = result["w2sq_floor"]
+    for pair in ("ode_sde", "ode_data", "sde_data"):
+        assert result[f"w2sq_{pair}"] < 3 * floor, pair
+        assert 0 <= result[f"sliced_w2sq_{pair}"] < result[f"w2sq_{pair}"] + 0.01
+    assert result["fp_residual"] < 1e-6 and result["fp_residual_data"] < 1e-6
+    assert result["n_outside_ode"] == 0 and result["n_nonfinite_sde"] == 0
+    assert result["n_samples_ode"] == result["n_samples_sde"] == N
+    assert result["nfe_ode"] == 7 and result["sample_seconds_sde"] == 0.5
+    # the NLL of held-out points is the Gaussian's own -log N(x; mean, std^2 I)
+    x = _gaussian(N, 0)[:100].astype(np.float64)
+    analytic = (0.5 * ((x - MEAN) ** 2).sum(1) / STD**2 + np.log(2 * np.pi * STD**2)).mean()
+    assert result["nll_nats"] == pytest.approx(analytic, abs=1e-2)
+    assert np.isfinite(result["dsm_loss"])
+
+
+def test_a_shifted_sampler_is_far_above_the_floor():
+    result = _run(_evaluation(), ode=_gaussian(N, 1) + np.float32(0.5))
+    assert result["w2sq_ode_sde"] > 20 * result["w2sq_floor"]
+    assert result["w2sq_sde_data"] < 3 * result["w2sq_floor"]
+
+
+def test_above_two_dimensions_w2_is_exact_ot_and_lost_samples_are_counted():
+    evaluation = _evaluation(nll=dict(points=0))
+    broken = _gaussian(N, 1, dim=3)
+    broken[:5] = np.nan
+    result = _run(evaluation, dim=3, ode=broken)
+    assert result["w2_method"] == "subsample"
+    assert result["w2_convention"] == "exact OT on 300-point subsamples"
+    assert result["n_nonfinite_ode"] == 5 and result["n_nonfinite_sde"] == 0
+    assert "n_outside_ode" not in result and "nll_nats" not in result
+
+
+def test_floor_at_another_sample_size_is_refused():
+    evaluation = _evaluation(nll=dict(points=0))
+    with pytest.raises(ValueError, match="measured at 500 points"):
+        _run(evaluation, floor=_floor(evaluation, 500))

@@ -1,0 +1,217 @@
+"""Settings objects: one frozen dataclass per config section, whose field names are the config's
+keys and which have no defaults of their own.
+
+The schema (config_schema.yaml) is the one source of defaults and choices: a settings object
+is built, once, from a section that the schema has already filled in (`config.checked`), and
+is then passed whole to the library. A missing key is an error naming it, never a silent
+default. Each class lists the keys its consumer reads, so that its fields document them; keys
+of the section that it does not list are ignored (the rules pass on only the keys that change a
+job's result: e.g. the noise floor receives the evaluation keys of `W2Settings` alone).
+Subsets of one section are subclasses: GridSettings < W2Settings < EvaluationSettings.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import typing
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Self
+
+
+class SettingsError(KeyError):
+    """A config section lacks a key that a settings object needs."""
+
+    def __str__(self) -> str:
+        return str(self.args[0])
+
+
+@dataclass(frozen=True)
+class ConfigSection:
+    """Base of the settings objects: `from_config` builds one from its (resolved) section."""
+
+    @classmethod
+    def from_config(cls, section: Mapping, where: str = "") -> Self:
+        """The settings of `section` (a mapping of config keys, as the rules pass it); nested
+        sections become nested settings objects. `where` is the section's config path, used in
+        the message of a missing key."""
+        if isinstance(section, cls):
+            return section
+        hints = typing.get_type_hints(cls)
+        values = {}
+        for field in dataclasses.fields(cls):
+            key = f"{where}.{field.name}" if where else field.name
+            if field.name not in section:
+                raise SettingsError(f"config key '{key}' is missing from the settings passed to "
+                                    f"{cls.__name__} (has: {', '.join(sorted(section)) or 'none'})")
+            value = section[field.name]
+            kind = hints[field.name]
+            if isinstance(kind, type) and issubclass(kind, ConfigSection):
+                value = kind.from_config(value, key)
+            elif isinstance(value, list):
+                value = tuple(value)  # frozen settings hold no mutable lists
+            values[field.name] = value
+        return cls(**values)
+
+    def as_dict(self) -> dict:
+        """The settings as plain config values (nested sections as mappings, lists as lists)."""
+        def plain(value):
+            if isinstance(value, tuple):
+                return [plain(v) for v in value]
+            if isinstance(value, dict):
+                return {k: plain(v) for k, v in value.items()}
+            return value
+
+        return plain(dataclasses.asdict(self))
+
+
+def from_schema_defaults(cls: type[ConfigSection], where: str, **changes):
+    """Settings of section `where` (e.g. "training", "evaluation.nll") as the schema's defaults
+    fill it in, with `changes` (a nested section's changes as a mapping of its keys): for tests
+    and benchmarks, which thereby read the one set of defaults the workflow uses."""
+    from odesdegap.config import fill_defaults
+
+    section = fill_defaults({})
+    for part in where.split("."):
+        section = section[part]
+    return cls.from_config(_merged(section, changes), where)
+
+
+def _merged(section: Mapping, changes: Mapping) -> dict:
+    unknown = set(changes) - set(section)
+    if unknown:
+        raise SettingsError(f"unknown key(s) {', '.join(sorted(unknown))}: expected keys of "
+                            f"{', '.join(sorted(section))}")
+    return {key: _merged(value, changes[key]) if isinstance(value, Mapping) and key in changes
+            else changes[key] if key in changes else value for key, value in section.items()}
+
+
+# --- training ------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ResidualSettings(ConfigSection):
+    """training.residual: the Fokker–Planck regulariser and its collocation points."""
+
+    form: str
+    weighting: str
+    collocation_points: int
+    points_per_time: int
+    time_distribution: str
+    noised_fraction: float
+    box_half_width: float
+    hutchinson_probes: int
+    weight_ramp_steps: int
+
+
+@dataclass(frozen=True)
+class TrainingSettings(ConfigSection):
+    """training: everything the training loop reads. `schedule` and `pretrain_steps` are not
+    here: they choose which jobs run (rules/train.smk), not what one job does."""
+
+    steps: int
+    batch_size: int
+    learning_rate: float
+    lr_milestones: tuple[int, ...]
+    lr_decay: float
+    restart_optimizer_at_milestones: bool
+    ema_decay: float
+    dsm_weighting: str
+    precision: str
+    log_every: int
+    checkpoint_every: int
+    residual: ResidualSettings
+
+
+# --- sampling ------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class SamplingSettings(ConfigSection):
+    """sampling: the ODE and SDE samplers and their shared time grid."""
+
+    n_samples: int
+    chunk_size: int
+    steps: int
+    refine_last: int
+    refine_factor: int
+    ode_method: str
+    sde_method: str
+    sde_final_step_noise: bool
+    ode_rtol: float
+    ode_atol: float
+
+
+# --- evaluation ----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class GridSettings(ConfigSection):
+    """The evaluation keys of the 2-D W2 grid (metrics.Grid)."""
+
+    grid_bins: int
+    box_half_width: float
+    grid_convention: str
+
+
+@dataclass(frozen=True)
+class W2Settings(GridSettings):
+    """The evaluation keys that decide how W2^2 is computed (the noise floor reads these)."""
+
+    w2_method: str
+    w2_subsample_points: int
+    seed: int
+
+
+@dataclass(frozen=True)
+class NllSettings(ConfigSection):
+    """evaluation.nll: the probability-flow NLL of held-out data."""
+
+    points: int
+    method: str
+    steps: int
+    spacing: str
+    refine_first: int
+    refine_factor: int
+    rtol: float
+    atol: float
+    exact_divergence_max_dim: int
+    hutchinson_probes: int
+
+
+@dataclass(frozen=True)
+class EvaluationSettings(W2Settings):
+    """evaluation, without its `fid` part (the FID rules read that; FidSettings)."""
+
+    sliced_projections: int
+    sliced_max_points: int
+    residual_points: int
+    residual_points_per_time: int
+    residual_time_distribution: str
+    hutchinson_probes: int
+    nll: NllSettings
+
+
+# --- studies and classifier ----------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class SamplerStudySettings(ConfigSection):
+    """studies.sampler: ODE–SDE W2^2 against step count and integrator."""
+
+    steps: tuple[int, ...]
+    ode_methods: tuple[str, ...]
+    sde_methods: tuple[str, ...]
+    n_samples: int
+
+
+@dataclass(frozen=True)
+class ClassifierSettings(ConfigSection):
+    """classifier: the small CNN whose features are the offline FID extractor."""
+
+    epochs: int
+    batch_size: int
+    learning_rate: float
+    width: int
+    n_features: int
+    seed: int
