@@ -20,6 +20,7 @@ from odesdegap.diffusion.losses import draw_dsm_batch, dsm_loss
 from odesdegap.diffusion.processes import ForwardProcess
 from odesdegap.diffusion.residual import CollocationSampler, residual_penalty
 from odesdegap.diffusion.score_residual import score_residual_penalty
+from odesdegap.engine import Engine, MaybeCompiled, uses_forward_jet
 from odesdegap.io import artifacts
 
 
@@ -78,10 +79,16 @@ class TrainingSettings:
     weight_ramp_steps: int = 0
     log_every: int = 50
     checkpoint_every: int = 500
+    derivatives: str = "autograd"
+    compile: bool = False
 
     @classmethod
-    def from_config(cls, training: dict, fp_weight: float) -> TrainingSettings:
+    def from_config(cls, training: dict, fp_weight: float,
+                    engine: dict | None = None) -> TrainingSettings:
+        """From the config's `training` section and its `engine` section (None: the
+        reference autograd path, uncompiled)."""
         residual = training["residual"]
+        engine = Engine.from_config(engine or {"derivatives": "autograd", "compile": False})
         return cls(
             steps=training["steps"],
             batch_size=training["batch_size"],
@@ -105,6 +112,8 @@ class TrainingSettings:
             weight_ramp_steps=residual.get("weight_ramp_steps", 0),
             log_every=training.get("log_every", 50),
             checkpoint_every=training.get("checkpoint_every", 500),
+            derivatives=engine.derivatives,
+            compile=engine.compile,
         )
 
     def weight_at(self, step: int) -> float:
@@ -146,6 +155,7 @@ def train(model: torch.nn.Module, process: ForwardProcess, data: torch.Tensor,
         noised_fraction=settings.collocation_noised_fraction,
         data=data.cpu() if settings.collocation_noised_fraction > 0 else None,
     )
+    loss_terms = _loss_terms(model, process, settings)
     start_step, history = 0, []
     state = artifacts.load_checkpoint(checkpoint_path, fingerprint)
     if state is not None:
@@ -187,8 +197,9 @@ def train(model: torch.nn.Module, process: ForwardProcess, data: torch.Tensor,
         weight = settings.weight_at(step)
         logging_step = step % settings.log_every == 0 or step == settings.steps - 1
 
-        loss_dsm, parts = _losses(model, process, x0, t, noise, x_col, t_col, settings,
-                                  generator, device, weight > 0 or logging_step)
+        with runtime.precision_context(settings.precision, device):
+            loss_dsm, parts = loss_terms(x0, t, noise, x_col, t_col, generator,
+                                         weight > 0 or logging_step)
         loss = loss_dsm + weight * parts["penalty"] if weight > 0 else loss_dsm
         if not math.isfinite(loss.item()):
             raise NonFiniteLossError(
@@ -226,22 +237,36 @@ def train(model: torch.nn.Module, process: ForwardProcess, data: torch.Tensor,
     return history
 
 
-def _losses(model, process, x0, t, noise, x_col, t_col, settings: TrainingSettings, generator,
-            device: torch.device, with_residual: bool):
-    """The DSM loss and (if asked) the residual's parts, at the settings' precision."""
-    with runtime.precision_context(settings.precision, device):
-        loss_dsm = dsm_loss(model, process, x0, t, noise, weighting=settings.dsm_weighting)
+def _loss_terms(model, process, settings: TrainingSettings):
+    """The function of one step's draws that returns the DSM loss and (if asked) the residual's
+    parts. With the forward engine on an MLP potential at float32 both come from closed-form
+    derivatives (potential_jet), through torch.compile if `settings.compile`; otherwise from
+    autograd."""
+    fast = (settings.precision != "bf16"
+            and uses_forward_jet(model, settings.derivatives, settings.hutchinson_probes))
+    derivatives = "forward" if fast else "autograd"
+
+    def terms(x0, t, noise, x_col, t_col, generator, with_residual: bool):
+        loss_dsm = dsm_loss(model, process, x0, t, noise, weighting=settings.dsm_weighting,
+                            derivatives=derivatives)
         if not with_residual:
             return loss_dsm.float(), None
         if hasattr(model, "potential"):
             parts = residual_penalty(model, process, x_col, t_col, settings.points_per_time,
                                      settings.residual_form, settings.hutchinson_probes,
-                                     generator, settings.residual_weighting)
+                                     generator, settings.residual_weighting, derivatives)
         else:  # a vector score: the score FP equation, which has no time-only part
             parts = score_residual_penalty(model, process, x_col, t_col,
                                            settings.hutchinson_probes, generator,
                                            settings.residual_weighting)
-    return loss_dsm.float(), {k: v.float() for k, v in parts.items()}
+        return loss_dsm.float(), {k: v.float() for k, v in parts.items()}
+
+    if not (fast and settings.compile):
+        return terms
+    compiled = MaybeCompiled(terms, enabled=True)
+    # the fast path draws no random numbers, so the generator stays outside the compiled graph
+    return lambda x0, t, noise, x_col, t_col, generator, with_residual: compiled(
+        x0, t, noise, x_col, t_col, None, with_residual)
 
 
 def _item(value: torch.Tensor | None) -> float:
