@@ -26,6 +26,7 @@ rule sample_eta:
     resources:
         **job_resources(share=0.5),
     params:
+        engine=ENGINE,
         process=config["process"],
         model=MODEL,
         image_shape=shape_of,
@@ -81,6 +82,7 @@ rule sampler_study:
     resources:
         **job_resources(),
     params:
+        engine=ENGINE,
         process=config["process"],
         model=MODEL,
         image_shape=shape_of,
@@ -105,6 +107,7 @@ rule sampler_study_exact:
     resources:
         **job_resources(),
     params:
+        engine=ENGINE,
         process=config["process"],
         study=SAMPLER_STUDY,
         grid=W2_GRID,

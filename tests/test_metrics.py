@@ -178,3 +178,19 @@ def test_residual_summary_with_hutchinson_probes():
     summary = residual_summary(model, process, sampler, 0, torch.device("cpu"),
                                hutchinson_probes=1)
     assert summary["fp_residual"] < 1e-6  # the exact model's Hessian is diagonal: no probe noise
+
+
+def test_w2_on_each_sides_support_equals_the_union_reference():
+    """The rectangular problem (each side's occupied points) has the square one's optimum."""
+    from odesdegap.evaluation.metrics import w2sq_between_histograms_union
+
+    rng = np.random.default_rng(0)
+    grid = Grid()
+    a = rng.normal(0.3, 1.0, (20_000, 2))
+    b = np.concatenate([rng.normal(-1, 0.5, (10_000, 2)), rng.normal(1.5, 0.4, (10_000, 2))])
+    weights_a, _ = grid.histogram(a, "model")
+    weights_b, _ = grid.histogram(b, "data")
+    fast = w2sq_between_histograms(weights_a, weights_b, grid.support)
+    reference = w2sq_between_histograms_union(weights_a, weights_b, grid.support)
+    assert fast == pytest.approx(reference, rel=1e-12, abs=0)
+    assert fast > 0.1

@@ -13,6 +13,7 @@ from odesdegap import runtime
 from odesdegap.diffusion.likelihood import LikelihoodSettings, ode_nll
 from odesdegap.diffusion.processes import build_process
 from odesdegap.diffusion.residual import CollocationSampler
+from odesdegap.engine import Engine
 from odesdegap.evaluation import metrics, noise_floor
 from odesdegap.io import artifacts
 
@@ -72,6 +73,7 @@ for a, b in itertools.combinations(sample_sets, 2):
 process = build_process(params.process)
 model = artifacts.load_model(sm.input.model, params.model, dim, process, params.image_shape)
 model.to(device).eval()
+engine = Engine.from_config(params.engine)
 # Points per forward pass: a U-Net's activations on images are far larger than an MLP's.
 chunk_points = 8192 if dim <= 64 else 1024
 # The residual on the paper's box, and near the data (noised held-out points), where the
@@ -89,11 +91,12 @@ for prefix, fraction in (("fp_residual", 0.0), ("fp_residual_data", 1.0)):
     result.update(metrics.residual_summary(model, process, collocation, evaluation["seed"],
                                            device, prefix=prefix,
                                            hutchinson_probes=evaluation["hutchinson_probes"],
-                                           chunk_points=chunk_points))
+                                           chunk_points=chunk_points, engine=engine))
     progress.set_postfix_str(f"{prefix} done", refresh=False)
     progress.update()
 result["dsm_loss"] = metrics.heldout_dsm(model, process, reference, evaluation["seed"], device,
-                                         chunk_points=chunk_points, weighting=params.dsm_weighting)
+                                         chunk_points=chunk_points, weighting=params.dsm_weighting,
+                                         derivatives=engine.derivatives)
 progress.set_postfix_str("dsm_loss done", refresh=False)
 progress.update()
 
@@ -111,7 +114,7 @@ if nll["points"] > 0:
         hutchinson_probes=nll["hutchinson_probes"],
     )
     found = ode_nll(model, process, reference[: nll["points"]], settings, evaluation["seed"],
-                    device)
+                    device, engine)
     result.update({f"nll_{k}" if not k.startswith("nll") else k: v for k, v in found.items()})
     progress.set_postfix_str("nll done", refresh=False)
     progress.update()

@@ -4,6 +4,7 @@ ODE, the reverse SDE, or another member (eta) of the SDE family between them."""
 from odesdegap import runtime
 from odesdegap.diffusion.processes import build_process
 from odesdegap.diffusion.samplers import SamplerSettings, TimeGrid, sample
+from odesdegap.engine import Engine
 from odesdegap.io import artifacts
 
 sm = snakemake  # noqa: F821 (injected by Snakemake)
@@ -27,7 +28,7 @@ settings = SamplerSettings(
     final_step_noise=sampling.get("sde_final_step_noise", True),  # only the SDE's params carry it
 )
 result = sample(params.kind, model, process, params.dim, settings, params.sample_seed, device,
-                eta=params.eta)
+                eta=params.eta, engine=Engine.from_config(params.engine))
 print(f"{params.kind} (eta {params.eta}): {len(result['samples'])} samples, NFE {result['nfe']}, "
       f"{result['wall_time_s']:.1f} s on {device}")
 artifacts.save_arrays(sm.output.samples, samples=result["samples"], nfe=result["nfe"],

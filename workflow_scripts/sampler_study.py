@@ -5,6 +5,7 @@ import pandas as pd
 
 from odesdegap import runtime
 from odesdegap.diffusion.processes import build_process
+from odesdegap.engine import Engine
 from odesdegap.evaluation import metrics, studies
 from odesdegap.io import artifacts
 
@@ -25,7 +26,7 @@ else:
 rows = studies.sampler_study(
     model.to(device), process, reference.shape[1], reference, study["steps"],
     study["ode_methods"], study["sde_methods"], study["n_samples"], params.seed, device,
-    metrics.Grid.from_settings(params.grid),
+    metrics.Grid.from_settings(params.grid), Engine.from_config(params.engine),
 )
 with artifacts.atomic_path(sm.output.rows) as tmp:
     pd.DataFrame(rows).to_csv(tmp, index=False)

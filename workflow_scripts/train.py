@@ -38,7 +38,7 @@ if initial_weights:
 
 # checkpoint_every is not a param (it changes no result), so it comes from the config.
 training = {**params.training, "checkpoint_every": sm.config["training"]["checkpoint_every"]}
-settings = TrainingSettings.from_config(training, params.fp_weight)
+settings = TrainingSettings.from_config(training, params.fp_weight, params.engine)
 fingerprint = {
     "process": params.process,
     "model": params.model,

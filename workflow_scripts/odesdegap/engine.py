@@ -34,8 +34,10 @@ def uses_forward_jet(model, derivatives: str, hutchinson_probes: int = 0) -> boo
 
 @dataclass(frozen=True)
 class Engine:
-    derivatives: str = "forward"
-    compile: bool = True
+    """The `engine` section (its defaults live in the config schema)."""
+
+    derivatives: str
+    compile: bool
 
     def __post_init__(self):
         if self.derivatives not in DERIVATIVE_ENGINES:
@@ -46,8 +48,14 @@ class Engine:
 
     @classmethod
     def from_config(cls, engine: dict | None) -> Engine:
-        """The config's `engine` section (None: the defaults, for callers without a config)."""
-        return cls(**(engine or {}))
+        """The config's `engine` section; None gives the reference (autograd, uncompiled),
+        for callers that state no engine."""
+        return cls(**engine) if engine is not None else cls("autograd", False)
+
+
+def maybe_compiled(function, engine: Engine):
+    """`function` through torch.compile if the engine says so (see MaybeCompiled)."""
+    return MaybeCompiled(function, True) if engine.compile else function
 
 
 class MaybeCompiled:

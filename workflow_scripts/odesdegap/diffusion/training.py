@@ -88,7 +88,7 @@ class TrainingSettings:
         """From the config's `training` section and its `engine` section (None: the
         reference autograd path, uncompiled)."""
         residual = training["residual"]
-        engine = Engine.from_config(engine or {"derivatives": "autograd", "compile": False})
+        engine = Engine.from_config(engine)
         return cls(
             steps=training["steps"],
             batch_size=training["batch_size"],

@@ -17,6 +17,7 @@ import numpy as np
 import torch
 
 from odesdegap.diffusion.samplers import SamplerSettings, TimeGrid, sample
+from odesdegap.engine import Engine
 from odesdegap.evaluation.metrics import Grid, w2sq_between_histograms
 
 EXACT_GAUSSIAN = {"mean": [0.5, -0.5], "std": 0.5}
@@ -48,8 +49,9 @@ def eta_rows(eta_samples: dict[float, np.ndarray], references: dict[str, np.ndar
 
 def sampler_study(model, process, dim: int, reference: np.ndarray, steps: list[int],
                   ode_methods: list[str], sde_methods: list[str], n_samples: int, seed: int,
-                  device: torch.device, grid: Grid) -> list[dict]:
-    """ODE–SDE, ODE–data and SDE–data W2^2 for every step count and pair of methods."""
+                  device: torch.device, grid: Grid, engine: Engine | None = None) -> list[dict]:
+    """ODE–SDE, ODE–data and SDE–data W2^2 for every step count and pair of methods; `engine`
+    picks how the score is computed (None: autograd)."""
     data_weights = grid.histogram(reference, "data")[0]
     rows = []
     for n_steps in steps:
@@ -58,7 +60,8 @@ def sampler_study(model, process, dim: int, reference: np.ndarray, steps: list[i
         for kind, methods in (("ode", ode_methods), ("sde", sde_methods)):
             for method in methods:
                 settings = SamplerSettings(n_samples, n_samples, time_grid, method)
-                result = sample(kind, model, process, dim, settings, seed, device)
+                result = sample(kind, model, process, dim, settings, seed, device,
+                                engine=engine)
                 drawn[kind, method] = (grid.histogram(result["samples"], "model")[0],
                                        result["nfe"])
         for ode_method, sde_method in itertools.product(ode_methods, sde_methods):
