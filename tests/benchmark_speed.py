@@ -164,7 +164,8 @@ def evaluation_job(config, name, process, data, workdir: Path):
     floor = noise_floor.noise_floor(name, n, reference, evaluation, config["data"]["seed"])
     artifacts.write_json(workdir / "floor.json", floor)
     seconds, results = {}, {}
-    for label, engine in ENGINES.items():
+    # evaluate.py runs eagerly whatever engine.compile says: one job per derivative engine
+    for label, engine in list(ENGINES.items())[:2]:
         inputs = {
             "input": {key: str(workdir / f"{key}.{ext}") for key, ext in
                       (("data", "npz"), ("floor", "json"), ("model", "pt"), ("ode", "npz"),
@@ -173,8 +174,7 @@ def evaluation_job(config, name, process, data, workdir: Path):
             "params": {"process": config["process"], "model": config["model"],
                        "image_shape": None, "evaluation": evaluation,
                        "dsm_weighting": config["training"]["dsm_weighting"], "fp_weight": 1.0,
-                       "seed": 0, "engine": vars(engine) if engine else
-                       {"derivatives": "autograd", "compile": False}},
+                       "seed": 0, "derivatives": engine.derivatives if engine else "autograd"},
             "log": str(workdir / "evaluate.log"), "dataset": name, "config": config,
         }
         code = EVALUATE_JOB.format(scripts=str(REPO / "workflow_scripts"),

@@ -73,7 +73,8 @@ for a, b in itertools.combinations(sample_sets, 2):
 process = build_process(params.process)
 model = artifacts.load_model(sm.input.model, params.model, dim, process, params.image_shape)
 model.to(device).eval()
-engine = Engine.from_config(params.engine)
+# Eager: compiling these one-off computations costs more than it saves (docs/performance.md).
+engine = Engine(params.derivatives, compile=False)
 # Points per forward pass: a U-Net's activations on images are far larger than an MLP's.
 chunk_points = 8192 if dim <= 64 else 1024
 # The residual on the paper's box, and near the data (noised held-out points), where the
