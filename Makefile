@@ -23,7 +23,7 @@ help:
 	@echo "                (docs/testing.md), for the loop while editing"
 	@echo "make report     build results/report.html from the run that is there, starting no"
 	@echo "                job (a partial run gives a partial report), and print the headline"
-	@echo "make bench      print speed figures (training, sampling, W2) at the default sizes"
+	@echo "make bench      reference vs fast paths (training, sampling, W2, evaluation), side by side"
 	@echo "make gpu-check  CUDA tests, cuda benchmark and a paper-shape run: results/gpu_check.md"
 	@echo "make lint       snakemake --lint, snakefmt --check, ruff"
 	@echo "make docs       regenerate docs/configuration.md from the config schema"

@@ -63,6 +63,9 @@ TRAINING_PARAMS = {
     and not (k == "pretrain_steps" and TRAINING["schedule"] == "joint")
 }
 SAMPLING = config["sampling"]
+# How derivatives are computed (round-off-level differences): a param of every job that
+# trains, samples or evaluates a model.
+ENGINE = config["engine"]
 # The settings of the W2 grid (metrics.Grid.from_settings reads these keys).
 W2_GRID = {
     k: config["evaluation"][k]

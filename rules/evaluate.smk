@@ -44,6 +44,7 @@ rule evaluate:
     resources:
         **job_resources(share=0.5),
     params:
+        derivatives=ENGINE["derivatives"],
         process=config["process"],
         model=MODEL,
         image_shape=shape_of,

@@ -15,6 +15,7 @@ rule sample:
     resources:
         **job_resources(share=0.5),
     params:
+        engine=ENGINE,
         process=config["process"],
         model=MODEL,
         image_shape=shape_of,

@@ -28,6 +28,7 @@ rule sample_eta:
     resources:
         **job_resources(share=0.5),
     params:
+        engine=ENGINE,
         process=config["process"],
         model=MODEL,
         image_shape=shape_of,
@@ -85,6 +86,7 @@ rule sampler_study:
     resources:
         **job_resources(),
     params:
+        engine=ENGINE,
         process=config["process"],
         model=MODEL,
         image_shape=shape_of,
@@ -110,6 +112,7 @@ rule sampler_study_exact:
     resources:
         **job_resources(),
     params:
+        engine=ENGINE,
         process=config["process"],
         study=SAMPLER_STUDY,
         grid=W2_GRID,

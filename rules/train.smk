@@ -16,6 +16,7 @@ rule pretrain:
     resources:
         **job_resources(),
     params:
+        engine=ENGINE,
         process=config["process"],
         model=MODEL,
         image_shape=shape_of,
@@ -46,6 +47,7 @@ rule train:
     resources:
         **job_resources(),
     params:
+        engine=ENGINE,
         process=config["process"],
         model=MODEL,
         image_shape=shape_of,

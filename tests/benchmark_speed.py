@@ -1,17 +1,29 @@
-"""Speed figures at the default config's sizes (a script, not a test: `make bench`).
+"""Speed of the reference paths against the fast ones, side by side in one process (`make
+bench`; a script, not a test). Absolute times on a shared machine are noisy: read the ratios.
 
-Prints training steps per second with and without the FP residual, samples per second for each
-sampler, and the time of the W2 evaluation (and of FID features, for image data sets), on the
-config's first data set. Pass --device cuda on a GPU machine and --config to measure another
-config (e.g. presets/paper.yaml, presets/images.yaml, presets/images_gpu.yaml).
+For each target of issue 10 it prints the reference (autograd derivatives, the square W2
+problem), the forward engine eagerly and through torch.compile, and their ratios:
+1. a training step (DSM + FP residual, exact Laplacian) at the config's batch and collocation
+   sizes and at the issue's (DSM batch 20,000 + 5,000 collocation points);
+2. ODE and SDE sampling at the config's grid and at 10,000 points x 190 Euler steps;
+3. W2^2 on the grid (binning + emd2) at the config's sample size and for 200,000 points;
+4. one evaluation job (workflow_scripts/evaluate.py, all metrics of one run at the config's
+   settings), each engine in a fresh process, start-up and imports included;
+and the cost of torch.compile per process, with inductor's on-disk cache cold and warm.
+Pass --config for another config (the first data set is used), --device cuda on a GPU.
 """
 
 import argparse
-import resource
+import dataclasses
+import json
+import os
+import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
+import numpy as np
 import torch
 
 REPO = Path(__file__).resolve().parents[1]
@@ -19,30 +31,206 @@ sys.path.insert(0, str(REPO / "workflow_scripts"))
 
 from odesdegap.config import resolve  # noqa: E402
 from odesdegap.data.datasets import image_shape, sample_dataset  # noqa: E402
-from odesdegap.data.images import load_image_dataset  # noqa: E402
 from odesdegap.diffusion.processes import build_process  # noqa: E402
-from odesdegap.diffusion.residual import CollocationSampler  # noqa: E402
 from odesdegap.diffusion.samplers import sample  # noqa: E402
 from odesdegap.diffusion.training import train  # noqa: E402
-from odesdegap.evaluation import fid, metrics  # noqa: E402
-from odesdegap.evaluation.classifier import ImageClassifier  # noqa: E402
-from odesdegap.evaluation.run import chunk_points  # noqa: E402
+from odesdegap.engine import REFERENCE  # noqa: E402
+from odesdegap.evaluation import metrics, noise_floor  # noqa: E402
+from odesdegap.io import artifacts  # noqa: E402
 from odesdegap.models import build_model  # noqa: E402
 from odesdegap.settings import (  # noqa: E402
-    EvaluationSettings,
+    EngineSettings,
+    GridSettings,
     SamplingSettings,
     TrainingSettings,
+    W2Settings,
 )
 
+ENGINES = {
+    "reference (autograd)": REFERENCE,
+    "forward, eager": EngineSettings(derivatives="forward", compile=False),
+    "forward, compiled": EngineSettings(derivatives="forward", compile=True),
+}
 
-def timed(function):
-    if torch.cuda.is_available():
+
+def synchronise(device):
+    if device.type == "cuda":
         torch.cuda.synchronize()
+
+
+def timed(function, device):
+    synchronise(device)
     start = time.perf_counter()
     result = function()
-    if torch.cuda.is_available():
-        torch.cuda.synchronize()
+    synchronise(device)
     return result, time.perf_counter() - start
+
+
+def report(title, seconds: dict, unit="s"):
+    reference = next(iter(seconds.values()))
+    cells = [f"{name} {value:8.3f} {unit}" + ("" if value is reference else
+                                                f" ({reference / value:4.2f}x)")
+             for name, value in seconds.items()]
+    print(f"  {title}\n    " + "\n    ".join(cells))
+
+
+def training_step(config, process, data, batch, collocation, steps, repeats, device):
+    """Seconds per training step (min over repeats of `steps` steps), per engine."""
+    training = {**config["training"], "steps": steps, "batch_size": batch, "lr_milestones": [],
+                "log_every": 10**9, "checkpoint_every": 10**9,
+                "residual": {**config["training"]["residual"],
+                             "collocation_points": collocation}}
+    best = {}
+
+    def run(engine, n_steps):
+        settings = TrainingSettings.from_config({**training, "steps": n_steps}, "training")
+        torch.manual_seed(0)
+        model = build_model(config["model"], dim=data.shape[1], process=process)
+        train(model, process, data, settings, 1.0, 0, device, Path("/nonexistent/bench.pt"), {},
+              engine=engine)
+
+    for engine in ENGINES.values():  # warm-up (and compilation) outside the timings
+        run(engine, 2)
+    for _ in range(repeats):
+        for name, engine in ENGINES.items():
+            _, seconds = timed(lambda e=engine: run(e, steps), device)
+            best[name] = min(best.get(name, np.inf), seconds / steps)
+    return best
+
+
+def euler_sampling(config, n: int, steps: int, refine_last: int, refine_factor: int):
+    """The config's sampling settings with n points in one chunk and Euler for both samplers
+    on the given time grid."""
+    return dataclasses.replace(
+        SamplingSettings.from_config(config["sampling"], "sampling"), n_samples=n, chunk_size=n,
+        steps=steps, refine_last=refine_last, refine_factor=refine_factor, ode_method="euler",
+        sde_method="euler")
+
+
+def sampling(model, process, settings: SamplingSettings, device):
+    """Seconds per sampling run (10,000 points: one chunk), per sampler and engine."""
+    result = {}
+    warm = dataclasses.replace(settings, steps=2, refine_last=0, refine_factor=1)
+    for kind in ("ode", "sde"):
+        seconds = {}
+        for name, engine in ENGINES.items():
+            if engine.compile:  # compile on a short grid first
+                sample(kind, model, process, 2, warm, 0, device, eta=1.0, engine=engine)
+            run, seconds[name] = timed(
+                lambda k=kind, e=engine: sample(k, model, process, 2, settings, 0, device,
+                                                eta=1.0, engine=e), device)
+        result[kind] = (seconds, run["nfe"])
+    return result
+
+
+def w2_seconds(samples, reference, grid, repeats=2):
+    """Seconds of one W2^2 (both histograms + emd2), reference (square) and rectangular."""
+    paths = {"reference (union support)": metrics.w2sq_between_histograms_union,
+             "each side's support": metrics.w2sq_between_histograms}
+    best, values = {}, {}
+    for _ in range(repeats):
+        for name, between in paths.items():
+            start = time.perf_counter()
+            weights_a, _ = grid.histogram(samples, "model")
+            weights_b, _ = grid.histogram(reference, "data")
+            values[name] = between(weights_a, weights_b, grid.support)
+            best[name] = min(best.get(name, np.inf), time.perf_counter() - start)
+    return best, values
+
+
+EVALUATE_JOB = """
+import runpy, sys, time, types, json
+sys.path.insert(0, {scripts!r})
+inputs = json.loads({inputs!r})
+class Params(types.SimpleNamespace):
+    def get(self, key, default=None):
+        return getattr(self, key, default)
+sm = types.SimpleNamespace(
+    input=types.SimpleNamespace(**inputs["input"]),
+    output=types.SimpleNamespace(**inputs["output"]),
+    params=Params(**inputs["params"]), log=[inputs["log"]],
+    wildcards=types.SimpleNamespace(dataset=inputs["dataset"]), config=inputs["config"],
+    threads=1, resources=types.SimpleNamespace(gpu=0))
+runpy.run_path({script!r}, init_globals={{"snakemake": sm}})
+"""
+
+
+def evaluation_job(config, name, process, data, workdir: Path):
+    """Wall seconds of workflow_scripts/evaluate.py in a fresh process per engine (imports and
+    compilation included), on a model trained briefly and its samples at the config's size."""
+    dim = data.shape[1]
+    torch.manual_seed(0)
+    model = build_model(config["model"], dim=dim, process=process)
+    settings = TrainingSettings.from_config({**config["training"], "steps": 200}, "training")
+    train(model, process, data, settings, 1.0, 0, torch.device("cpu"),
+          Path("/nonexistent/bench.pt"), {}, engine=REFERENCE)
+    artifacts.save_state_dict(workdir / "model.pt", model)
+    reference = sample_dataset(name, config["data"]["n_reference"], 1)
+    artifacts.save_arrays(workdir / "data.npz", train=data.numpy(), reference=reference)
+    sampling_config = config["sampling"]
+    n = sampling_config["n_samples"]
+    settings = euler_sampling(config, n, sampling_config["steps"], sampling_config["refine_last"],
+                              sampling_config["refine_factor"])
+    for kind in ("ode", "sde"):
+        result = sample(kind, model, process, dim, settings, 0, torch.device("cpu"), eta=1.0,
+                        engine=ENGINES["forward, eager"])
+        artifacts.save_arrays(workdir / f"{kind}.npz", samples=result["samples"],
+                              nfe=result["nfe"], wall_time_s=result["wall_time_s"])
+    evaluation = {k: v for k, v in config["evaluation"].items() if k != "fid"}
+    floor = noise_floor.noise_floor(name, n, reference,
+                                    W2Settings.from_config(evaluation, "evaluation"),
+                                    config["data"]["seed"])
+    artifacts.write_json(workdir / "floor.json", floor)
+    seconds, results = {}, {}
+    # evaluate.py runs eagerly whatever engine.compile says: one job per derivative engine
+    for label, engine in list(ENGINES.items())[:2]:
+        inputs = {
+            "input": {key: str(workdir / f"{key}.{ext}") for key, ext in
+                      (("data", "npz"), ("floor", "json"), ("model", "pt"), ("ode", "npz"),
+                       ("sde", "npz"))},
+            "output": {"metrics": str(workdir / f"metrics_{len(seconds)}.json")},
+            "params": {"process": config["process"], "model": config["model"],
+                       "image_shape": None, "evaluation": evaluation,
+                       "dsm_weighting": config["training"]["dsm_weighting"], "fp_weight": 1.0,
+                       "seed": 0, "derivatives": engine.derivatives},
+            "log": str(workdir / "evaluate.log"), "dataset": name, "config": config,
+        }
+        code = EVALUATE_JOB.format(scripts=str(REPO / "workflow_scripts"),
+                                   inputs=json.dumps(inputs),
+                                   script=str(REPO / "workflow_scripts/evaluate.py"))
+        start = time.perf_counter()
+        subprocess.run([sys.executable, "-c", code], check=True,
+                       env={**os.environ, "OMP_NUM_THREADS": "1"})
+        seconds[label] = time.perf_counter() - start
+        results[label] = artifacts.read_json(inputs["output"]["metrics"])
+    start = time.perf_counter()
+    subprocess.run([sys.executable, "-c", "import sys; sys.path.insert(0, 'workflow_scripts');"
+                    "import torch, ot, torchdiffeq, torchsde, odesdegap.evaluation.metrics, "
+                    "odesdegap.diffusion.likelihood"], check=True, cwd=REPO)
+    imports = time.perf_counter() - start
+    return seconds, results, imports
+
+
+COMPILE_PROBE = """
+import sys, time
+start = time.perf_counter()
+sys.path.insert(0, {scripts!r}); sys.path.insert(0, {tests!r})
+import torch
+torch.set_num_threads(1)
+import test_potential_jet as cases
+cases._loss_and_gradients(cases._model(), "forward", True)
+print(time.perf_counter() - start)
+"""
+
+
+def compile_seconds(cache_dir: Path) -> float:
+    """Seconds of a fresh process that compiles and runs one small training loss."""
+    code = COMPILE_PROBE.format(scripts=str(REPO / "workflow_scripts"),
+                                tests=str(REPO / "tests"))
+    environment = {**os.environ, "TORCHINDUCTOR_CACHE_DIR": str(cache_dir)}
+    result = subprocess.run([sys.executable, "-c", code], check=True, capture_output=True,
+                            text=True, env=environment)
+    return float(result.stdout.strip().splitlines()[-1])
 
 
 def main() -> None:
@@ -50,89 +238,75 @@ def main() -> None:
     parser.add_argument("--config", default=str(REPO / "config.yaml"))
     parser.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
     parser.add_argument("--threads", type=int, default=1)
-    parser.add_argument("--train-steps", type=int, default=100, help="steps timed per setting")
+    parser.add_argument("--repeats", type=int, default=2, help="timings keep the best of these")
+    parser.add_argument("--skip-job", action="store_true",
+                        help="leave out the evaluation job and the compile-cache probe")
     arguments = parser.parse_args()
 
     torch.set_num_threads(arguments.threads)
     device = torch.device(arguments.device)
-    # merged over config.yaml exactly as `snakemake --configfile` merges it
     config = resolve(arguments.config)
     process = build_process(config["process"])
-    name, shape = config["datasets"][0], image_shape(config["datasets"][0])
-    if shape is None:
-        data = torch.as_tensor(sample_dataset(name, config["data"]["n_train"], 0))
-        reference = sample_dataset(name, config["data"]["n_reference"], 1)
-    else:
-        arrays = load_image_dataset(name, config["data"]["n_train"],
-                                    config["data"]["n_reference"], 0, config["data"]["root"])
-        data, reference = torch.as_tensor(arrays["train"]), arrays["reference"]
-    dim = data.shape[1]
+    name = config["datasets"][0]
+    if image_shape(name) is not None:
+        name = "checkerboard"  # the targets are the 2-D MLP's; images keep autograd anyway
+    data = torch.as_tensor(sample_dataset(name, config["data"]["n_train"], 0))
     print(f"device {device}, {arguments.threads} thread(s), torch {torch.__version__}, "
-          f"config {arguments.config}, data set {name} (d = {dim})")
+          f"config {arguments.config}, data set {name}, model {config['model']['kind']} "
+          f"{config['model'].get('hidden_layers')} x {config['model'].get('hidden_width')}, "
+          f"softplus beta {config['model'].get('softplus_beta')}; best of {arguments.repeats}")
 
-    def new_model():
-        return build_model(config["model"], dim=dim, process=process, image_shape=shape)
+    print("\n1. training step, DSM + FP residual (exact Laplacian), seconds per step")
+    residual = config["training"]["residual"]
+    for batch, collocation, steps in ((config["training"]["batch_size"],
+                                       residual["collocation_points"], 50),
+                                      (20_000, 5_000, 5)):
+        best = training_step(config, process, data, batch, collocation, steps,
+                             arguments.repeats, device)
+        report(f"DSM batch {batch} + {collocation} collocation points", best)
 
-    warm_up = TrainingSettings.from_config({**config["training"], "steps": 5}, "training")
-    train(new_model(), process, data, warm_up, 1.0, 0, device, Path("/nonexistent/benchmark.pt"),
-          {})
-    for weight in (0.0, 1.0):
-        torch.manual_seed(0)
-        model = new_model()
-        model.fit_baseline(data)
-        settings = TrainingSettings.from_config(
-            {**config["training"], "steps": arguments.train_steps,
-             "checkpoint_every": 10**9, "log_every": 10**9}, "training")
-        _, seconds = timed(lambda m=model, s=settings, w=weight: train(
-            m, process, data, s, w, 0, device, Path("/nonexistent/benchmark.pt"), {}))
-        label = "DSM only" if weight == 0 else "DSM + FP residual"
-        print(f"training, {label:18s}: {arguments.train_steps / seconds:8.1f} steps/s "
-              f"(batch {settings.batch_size}, {settings.residual.collocation_points} "
-              "collocation points)")
+    print("\n2. sampling, 10,000 points, seconds per run")
+    torch.manual_seed(0)
+    model = build_model(config["model"], dim=2, process=process).to(device)
+    sampling_config = config["sampling"]
+    grids = {"the config's grid": euler_sampling(config, 10_000, sampling_config["steps"],
+                                                 sampling_config["refine_last"],
+                                                 sampling_config["refine_factor"]),
+             "190 uniform Euler steps": euler_sampling(config, 10_000, 190, 0, 1)}
+    for label, settings in grids.items():
+        for kind, (seconds, nfe) in sampling(model, process, settings, device).items():
+            report(f"{kind.upper()} on {label} (NFE {nfe})", seconds)
 
-    sampling = SamplingSettings.from_config(config["sampling"], "sampling")
-    samples = {}
-    for kind in ("ode", "sde"):
-        method = getattr(sampling, f"{kind}_method")
-        result, seconds = timed(lambda k=kind: sample(k, model, process, dim, sampling, 0,
-                                                      device, eta=1.0))
-        samples[kind] = result["samples"]
-        print(f"sampling, {kind.upper()} ({method}, NFE {result['nfe']}): "
-              f"{len(result['samples']) / seconds:10.0f} samples/s")
+    print("\n3. W2^2 on the grid (both histograms + emd2), seconds")
+    w2_grid = metrics.Grid.from_settings(GridSettings.from_config(config["evaluation"],
+                                                                  "evaluation"))
+    rng = np.random.default_rng(0)
+    for n in (sampling_config["n_samples"], 200_000):
+        reference = sample_dataset(name, n, 1)
+        # model-like samples: the data set blurred a little, so the two histograms differ
+        samples = (sample_dataset(name, n, 2) + 0.05 * rng.standard_normal((n, 2))).astype(
+            np.float32)
+        best, values = w2_seconds(samples, reference, w2_grid, arguments.repeats)
+        report(f"{n} points per set (values: "
+               + ", ".join(f"{v:.15g}" for v in values.values()) + ")", best)
 
-    evaluation = EvaluationSettings.from_config(config["evaluation"], "evaluation")
-    if dim == 2:
-        w2_grid = metrics.Grid.from_settings(evaluation)
+    if arguments.skip_job or device.type != "cpu":
+        return
+    print("\n4. one evaluation job (evaluate.py in a fresh process, imports included), seconds")
+    with tempfile.TemporaryDirectory() as workdir:
+        seconds, results, imports = evaluation_job(config, name, process, data, Path(workdir))
+    report("all metrics of one run at the config's settings", seconds)
+    print(f"    start-up: python + imports of the evaluation job's modules {imports:.2f} s")
+    keys = [k for k in next(iter(results.values())) if k.startswith(("fp_residual", "nll_nats",
+                                                                     "dsm_loss", "w2sq"))]
+    for key in keys:
+        print(f"    {key:28s} " + "  ".join(f"{r[key]:.6g}" for r in results.values()))
 
-        def w2_pair():
-            return metrics.grid_w2sq(samples["sde"], "model", reference, "data", w2_grid)
-
-        _, seconds = timed(w2_pair)
-        print(f"W2^2 on the {evaluation.grid_bins}^2 grid (one pair, binning + emd2): "
-              f"{seconds:.2f} s")
-    else:
-        n = evaluation.w2_subsample_points
-        _, seconds = timed(lambda: metrics.exact_w2sq_subsample(samples["sde"], reference, n, 0))
-        print(f"W2^2 by exact OT between {n}-point subsamples (one pair): {seconds:.2f} s")
-    collocation = CollocationSampler(
-        dim, evaluation.residual_points, evaluation.residual_points_per_time,
-        evaluation.box_half_width, evaluation.residual_time_distribution,
-        noised_fraction=1.0, data=data)
-    _, seconds = timed(lambda: metrics.residual_summary(
-        model, process, collocation, 0, device, prefix="fp_residual_data",
-        hutchinson_probes=evaluation.hutchinson_probes, chunk_points=chunk_points(dim)))
-    print(f"FP residual metric ({evaluation.residual_points} points near the data): "
-          f"{seconds:.2f} s")
-    if shape is not None:  # features of one sample set (an untrained classifier: speed only)
-        extractor = fid.build_extractor("classifier", shape, device,
-                                        classifier=ImageClassifier(shape, 10).to(device))
-        _, seconds = timed(lambda: fid.image_features(samples["sde"], shape, extractor, device,
-                                                      config["evaluation"]["fid"]["batch_size"]))
-        print(f"FID features, classifier ({len(samples['sde'])} images): {seconds:.2f} s")
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    print(f"peak resident memory: {peak:.0f} MB"
-          + (f", peak GPU memory {torch.cuda.max_memory_allocated() / 2**20:.0f} MB"
-             if device.type == "cuda" else ""))
+    print("\n5. torch.compile per process (compile and run one small training loss)")
+    with tempfile.TemporaryDirectory() as cache:
+        cold = compile_seconds(Path(cache))
+        warm = compile_seconds(Path(cache))
+    print(f"    fresh inductor cache {cold:.1f} s; the same cache in a new process {warm:.1f} s")
 
 
 if __name__ == "__main__":

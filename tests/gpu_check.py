@@ -36,6 +36,7 @@ from odesdegap.data.datasets import image_shape, sample_dataset  # noqa: E402
 from odesdegap.diffusion.processes import build_process  # noqa: E402
 from odesdegap.diffusion.samplers import TimeGrid, sample  # noqa: E402
 from odesdegap.diffusion.training import train  # noqa: E402
+from odesdegap.engine import REFERENCE  # noqa: E402
 from odesdegap.models import build_model  # noqa: E402
 from odesdegap.settings import SamplingSettings, TrainingSettings  # noqa: E402
 
@@ -128,13 +129,15 @@ def short_run(config: dict, dataset: str, device: torch.device, steps: int, tiny
             common = {**training, "checkpoint_every": 10**9, "log_every": 10**9,
                       "lr_milestones": []}
             warm = TrainingSettings.from_config({**common, "steps": 3}, "training")
-            train(model, process, data, warm, weight, 0, device, Path(scratch) / "warm.pt", {})
+            train(model, process, data, warm, weight, 0, device, Path(scratch) / "warm.pt", {},
+                  engine=REFERENCE)
             settings = TrainingSettings.from_config({**common, "steps": steps}, "training")
             if device.type == "cuda":
                 torch.cuda.reset_peak_memory_stats(device)
             synchronise(device)
             started = time.perf_counter()
-            train(model, process, data, settings, weight, 0, device, Path(scratch) / "run.pt", {})
+            train(model, process, data, settings, weight, 0, device, Path(scratch) / "run.pt", {},
+                  engine=REFERENCE)
             synchronise(device)
             figures[f"training steps/s, {label}"] = steps / (time.perf_counter() - started)
             if device.type == "cuda":
@@ -149,7 +152,7 @@ def short_run(config: dict, dataset: str, device: torch.device, steps: int, tiny
     for kind in ("ode", "sde"):
         synchronise(device)
         started = time.perf_counter()
-        sample(kind, model, process, dim, sampler_settings, 0, device, eta=1.0)
+        sample(kind, model, process, dim, sampler_settings, 0, device, eta=1.0, engine=REFERENCE)
         synchronise(device)
         figures[f"sampling samples/s, {kind.upper()}"] = n_samples / (time.perf_counter()
                                                                       - started)

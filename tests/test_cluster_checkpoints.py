@@ -16,6 +16,7 @@ import torch
 from odesdegap.data.datasets import sample_dataset
 from odesdegap.diffusion.processes import OrnsteinUhlenbeck
 from odesdegap.diffusion.training import train
+from odesdegap.engine import REFERENCE
 from odesdegap.io import artifacts
 from odesdegap.models import PotentialMLP
 from odesdegap.settings import TrainingSettings, from_schema_defaults
@@ -43,14 +44,15 @@ def _model():
 def test_a_truncated_checkpoint_is_set_aside_and_training_starts_over(tmp_path, capsys):
     checkpoint = tmp_path / "run.pt"
     train(_model(), PROCESS, DATA, _settings(20, checkpoint_every=10), 1.0, 0, CPU, checkpoint,
-          FINGERPRINT)
+          FINGERPRINT, engine=REFERENCE)
     # The final checkpoint (step 20) is still there; cut it short as a node failure would.
     data = checkpoint.read_bytes()
     checkpoint.write_bytes(data[: len(data) // 3])
     capsys.readouterr()
 
     straight = _model()
-    history = train(straight, PROCESS, DATA, _settings(20), 1.0, 0, CPU, checkpoint, FINGERPRINT)
+    history = train(straight, PROCESS, DATA, _settings(20), 1.0, 0, CPU, checkpoint, FINGERPRINT,
+                    engine=REFERENCE)
     warning = capsys.readouterr().err
     aside = list(tmp_path.glob("run.pt.unreadable-*"))
     assert len(aside) == 1 and aside[0].read_bytes() == data[: len(data) // 3]
@@ -59,7 +61,8 @@ def test_a_truncated_checkpoint_is_set_aside_and_training_starts_over(tmp_path, 
     assert history[0]["step"] == 0  # started over
 
     fresh = _model()
-    train(fresh, PROCESS, DATA, _settings(20), 1.0, 0, CPU, tmp_path / "fresh.pt", FINGERPRINT)
+    train(fresh, PROCESS, DATA, _settings(20), 1.0, 0, CPU, tmp_path / "fresh.pt", FINGERPRINT,
+          engine=REFERENCE)
     assert all(torch.equal(a, b) for a, b in zip(straight.parameters(), fresh.parameters(),
                                                  strict=True))
 
@@ -80,9 +83,10 @@ sys.path.insert(0, {tests!r})
 torch.set_num_threads(1)
 from test_cluster_checkpoints import CPU, DATA, FINGERPRINT, PROCESS, _model, _settings
 from odesdegap.diffusion.training import TrainingInterrupted, train
+from odesdegap.engine import REFERENCE
 try:
     train(_model(), PROCESS, DATA, _settings(10**7, checkpoint_every=20), 1.0, 0, CPU,
-          Path({checkpoint!r}), FINGERPRINT)
+          Path({checkpoint!r}), FINGERPRINT, engine=REFERENCE)
 except TrainingInterrupted as error:
     print(error, file=sys.stderr)
     raise SystemExit(error.exit_code)
@@ -110,9 +114,10 @@ def test_sigterm_saves_a_checkpoint_and_exits_non_zero_then_training_resumes(tmp
     # The retry resumes from the saved step, to the weights of an uninterrupted run.
     steps = state["step"] + 5
     resumed, straight = _model(), _model()
-    train(resumed, PROCESS, DATA, _settings(steps), 1.0, 0, CPU, checkpoint, FINGERPRINT)
+    train(resumed, PROCESS, DATA, _settings(steps), 1.0, 0, CPU, checkpoint, FINGERPRINT,
+          engine=REFERENCE)
     train(straight, PROCESS, DATA, _settings(steps), 1.0, 0, CPU, tmp_path / "straight.pt",
-          FINGERPRINT)
+          FINGERPRINT, engine=REFERENCE)
     assert all(torch.equal(a, b) for a, b in zip(resumed.parameters(), straight.parameters(),
                                                  strict=True))
     assert signal.getsignal(signal.SIGTERM) is signal.SIG_DFL

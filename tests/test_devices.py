@@ -12,6 +12,7 @@ import torch
 
 from odesdegap import runtime
 from odesdegap.config import ConfigError, checked
+from odesdegap.engine import REFERENCE
 
 REPO = Path(__file__).resolve().parents[1]
 requires_cuda = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
@@ -166,7 +167,7 @@ def test_training_on_cuda_repeats_exactly(tmp_path):
         model = PotentialMLP(2, hidden_width=32, hidden_layers=3, softplus_beta=100.0,
                              gaussian_baseline=False)
         train(model, OrnsteinUhlenbeck(), data, settings, 1.0, 0, device, tmp_path / f"{run}.pt",
-              {})
+              {}, engine=REFERENCE)
         weights.append([p.detach().cpu() for p in model.parameters()])
     torch.use_deterministic_algorithms(False)
     assert all(torch.equal(a, b) for a, b in zip(*weights, strict=True))

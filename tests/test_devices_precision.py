@@ -11,6 +11,7 @@ from odesdegap.diffusion.losses import draw_dsm_batch, dsm_loss
 from odesdegap.diffusion.processes import OrnsteinUhlenbeck
 from odesdegap.diffusion.residual import CollocationSampler, fp_residual, residual_penalty
 from odesdegap.diffusion.training import train
+from odesdegap.engine import REFERENCE
 from odesdegap.models import GaussianPotential, PotentialMLP
 from odesdegap.settings import TrainingSettings, from_schema_defaults
 
@@ -54,7 +55,7 @@ def test_bf16_residual_of_the_mlp_stays_close_to_float32():
     pointwise = ((half - full).abs().mean() / full.abs().mean()).item()
     penalties = _both(lambda: residual_penalty(
         model, PROCESS, x, t, points_per_time=32, form="full", hutchinson_probes=0,
-        generator=None, weighting="none")["penalty"])
+        generator=None, weighting="none", derivatives="autograd")["penalty"])
     penalty = abs(penalties[1].item() / penalties[0].item() - 1)
     x0, times, noise = draw_dsm_batch(data, 4096, PROCESS, torch.Generator().manual_seed(1))
     losses = _both(lambda: dsm_loss(model, PROCESS, x0, times, noise))
@@ -78,7 +79,7 @@ def test_training_runs_at_each_precision_and_float32_is_unchanged(precision, tmp
             lr_milestones=[], precision=chosen, log_every=10,
             residual=dict(collocation_points=64, points_per_time=16, noised_fraction=0.0))
         history = train(model, PROCESS, data, settings, 1.0, 0, CPU, tmp_path / f"{chosen}.pt",
-                        {})
+                        {}, engine=REFERENCE)
         return model, history
 
     reference, _ = trained("float32")

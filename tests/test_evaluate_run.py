@@ -8,6 +8,7 @@ import pytest
 import torch
 
 from odesdegap.diffusion.processes import OrnsteinUhlenbeck
+from odesdegap.engine import REFERENCE
 from odesdegap.evaluation import noise_floor
 from odesdegap.evaluation.run import evaluate_run
 from odesdegap.models import GaussianPotential
@@ -48,7 +49,7 @@ def _run(evaluation, dim=2, floor=None, ode=None):
     return evaluate_run(dataset="gaussian", fp_weight=0.0, seed=0, ode=samples["ode"],
                         sde=samples["sde"], reference=reference, model=model, process=PROCESS,
                         evaluation=evaluation, dsm_weighting="uniform",
-                        floor=floor or _floor(evaluation, N, dim), device=CPU)
+                        floor=floor or _floor(evaluation, N, dim), device=CPU, engine=REFERENCE)
 
 
 def test_exact_model_sits_at_the_floor_with_no_residual():

@@ -9,6 +9,7 @@ import torch
 
 from odesdegap.diffusion.likelihood import ode_log_likelihood, ode_nll
 from odesdegap.diffusion.processes import OrnsteinUhlenbeck, VariancePreserving
+from odesdegap.engine import REFERENCE
 from odesdegap.models import GaussianPotential, PotentialMLP
 from odesdegap.settings import NllSettings, from_schema_defaults
 
@@ -63,7 +64,7 @@ def _correlated_case(dim=4, n=400):
 def test_exact_score_nll_matches_the_gaussian_in_2d(process):
     x, mean, std, analytic = _isotropic_case(2)
     model = GaussianPotential(process, mean, std).double()
-    result = ode_nll(model, process, x, _nll(steps=100), seed=0, device=CPU)
+    result = ode_nll(model, process, x, _nll(steps=100), seed=0, device=CPU, engine=REFERENCE)
     assert result["nll_nats"] == pytest.approx(analytic.mean(), abs=2e-3)
     assert result["nll_nats_per_dim"] == pytest.approx(result["nll_nats"] / 2)
     assert result["nfe"] == 4 * 100  # rk4: four velocity evaluations a step
@@ -74,7 +75,8 @@ def test_per_point_log_likelihood_and_adaptive_solver():
     x, mean, std, analytic = _isotropic_case(2, n=100)
     model = GaussianPotential(OU, mean, std).double()
     for settings in (_nll(steps=100), _nll(method="dopri5")):
-        log_likelihood, nfe = ode_log_likelihood(model, OU, x, settings, seed=0, device=CPU)
+        log_likelihood, nfe = ode_log_likelihood(model, OU, x, settings, seed=0, device=CPU,
+                                                 engine=REFERENCE)
         assert log_likelihood.dtype == torch.float64 and log_likelihood.shape == (100,)
         assert np.allclose(-log_likelihood.numpy(), analytic, atol=1e-3)
         assert nfe > 0
@@ -83,16 +85,17 @@ def test_per_point_log_likelihood_and_adaptive_solver():
 def test_float32_data_and_chunks():
     x, mean, std, analytic = _isotropic_case(2, n=100)
     model = GaussianPotential(OU, mean, std)
-    whole = ode_nll(model, OU, x.astype(np.float32), _nll(steps=50), seed=0, device=CPU)
+    whole = ode_nll(model, OU, x.astype(np.float32), _nll(steps=50), seed=0, device=CPU,
+                    engine=REFERENCE)
     chunked = ode_nll(model, OU, x.astype(np.float32), _nll(steps=50), seed=0, device=CPU,
-                      chunk_size=30)
+                      chunk_size=30, engine=REFERENCE)
     assert whole["nll_nats"] == pytest.approx(analytic.mean(), abs=2e-3)
     assert chunked["nll_nats"] == pytest.approx(whole["nll_nats"], abs=1e-5)
 
 
 def test_exact_divergence_nll_of_a_correlated_gaussian():
     x, model, analytic = _correlated_case()
-    result = ode_nll(model, OU, x, _nll(steps=100), seed=0, device=CPU)
+    result = ode_nll(model, OU, x, _nll(steps=100), seed=0, device=CPU, engine=REFERENCE)
     assert result["nll_nats"] == pytest.approx(analytic.mean(), abs=2e-3)
 
 
@@ -101,22 +104,24 @@ def test_hutchinson_agrees_with_exact_divergence_in_expectation():
     """Forced on in d = 4 (threshold 0): per point the estimate is noisy, but the noise has mean
     zero over points, and the probes are seeded and independent of the chunk size."""
     x, model, analytic = _correlated_case()
-    exact, _ = ode_log_likelihood(model, OU, x, _nll(steps=100), 0, CPU)
+    exact, _ = ode_log_likelihood(model, OU, x, _nll(steps=100), 0, CPU, engine=REFERENCE)
     hutchinson = _nll(steps=100, exact_divergence_max_dim=0, hutchinson_probes=1)
-    estimate, _ = ode_log_likelihood(model, OU, x, hutchinson, 0, CPU)
+    estimate, _ = ode_log_likelihood(model, OU, x, hutchinson, 0, CPU, engine=REFERENCE)
     error = (estimate - exact).numpy()
     assert error.std() > 0.01  # the probes do add noise: this is not the exact path
     assert abs(error.mean()) < 4 * error.std() / np.sqrt(len(error))
     assert -estimate.mean().item() == pytest.approx(analytic.mean(), abs=4 * error.std() / 20)
 
     more_probes = _nll(steps=100, exact_divergence_max_dim=0, hutchinson_probes=8)
-    averaged, _ = ode_log_likelihood(model, OU, x, more_probes, 0, CPU)
+    averaged, _ = ode_log_likelihood(model, OU, x, more_probes, 0, CPU, engine=REFERENCE)
     assert (averaged - exact).std() < 0.5 * error.std()
 
     chunked = _nll(steps=100, exact_divergence_max_dim=0)
-    assert torch.allclose(ode_log_likelihood(model, OU, x, chunked, 0, CPU, chunk_size=64)[0],
+    assert torch.allclose(ode_log_likelihood(model, OU, x, chunked, 0, CPU, chunk_size=64,
+                                             engine=REFERENCE)[0],
                           estimate)
-    assert not torch.allclose(ode_log_likelihood(model, OU, x, hutchinson, 1, CPU)[0], estimate)
+    assert not torch.allclose(ode_log_likelihood(model, OU, x, hutchinson, 1, CPU,
+                                                 engine=REFERENCE)[0], estimate)
 
 
 def test_hutchinson_is_the_default_above_the_threshold():
@@ -126,11 +131,13 @@ def test_hutchinson_is_the_default_above_the_threshold():
                          softplus_beta=100.0)
     x = np.random.default_rng(0).standard_normal((32, dim)).astype(np.float32)
     settings = _nll(steps=10)
-    first, second = (ode_nll(model, OU, x, settings, seed=3, device=CPU) for _ in range(2))
+    first, second = (ode_nll(model, OU, x, settings, seed=3, device=CPU,
+                             engine=REFERENCE) for _ in range(2))
     assert np.isfinite(first["nll_nats"]) and first["nll_nats"] == second["nll_nats"]
-    assert first["nll_nats"] != ode_nll(model, OU, x, settings, seed=4, device=CPU)["nll_nats"]
+    assert first["nll_nats"] != ode_nll(model, OU, x, settings, seed=4, device=CPU,
+                                        engine=REFERENCE)["nll_nats"]
     exact = ode_nll(model, OU, x, _nll(steps=10, exact_divergence_max_dim=dim), seed=0,
-                    device=CPU)
+                    device=CPU, engine=REFERENCE)
     assert exact["nll_nats"] == pytest.approx(first["nll_nats"], abs=0.3)  # ~14 nats
 
 
@@ -152,7 +159,8 @@ def test_default_nll_is_accurate_for_narrow_data(std):
     x = (mean + std * np.random.default_rng(0).standard_normal((200, 2))).astype(np.float32)
     analytic = _gaussian_nll(x.astype(np.float64), mean, std**2 * np.eye(2)).mean()
     settings = _schema_nll_settings()
-    result = ode_nll(GaussianPotential(OU, mean, std), OU, x, settings, seed=0, device=CPU)
+    result = ode_nll(GaussianPotential(OU, mean, std), OU, x, settings, seed=0, device=CPU,
+                     engine=REFERENCE)
     assert abs(result["nll_nats"] - analytic) < 1e-3
     assert result["nfe"] == 4 * settings.steps  # no more work than the old default
 
@@ -163,10 +171,13 @@ def test_uniform_spacing_is_still_available_and_refinable():
     x = (mean + std * np.random.default_rng(0).standard_normal((100, 2))).astype(np.float32)
     analytic = _gaussian_nll(x.astype(np.float64), mean, std**2 * np.eye(2)).mean()
     model = GaussianPotential(OU, mean, std)
-    coarse = ode_nll(model, OU, x, _schema_nll_settings(spacing="uniform"), seed=0, device=CPU)
+    coarse = ode_nll(model, OU, x, _schema_nll_settings(spacing="uniform"), seed=0, device=CPU,
+                     engine=REFERENCE)
     refined = ode_nll(model, OU, x, _schema_nll_settings(spacing="uniform", refine_first=2,
-                                                          refine_factor=50), seed=0, device=CPU)
+                                                          refine_factor=50), seed=0, device=CPU,
+                                                          engine=REFERENCE)
     assert analytic - coarse["nll_nats"] > 0.1  # the bias the log spacing removes
     assert abs(refined["nll_nats"] - analytic) < 1e-3
     with pytest.raises(ValueError, match="spacing must be one of"):
-        ode_nll(model, OU, x, _schema_nll_settings(spacing="cosine"), seed=0, device=CPU)
+        ode_nll(model, OU, x, _schema_nll_settings(spacing="cosine"), seed=0, device=CPU,
+                engine=REFERENCE)

@@ -8,6 +8,7 @@ import torch
 from odesdegap.data.datasets import sample_dataset
 from odesdegap.diffusion.processes import OrnsteinUhlenbeck
 from odesdegap.diffusion.residual import CollocationSampler
+from odesdegap.engine import REFERENCE
 from odesdegap.evaluation.metrics import (
     Grid,
     exact_w2sq_subsample,
@@ -127,18 +128,19 @@ def test_exact_model_diagnostics():
         sampler = CollocationSampler(2, 1024, 32, 3.5, "uniform", fraction,
                                      torch.as_tensor(data))
         summary = residual_summary(model, process, sampler, 0, torch.device("cpu"),
-                                   prefix="fp_residual", hutchinson_probes=0, chunk_points=8192)
+                                   prefix="fp_residual", hutchinson_probes=0, chunk_points=8192,
+                                   engine=REFERENCE)
         assert summary["fp_residual"] < 1e-6
         assert set(summary) == {"fp_residual", "fp_residual_time_only", "fp_residual_centred"}
     exact = heldout_dsm(model, process, data, 0, torch.device("cpu"), chunk_points=8192,
-                        weighting="uniform")
+                        weighting="uniform", engine=REFERENCE)
 
     class Wrong(torch.nn.Module):
         def score(self, x, t, create_graph=False):
             return torch.zeros_like(x)
 
     assert exact < heldout_dsm(Wrong(), process, data, 0, torch.device("cpu"),
-                                chunk_points=8192, weighting="uniform")
+                                chunk_points=8192, weighting="uniform", engine=REFERENCE)
 
 
 def _gaussian_nd(mean, std, n, seed):
@@ -185,5 +187,22 @@ def test_residual_summary_with_hutchinson_probes():
     model = GaussianPotential(process, [0.3, -0.2, 0.1, 0.0], 0.5)
     sampler = CollocationSampler(4, 256, 32, 3.5, "uniform", 0.0, None)
     summary = residual_summary(model, process, sampler, 0, torch.device("cpu"),
-                               prefix="fp_residual", hutchinson_probes=1, chunk_points=8192)
+                               prefix="fp_residual", hutchinson_probes=1, chunk_points=8192,
+                               engine=REFERENCE)
     assert summary["fp_residual"] < 1e-6  # the exact model's Hessian is diagonal: no probe noise
+
+
+def test_w2_on_each_sides_support_equals_the_union_reference():
+    """The rectangular problem (each side's occupied points) has the square one's optimum."""
+    from odesdegap.evaluation.metrics import w2sq_between_histograms_union
+
+    rng = np.random.default_rng(0)
+    grid = GRID
+    a = rng.normal(0.3, 1.0, (20_000, 2))
+    b = np.concatenate([rng.normal(-1, 0.5, (10_000, 2)), rng.normal(1.5, 0.4, (10_000, 2))])
+    weights_a, _ = grid.histogram(a, "model")
+    weights_b, _ = grid.histogram(b, "data")
+    fast = w2sq_between_histograms(weights_a, weights_b, grid.support)
+    reference = w2sq_between_histograms_union(weights_a, weights_b, grid.support)
+    assert fast == pytest.approx(reference, rel=1e-12, abs=0)
+    assert fast > 0.1

@@ -24,10 +24,10 @@ def _box(dim, collocation_points, points_per_time, box_half_width):
 
 
 def _penalty(points_per_time, form, hutchinson_probes=0, generator=None, weighting="none"):
-    """residual_penalty's keyword arguments: the exact Laplacian and no time weighting unless
-    asked."""
+    """residual_penalty's keyword arguments: the exact Laplacian by autograd (the reference)
+    and no time weighting unless asked."""
     return dict(points_per_time=points_per_time, form=form, hutchinson_probes=hutchinson_probes,
-                generator=generator, weighting=weighting)
+                generator=generator, weighting=weighting, derivatives="autograd")
 
 
 def _collocation(process, n=512, dim=2, seed=0):

@@ -7,6 +7,7 @@ import torch
 
 from odesdegap.diffusion.processes import OrnsteinUhlenbeck
 from odesdegap.diffusion.samplers import SamplingProgress, TimeGrid, sample
+from odesdegap.engine import REFERENCE
 from odesdegap.evaluation.metrics import Grid, grid_w2sq
 from odesdegap.models import GaussianPotential
 from odesdegap.settings import SamplingSettings, from_schema_defaults
@@ -48,8 +49,10 @@ def exact_samples():
     model = GaussianPotential(PROCESS, MEAN, STD)
     rng = np.random.default_rng(0)
     data = (np.array(MEAN) + STD * rng.standard_normal((4000, 2))).astype(np.float32)
-    ode = sample("ode", model, PROCESS, 2, _settings(), seed=1, device=CPU, eta=1.0)
-    sde = sample("sde", model, PROCESS, 2, _settings(), seed=2, device=CPU, eta=1.0)
+    ode = sample("ode", model, PROCESS, 2, _settings(), seed=1, device=CPU, eta=1.0,
+                 engine=REFERENCE)
+    sde = sample("sde", model, PROCESS, 2, _settings(), seed=2, device=CPU, eta=1.0,
+                 engine=REFERENCE)
     return data, ode, sde
 
 
@@ -71,34 +74,38 @@ def test_nfe_is_counted(exact_samples):
     assert sde["nfe"] == 201
     model = GaussianPotential(PROCESS, MEAN, STD)
     rk4 = sample("ode", model, PROCESS, 2, _settings(n=100, steps=20, method="rk4"), 0, CPU,
-                    eta=1.0)
+                    eta=1.0, engine=REFERENCE)
     assert rk4["nfe"] == 80
-    dopri = sample("ode", model, PROCESS, 2, _settings(n=100, method="dopri5"), 0, CPU, eta=1.0)
+    dopri = sample("ode", model, PROCESS, 2, _settings(n=100, method="dopri5"), 0, CPU, eta=1.0,
+                   engine=REFERENCE)
     assert dopri["nfe"] > 0 and np.isfinite(dopri["samples"]).all()
 
 
 def test_same_seed_same_samples_and_chunking_does_not_change_the_ode():
     model = GaussianPotential(PROCESS, MEAN, STD)
-    first = sample("sde", model, PROCESS, 2, _settings(n=300, steps=30), 5, CPU, eta=1.0)
-    again = sample("sde", model, PROCESS, 2, _settings(n=300, steps=30), 5, CPU, eta=1.0)
+    first = sample("sde", model, PROCESS, 2, _settings(n=300, steps=30), 5, CPU, eta=1.0,
+                   engine=REFERENCE)
+    again = sample("sde", model, PROCESS, 2, _settings(n=300, steps=30), 5, CPU, eta=1.0,
+                   engine=REFERENCE)
     assert np.array_equal(first["samples"], again["samples"])
-    whole = sample("ode", model, PROCESS, 2, _settings(n=300, steps=30), 5, CPU, eta=1.0)
+    whole = sample("ode", model, PROCESS, 2, _settings(n=300, steps=30), 5, CPU, eta=1.0,
+                   engine=REFERENCE)
     chunked = sample("ode", model, PROCESS, 2, _settings(n=300, steps=30, chunk=70), 5, CPU,
-                    eta=1.0)
+                    eta=1.0, engine=REFERENCE)
     assert np.allclose(whole["samples"], chunked["samples"], atol=1e-5)
 
 
 def test_refined_grid_spends_the_extra_steps():
     model = GaussianPotential(PROCESS, MEAN, STD)
     result = sample("ode", model, PROCESS, 2, _settings(n=50, steps=40, refine_last=4), 0, CPU,
-                    eta=1.0)
+                    eta=1.0, engine=REFERENCE)
     assert result["nfe"] == 36 + 40
 
 
 def test_unknown_sampler_kind_is_refused():
     model = GaussianPotential(PROCESS, MEAN, STD)
     with pytest.raises(ValueError, match="'ode' or 'sde'"):
-        sample("langevin", model, PROCESS, 2, _settings(n=10), 0, CPU, eta=1.0)
+        sample("langevin", model, PROCESS, 2, _settings(n=10), 0, CPU, eta=1.0, engine=REFERENCE)
 
 
 def test_eta_family_interpolates_between_the_dynamics():
@@ -106,10 +113,10 @@ def test_eta_family_interpolates_between_the_dynamics():
     eta keeps the exact score's marginals."""
     model = GaussianPotential(PROCESS, MEAN, STD)
     settings = _settings(n=2000, steps=200)
-    ode = sample("ode", model, PROCESS, 2, settings, 3, CPU, eta=1.0)
-    flow_as_sde = sample("sde", model, PROCESS, 2, settings, 3, CPU, eta=0.0)
+    ode = sample("ode", model, PROCESS, 2, settings, 3, CPU, eta=1.0, engine=REFERENCE)
+    flow_as_sde = sample("sde", model, PROCESS, 2, settings, 3, CPU, eta=0.0, engine=REFERENCE)
     assert np.allclose(ode["samples"], flow_as_sde["samples"], atol=1e-4)
-    halfway = sample("sde", model, PROCESS, 2, settings, 4, CPU, eta=0.5)
+    halfway = sample("sde", model, PROCESS, 2, settings, 4, CPU, eta=0.5, engine=REFERENCE)
     assert np.allclose(halfway["samples"].mean(0), MEAN, atol=0.05)
     assert np.allclose(halfway["samples"].std(0), STD, atol=0.05)
 
@@ -126,14 +133,15 @@ def test_sde_takes_exactly_the_grid_steps(steps, refine_last, refine_factor, nfe
     model = GaussianPotential(PROCESS, MEAN, STD)
     settings = _settings(n=20, steps=steps, refine_last=refine_last, refine_factor=refine_factor,
                          final_step_noise=final_step_noise)
-    assert sample("sde", model, PROCESS, 2, settings, 0, CPU, eta=1.0)["nfe"] == nfe
+    assert sample("sde", model, PROCESS, 2, settings, 0, CPU, eta=1.0,
+                  engine=REFERENCE)["nfe"] == nfe
 
 
 def test_noise_free_final_step_is_the_drifts_euler_step():
     """On a one-step grid the noise-free SDE is x_prior + dt * reverse drift, exactly."""
     model = GaussianPotential(PROCESS, MEAN, STD)
     settings = _settings(n=50, steps=1, final_step_noise=False)
-    result = sample("sde", model, PROCESS, 2, settings, 3, CPU, eta=1.0)
+    result = sample("sde", model, PROCESS, 2, settings, 3, CPU, eta=1.0, engine=REFERENCE)
     x = PROCESS.prior_sample(50, 2, torch.Generator().manual_seed(3))
     t = torch.tensor(PROCESS.t_max)
     drift = PROCESS.drift(x, t) - PROCESS.diffusion(t) ** 2 * model.score(x, t)
@@ -141,14 +149,15 @@ def test_noise_free_final_step_is_the_drifts_euler_step():
     assert result["nfe"] == 1
     np.testing.assert_allclose(result["samples"], expected.numpy(), rtol=1e-5, atol=1e-5)
     noisy = sample("sde", model, PROCESS, 2, _settings(n=50, steps=1), 3, CPU,
-                   eta=1.0)
+                   eta=1.0, engine=REFERENCE)
     assert not np.allclose(noisy["samples"], expected.numpy(), atol=1e-3)
 
 
 def test_sampling_reports_progress_to_stderr(capsys):
     """A progress bar over the chunks, advanced within a chunk by the integrator's time."""
     model = GaussianPotential(PROCESS, MEAN, STD)
-    sample("sde", model, PROCESS, 2, _settings(n=90, steps=10, chunk=30), 0, CPU, eta=0.5)
+    sample("sde", model, PROCESS, 2, _settings(n=90, steps=10, chunk=30), 0, CPU, eta=0.5,
+           engine=REFERENCE)
     err = capsys.readouterr().err
     assert "sde sampling (eta 0.5): 100%" in err and "3.00/3 chunks" in err
     progress = SamplingProgress("ode sampling", 2, t_max=10.0, t_min=0.0, interval=0.0)

@@ -8,7 +8,7 @@ import importlib
 import pytest
 from torchsde.settings import METHODS as SDE_METHODS
 
-from odesdegap import runtime, settings
+from odesdegap import engine, runtime, settings
 from odesdegap.config import ConfigError, checked, fill_defaults, load_schema
 from odesdegap.data import datasets
 from odesdegap.diffusion import likelihood, losses, processes, residual, samplers
@@ -28,6 +28,7 @@ SECTIONS = {
     settings.NllSettings: "evaluation.nll",
     settings.SamplerStudySettings: "studies.sampler",
     settings.ClassifierSettings: "classifier",
+    settings.EngineSettings: "engine",
 }
 
 
@@ -59,7 +60,8 @@ def test_whole_sections_are_mirrored():
     assert set(_node("evaluation")["properties"]) - names(settings.EvaluationSettings) == {
         "fid"}  # read by the FID rules
     for cls in (settings.ResidualSettings, settings.SamplingSettings, settings.NllSettings,
-                settings.SamplerStudySettings, settings.ClassifierSettings):
+                settings.SamplerStudySettings, settings.ClassifierSettings,
+                settings.EngineSettings):
         assert names(cls) == set(_node(SECTIONS[cls])["properties"]), cls.__name__
 
 
@@ -92,6 +94,7 @@ def _enum(path: str) -> list:
     ("evaluation.grid_convention", metrics.GRID_CONVENTIONS),
     ("evaluation.nll.spacing", likelihood.TIME_SPACINGS),
     ("evaluation.fid.feature_extractors", fid.EXTRACTORS),
+    ("engine.derivatives", engine.DERIVATIVE_ENGINES),
 ])
 def test_schema_choices_are_the_code_registries(path, registry):
     assert sorted(_enum(path)) == sorted(registry)

@@ -7,6 +7,7 @@ import torch
 
 from odesdegap.diffusion.processes import OrnsteinUhlenbeck
 from odesdegap.diffusion.samplers import sample
+from odesdegap.engine import REFERENCE
 from odesdegap.evaluation.metrics import Grid
 from odesdegap.evaluation.studies import EXACT_GAUSSIAN, eta_rows, sampler_study, study_sampling
 from odesdegap.models import GaussianPotential
@@ -24,7 +25,7 @@ DATA = (np.asarray(EXACT_GAUSSIAN["mean"]) + EXACT_GAUSSIAN["std"] * np.random.d
 def test_exact_score_gap_vanishes_with_steps():
     study = SamplerStudySettings(steps=(4, 200), ode_methods=("euler", "rk4"),
                                  sde_methods=("euler",), n_samples=3000)
-    rows = sampler_study(MODEL, PROCESS, DATA, study, GRID, seed=0, device=CPU)
+    rows = sampler_study(MODEL, PROCESS, DATA, study, GRID, seed=0, device=CPU, engine=REFERENCE)
     gap = {(r["steps"], r["ode_method"]): r["w2sq_ode_sde"] for r in rows}
     assert gap[4, "euler"] > 5 * gap[200, "euler"]
     assert gap[200, "euler"] < 0.03 and gap[200, "rk4"] < 0.03
@@ -33,7 +34,8 @@ def test_exact_score_gap_vanishes_with_steps():
 
 def test_eta_rows_measure_every_member_against_every_reference():
     settings = study_sampling(2000, 100, ode_method="euler", sde_method="euler")
-    members = {eta: sample("sde", MODEL, PROCESS, 2, settings, 1, CPU, eta=eta)["samples"]
+    members = {eta: sample("sde", MODEL, PROCESS, 2, settings, 1, CPU, eta=eta,
+                           engine=REFERENCE)["samples"]
                for eta in (0.0, 1.0)}
     rows = eta_rows(members, {"data": DATA, "sde": members[1.0]}, GRID)
     assert [r["eta"] for r in rows] == [0.0, 1.0]

@@ -8,6 +8,7 @@ import torch
 from odesdegap.data.datasets import sample_dataset
 from odesdegap.diffusion.processes import OrnsteinUhlenbeck
 from odesdegap.diffusion.training import NonFiniteLossError, train, weight_at
+from odesdegap.engine import REFERENCE
 from odesdegap.models import PotentialMLP
 from odesdegap.settings import TrainingSettings, from_schema_defaults
 
@@ -35,7 +36,7 @@ def _model():
 def test_training_reduces_both_losses(tmp_path):
     history = train(_model(), PROCESS, DATA, _settings(steps=300, log_every=50,
                                                         checkpoint_every=1000),
-                    1.0, 0, CPU, tmp_path / "c.pt", {})
+                    1.0, 0, CPU, tmp_path / "c.pt", {}, engine=REFERENCE)
     assert history[-1]["dsm"] < history[0]["dsm"]
     assert history[-1]["residual_total"] < 0.5 * history[0]["residual_total"]
 
@@ -61,13 +62,15 @@ def _killed_after_25_steps(monkeypatch):
 
 def test_killed_run_resumes_to_identical_weights(tmp_path, monkeypatch):
     straight = _model()
-    train(straight, PROCESS, DATA, _settings(), 1.0, 0, CPU, tmp_path / "straight.pt", {"run": 1})
+    train(straight, PROCESS, DATA, _settings(), 1.0, 0, CPU, tmp_path / "straight.pt", {"run": 1},
+          engine=REFERENCE)
 
     with _killed_after_25_steps(monkeypatch), pytest.raises(KeyboardInterrupt):
-        train(_model(), PROCESS, DATA, _settings(), 1.0, 0, CPU, tmp_path / "resume.pt", {"run": 1})
+        train(_model(), PROCESS, DATA, _settings(), 1.0, 0, CPU, tmp_path / "resume.pt", {"run": 1},
+              engine=REFERENCE)
     resumed = _model()
     history = train(resumed, PROCESS, DATA, _settings(), 1.0, 0, CPU, tmp_path / "resume.pt",
-                    {"run": 1})
+                    {"run": 1}, engine=REFERENCE)
     assert history[0]["step"] == 0 and history[-1]["step"] == 39
     for a, b in zip(straight.parameters(), resumed.parameters(), strict=True):
         assert torch.equal(a, b)
@@ -78,7 +81,8 @@ def test_non_finite_loss_stops_and_keeps_the_last_checkpoint(tmp_path):
     poisoned[:] = float("nan")
     checkpoint = tmp_path / "c.pt"
     with pytest.raises(NonFiniteLossError, match="non-finite loss"):
-        train(_model(), PROCESS, poisoned, _settings(), 1.0, 0, CPU, checkpoint, {})
+        train(_model(), PROCESS, poisoned, _settings(), 1.0, 0, CPU, checkpoint, {},
+              engine=REFERENCE)
     assert not checkpoint.exists()  # it died at step 0: nothing good to keep
 
 
@@ -107,7 +111,7 @@ def test_ema_is_the_exponential_average_of_the_raw_steps(tmp_path, monkeypatch):
     _recording_adam(monkeypatch, raw)
     averaged = _model()
     train(averaged, PROCESS, DATA, _settings(steps=12, ema_decay=decay), 1.0, 0, CPU,
-          tmp_path / "c.pt", {})
+          tmp_path / "c.pt", {}, engine=REFERENCE)
     # the first update copies the weights, every later one is e <- d e + (1 - d) p
     expected = raw[0][0]
     for params, _ in raw[1:]:
@@ -120,11 +124,12 @@ def test_ema_is_the_exponential_average_of_the_raw_steps(tmp_path, monkeypatch):
 def test_ema_off_returns_exactly_the_raw_weights_and_ema_does_not_perturb_training(
         tmp_path, monkeypatch):
     plain = _model()
-    train(plain, PROCESS, DATA, _settings(steps=12), 1.0, 0, CPU, tmp_path / "a.pt", {})
+    train(plain, PROCESS, DATA, _settings(steps=12), 1.0, 0, CPU, tmp_path / "a.pt", {},
+          engine=REFERENCE)
     raw = []
     _recording_adam(monkeypatch, raw)
     train(_model(), PROCESS, DATA, _settings(steps=12, ema_decay=0.9), 1.0, 0, CPU,
-          tmp_path / "b.pt", {})
+          tmp_path / "b.pt", {}, engine=REFERENCE)
     # same draws, same raw trajectory: ema_decay = 0 is the raw end point of the same run
     for a, b in zip(plain.parameters(), raw[-1][0], strict=True):
         assert torch.equal(a, b)
@@ -133,12 +138,15 @@ def test_ema_off_returns_exactly_the_raw_weights_and_ema_does_not_perturb_traini
 def test_killed_run_resumes_its_moving_average(tmp_path, monkeypatch):
     settings = _settings(ema_decay=0.9)
     straight = _model()
-    train(straight, PROCESS, DATA, settings, 1.0, 0, CPU, tmp_path / "straight.pt", {"run": 2})
+    train(straight, PROCESS, DATA, settings, 1.0, 0, CPU, tmp_path / "straight.pt", {"run": 2},
+          engine=REFERENCE)
     with _killed_after_25_steps(monkeypatch), pytest.raises(KeyboardInterrupt):
-        train(_model(), PROCESS, DATA, settings, 1.0, 0, CPU, tmp_path / "resume.pt", {"run": 2})
+        train(_model(), PROCESS, DATA, settings, 1.0, 0, CPU, tmp_path / "resume.pt", {"run": 2},
+              engine=REFERENCE)
     assert "ema" in torch.load(tmp_path / "resume.pt", weights_only=True)
     resumed = _model()
-    train(resumed, PROCESS, DATA, settings, 1.0, 0, CPU, tmp_path / "resume.pt", {"run": 2})
+    train(resumed, PROCESS, DATA, settings, 1.0, 0, CPU, tmp_path / "resume.pt", {"run": 2},
+          engine=REFERENCE)
     for a, b in zip(straight.parameters(), resumed.parameters(), strict=True):
         assert torch.equal(a, b)
 
@@ -149,6 +157,6 @@ def test_adam_restarts_at_each_milestone_only_when_asked(tmp_path, monkeypatch, 
     _recording_adam(monkeypatch, steps)
     train(_model(), PROCESS, DATA,
           _settings(steps=10, lr_milestones=[4, 7], restart_optimizer_at_milestones=restart),
-          1.0, 0, CPU, tmp_path / "c.pt", {})
+          1.0, 0, CPU, tmp_path / "c.pt", {}, engine=REFERENCE)
     counts = [count for _, count in steps]
     assert counts == ([1, 2, 3, 4, 1, 2, 3, 1, 2, 3] if restart else list(range(1, 11)))

@@ -5,7 +5,7 @@ from odesdegap import runtime
 from odesdegap.diffusion.processes import build_process
 from odesdegap.evaluation.run import evaluate_run
 from odesdegap.io import artifacts
-from odesdegap.settings import EvaluationSettings
+from odesdegap.settings import EngineSettings, EvaluationSettings
 
 sm, device = runtime.job(snakemake)  # noqa: F821 (injected by Snakemake)
 params = sm.params
@@ -27,6 +27,8 @@ result = evaluate_run(
     dsm_weighting=params.dsm_weighting,
     floor=artifacts.read_json(sm.input.floor),
     device=device,
+    # eager: compiling these one-off computations costs more than it saves (docs/performance.md)
+    engine=EngineSettings(derivatives=params.derivatives, compile=False),
 )
 # The settings behind these numbers (Snakemake reruns sampling and this job when they change).
 result["config"] = {key: sm.config[key] for key in ("process", "model", "sampling")}

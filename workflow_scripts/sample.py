@@ -5,7 +5,7 @@ from odesdegap import runtime
 from odesdegap.diffusion.processes import build_process
 from odesdegap.diffusion.samplers import sample
 from odesdegap.io import artifacts
-from odesdegap.settings import SamplingSettings
+from odesdegap.settings import EngineSettings, SamplingSettings
 
 sm, device = runtime.job(snakemake)  # noqa: F821 (injected by Snakemake)
 params = sm.params
@@ -18,7 +18,7 @@ model = artifacts.load_model(sm.input.model, params.model, params.dim, process,
 settings = SamplingSettings.from_config({**sm.config["sampling"], **params.sampling},
                                         "sampling")
 result = sample(params.kind, model, process, params.dim, settings, params.sample_seed, device,
-                eta=params.eta)
+                eta=params.eta, engine=EngineSettings.from_config(params.engine, "engine"))
 print(f"{params.kind} (eta {params.eta}): {len(result['samples'])} samples, NFE {result['nfe']}, "
       f"{result['wall_time_s']:.1f} s on {device}")
 artifacts.save_arrays(sm.output.samples, samples=result["samples"], nfe=result["nfe"],

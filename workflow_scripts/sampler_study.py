@@ -7,7 +7,7 @@ from odesdegap import runtime
 from odesdegap.diffusion.processes import build_process
 from odesdegap.evaluation import metrics, studies
 from odesdegap.io import artifacts
-from odesdegap.settings import GridSettings, SamplerStudySettings
+from odesdegap.settings import EngineSettings, GridSettings, SamplerStudySettings
 
 sm, device = runtime.job(snakemake)  # noqa: F821 (injected by Snakemake)
 params = sm.params
@@ -25,6 +25,6 @@ else:
 
 grid = metrics.Grid.from_settings(GridSettings.from_config(params.grid, "evaluation"))
 rows = studies.sampler_study(model.to(device), process, reference, study, grid, params.seed,
-                             device)
+                             device, engine=EngineSettings.from_config(params.engine, "engine"))
 artifacts.write_rows(sm.output.rows, run, rows)
 print(pd.DataFrame(rows).to_string())

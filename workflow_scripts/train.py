@@ -19,7 +19,7 @@ from odesdegap.diffusion.training import (
 )
 from odesdegap.io import artifacts
 from odesdegap.models import build_model
-from odesdegap.settings import TrainingSettings
+from odesdegap.settings import EngineSettings, TrainingSettings
 
 sm, device = runtime.job(snakemake)  # noqa: F821 (injected by Snakemake)
 params = sm.params
@@ -37,10 +37,12 @@ if initial_weights:
 # checkpoint_every is not a param (it changes no result), so it comes from the config.
 training = {**params.training, "checkpoint_every": sm.config["training"]["checkpoint_every"]}
 settings = TrainingSettings.from_config(training, "training")
+engine = EngineSettings.from_config(params.engine, "engine")
 fingerprint = {
     "process": params.process,
     "model": params.model,
     "training": settings_record(settings, params.fp_weight),
+    "engine": engine.as_dict(),
     "seed": params.seed,
     "data": artifacts.file_digest(sm.input.data),
     "init": artifacts.file_digest(initial_weights) if initial_weights else None,
@@ -48,7 +50,7 @@ fingerprint = {
 checkpoint = Path(params.checkpoint)
 try:
     history = train(model, process, data, settings, params.fp_weight, params.seed, device,
-                    checkpoint, fingerprint)
+                    checkpoint, fingerprint, engine=engine)
 except NonFiniteLossError as error:
     raise SystemExit(f"training stopped: {error}") from None
 except TrainingInterrupted as error:
@@ -62,6 +64,7 @@ with artifacts.atomic_path(sm.output.history) as tmp:
 artifacts.write_json(sm.output.meta, {
     **runtime.model_identity(sm),
     "training": settings_record(settings, params.fp_weight),
+    "engine": engine.as_dict(),
     "weights": "ema" if settings.ema_decay > 0 else "final",
     "ema_decay": settings.ema_decay,
     "initialised_from": initial_weights,

@@ -86,6 +86,18 @@ def _merged(section: Mapping, changes: Mapping) -> dict:
             else changes[key] if key in changes else value for key, value in section.items()}
 
 
+# --- engine --------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class EngineSettings(ConfigSection):
+    """engine: how the score, the FP residual's derivatives and the NLL's divergence are
+    computed (odesdegap.engine). Every choice gives the same numbers to float32 round-off."""
+
+    derivatives: str
+    compile: bool
+
+
 # --- training ------------------------------------------------------------------------------
 
 

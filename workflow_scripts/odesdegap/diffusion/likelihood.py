@@ -25,7 +25,9 @@ from odesdegap.diffusion.divergence import (
 )
 from odesdegap.diffusion.processes import ForwardProcess
 from odesdegap.diffusion.samplers import ODE_ADAPTIVE_METHODS, TimeGrid
-from odesdegap.settings import NllSettings
+from odesdegap.engine import maybe_compiled, uses_forward_jet
+from odesdegap.models.potential_jet import potential_jet
+from odesdegap.settings import EngineSettings, NllSettings
 
 TIME_SPACINGS = ("log", "uniform")
 
@@ -55,18 +57,34 @@ def nll_times(settings: NllSettings, process: ForwardProcess) -> torch.Tensor:
 
 class AugmentedFlow(torch.nn.Module):
     """d/dt [x, L] = [v(x, t), div v(x, t)] with v the probability-flow velocity; `probes`
-    (k, n, d) switches the divergence to Hutchinson's estimate."""
+    (k, n, d) switches the divergence to Hutchinson's estimate. With the forward engine on an
+    MLP potential and the exact divergence, div v = div f - g^2/2 Lap phi comes from
+    potential_jet (one forward pass, no graph)."""
 
-    def __init__(self, model, process: ForwardProcess, probes: torch.Tensor | None = None):
+    def __init__(self, model, process: ForwardProcess, probes: torch.Tensor | None,
+                 engine: EngineSettings):
         super().__init__()
         self.model, self.process, self.probes = model, process, probes
         self.calls = 0
+        self.closed_form = None
+        if probes is None and uses_forward_jet(model, engine.derivatives):
+            self.closed_form = maybe_compiled(self._closed_form, engine)
+
+    def _closed_form(self, t, x):
+        with torch.no_grad():
+            jet = potential_jet(self.model, x, t, time_derivative=False)
+            g_squared = self.process.diffusion(t) ** 2
+            velocity = self.process.drift(x, t) - 0.5 * g_squared * jet["gradient"]
+            divergence = self.process.drift_divergence(x, t) - 0.5 * g_squared * jet["laplacian"]
+        return velocity, divergence
 
     def forward(self, t, state):
         x, _ = state
         self.calls += 1
         # adaptive solvers probe times just outside [t_min, t_max], where the process is undefined
         t = t.clamp(self.process.t_min, self.process.t_max)
+        if self.closed_form is not None:
+            return self.closed_form(t, x)
         with torch.enable_grad():
             x = x.detach().requires_grad_(True)
             g_squared = self.process.diffusion(t) ** 2
@@ -81,11 +99,11 @@ class AugmentedFlow(torch.nn.Module):
 
 
 def ode_log_likelihood(model, process: ForwardProcess, data, settings: NllSettings,
-                       seed: int, device: torch.device,
+                       seed: int, device: torch.device, *, engine: EngineSettings,
                        chunk_size: int = NLL_CHUNK_POINTS) -> tuple[torch.Tensor, int]:
     """log p_{t_min}(x) for every row of `data` (n, d) in the data's dtype, and the largest number
     of velocity evaluations (NFE) any chunk needed (`settings.points` is the caller's to apply:
-    every row is integrated)."""
+    every row is integrated); `engine` as in AugmentedFlow."""
     x_all = torch.as_tensor(data)
     n, dim = x_all.shape
     probes = None
@@ -101,7 +119,7 @@ def ode_log_likelihood(model, process: ForwardProcess, data, settings: NllSettin
     for start in range(0, n, chunk_size):
         x0 = x_all[start:start + chunk_size].to(device)
         chunk_probes = None if probes is None else probes[:, start:start + len(x0)].to(device)
-        flow = AugmentedFlow(model, process, chunk_probes)
+        flow = AugmentedFlow(model, process, chunk_probes, engine)
         with torch.no_grad():
             path_x, path_integral = torchdiffeq.odeint(
                 flow, (x0, torch.zeros_like(x0[:, 0])), times, method=settings.method, **options)
@@ -111,12 +129,13 @@ def ode_log_likelihood(model, process: ForwardProcess, data, settings: NllSettin
 
 
 def ode_nll(model, process: ForwardProcess, data, settings: NllSettings, seed: int,
-            device: torch.device, chunk_size: int = NLL_CHUNK_POINTS) -> dict:
+            device: torch.device, *, engine: EngineSettings,
+            chunk_size: int = NLL_CHUNK_POINTS) -> dict:
     """Mean negative log-likelihood of `data` under the probability-flow ODE, in total nats and
     nats per dimension, with its standard error over data points, the NFE and the wall time."""
     started = time.perf_counter()
     log_likelihood, nfe = ode_log_likelihood(model, process, data, settings, seed, device,
-                                             chunk_size)
+                                             engine=engine, chunk_size=chunk_size)
     nll = -log_likelihood.double().numpy()
     dim = np.shape(data)[1]
     return {

@@ -24,15 +24,25 @@ from odesdegap.diffusion.divergence import (
     rademacher_probes,
 )
 from odesdegap.diffusion.processes import ForwardProcess
+from odesdegap.engine import uses_forward_jet
+from odesdegap.models import potential_jet
 from odesdegap.settings import ResidualSettings
 
 
 def fp_residual(model, process: ForwardProcess, x: torch.Tensor, t: torch.Tensor,
                 create_graph: bool = True, hutchinson_probes: int = 0,
-                generator: torch.Generator | None = None) -> torch.Tensor:
+                generator: torch.Generator | None = None,
+                derivatives: str = "autograd") -> torch.Tensor:
     """R(x, t). The Laplacian is exact by default (one extra backward pass per dimension); with
     `hutchinson_probes` = k > 0 it is Hutchinson's unbiased estimate from k Rademacher probes
-    (one extra backward pass per probe), which is what makes high dimensions affordable."""
+    (one extra backward pass per probe), which is what makes high dimensions affordable.
+    `derivatives` = "forward" takes the exact derivatives from one forward pass
+    (potential_jet) where the model allows it; "autograd" is the reference."""
+    if uses_forward_jet(model, derivatives, hutchinson_probes):
+        with torch.set_grad_enabled(create_graph and torch.is_grad_enabled()):
+            jet = potential_jet.potential_jet(model, x, t)
+            return residual_from_derivatives(process, x, t, jet["time_derivative"],
+                                             jet["gradient"], jet["laplacian"])
     x = x.detach().requires_grad_(True)
     t = t.detach().requires_grad_(True)
     with torch.enable_grad():
@@ -43,15 +53,22 @@ def fp_residual(model, process: ForwardProcess, x: torch.Tensor, t: torch.Tensor
             laplacian = hutchinson_divergence(grad_x, x, probes, create_graph=create_graph)
         else:
             laplacian = exact_divergence(grad_x, x, create_graph=create_graph)
-        drift = process.drift(x, t)
-        g_squared = process.diffusion(t) ** 2
-        residual = (
-            dphi_dt
-            + process.drift_divergence(x, t)
-            + (drift * grad_x).sum(dim=1)
-            - 0.5 * g_squared * (laplacian + (grad_x**2).sum(dim=1))
-        )
+        residual = residual_from_derivatives(process, x, t, dphi_dt, grad_x, laplacian)
     return residual if create_graph else residual.detach()
+
+
+def residual_from_derivatives(process: ForwardProcess, x: torch.Tensor, t: torch.Tensor,
+                              time_derivative: torch.Tensor, gradient: torch.Tensor,
+                              laplacian: torch.Tensor) -> torch.Tensor:
+    """R = d phi/dt + div f + f . grad phi - g^2/2 (Lap phi + |grad phi|^2), from phi's
+    derivatives however they were computed."""
+    g_squared = process.diffusion(t) ** 2
+    return (
+        time_derivative
+        + process.drift_divergence(x, t)
+        + (process.drift(x, t) * gradient).sum(dim=1)
+        - 0.5 * g_squared * (laplacian + (gradient**2).sum(dim=1))
+    )
 
 
 @dataclass(frozen=True)
@@ -151,12 +168,14 @@ def time_weight(process: ForwardProcess, t: torch.Tensor, weighting: str,
 
 def residual_penalty(model, process, x, t, *, points_per_time: int, form: str,
                      hutchinson_probes: int, generator: torch.Generator | None,
-                     weighting: str) -> dict:
+                     weighting: str, derivatives: str) -> dict:
     """The regulariser and its parts (arguments named as training.residual's keys); `form`
     picks which part is penalised, `weighting` how times are weighed (see time_weight).
-    `hutchinson_probes` (0: the exact Laplacian) and `generator` go to fp_residual."""
+    `hutchinson_probes` (0: the exact Laplacian), `generator` and `derivatives` (engine's) go
+    to fp_residual."""
     residual = fp_residual(model, process, x, t, hutchinson_probes=hutchinson_probes,
-                           generator=generator) * time_weight(process, t, weighting, power=2)
+                           generator=generator, derivatives=derivatives)
+    residual = residual * time_weight(process, t, weighting, power=2)
     parts = split_residual(residual, points_per_time)
     parts["penalty"] = parts[form] if form == "centred" else parts["total"]
     return parts

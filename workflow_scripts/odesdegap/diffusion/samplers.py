@@ -14,7 +14,9 @@ import torchsde
 from tqdm import tqdm
 
 from odesdegap.diffusion.processes import ForwardProcess
-from odesdegap.settings import SamplingSettings
+from odesdegap.engine import MaybeCompiled, uses_forward_jet
+from odesdegap.models.potential_jet import potential_score
+from odesdegap.settings import EngineSettings, SamplingSettings
 
 ODE_ADAPTIVE_METHODS = ("dopri5", "dopri8", "bosh3", "adaptive_heun")
 
@@ -88,18 +90,20 @@ class SamplingProgress:
 
 class CountingScore:
     """Wraps a model's score and counts evaluations per trajectory (NFE); reports the time
-    reached to a SamplingProgress, if given."""
+    reached to a SamplingProgress, if given. `score_function` (x, t) -> score replaces
+    `model.score` (see score_function)."""
 
-    def __init__(self, model, progress: SamplingProgress | None = None):
+    def __init__(self, model, progress: SamplingProgress | None = None, score_function=None):
         self.model = model
         self.calls = 0
         self.progress = progress
+        self.score_function = score_function or model.score
 
     def __call__(self, x: torch.Tensor, t) -> torch.Tensor:
         self.calls += 1
         if self.progress is not None:
             self.progress.at(t)
-        return self.model.score(x, t)
+        return self.score_function(x, t)
 
 
 class ReverseSDE(torch.nn.Module):
@@ -143,11 +147,26 @@ class ProbabilityFlow(torch.nn.Module):
         return self.process.drift(x, t) - 0.5 * self.process.diffusion(t) ** 2 * self.score(x, t)
 
 
+def score_function(model, engine: EngineSettings):
+    """The score that sampling evaluates: with the forward engine on an MLP potential,
+    potential_score without an autograd graph (compiled if the engine says so); else the
+    model's own (autograd) score."""
+    if not uses_forward_jet(model, engine.derivatives):
+        return model.score
+
+    def closed_form(x, t):
+        with torch.no_grad():
+            return potential_score(model, x, t)
+
+    return MaybeCompiled(closed_form, engine.compile) if engine.compile else closed_form
+
+
 def sample(kind: str, model, process: ForwardProcess, dim: int, settings: SamplingSettings,
-           seed: int, device: torch.device, *, eta: float) -> dict:
+           seed: int, device: torch.device, *, eta: float, engine: EngineSettings) -> dict:
     """Draw `n_samples` with the `ode` (settings.ode_method) or `sde` (settings.sde_method)
     dynamics, in chunks; returns the samples (numpy), the NFE per trajectory and the wall time.
-    `eta` picks a member of the SDE family between the two (1: the reverse SDE)."""
+    `eta` picks a member of the SDE family between the two (1: the reverse SDE); `engine` how
+    the score is computed."""
     if kind not in ("ode", "sde"):
         raise ValueError(f"sampler kind must be 'ode' or 'sde', got {kind!r}")
     model = model.to(device).eval()
@@ -157,13 +176,14 @@ def sample(kind: str, model, process: ForwardProcess, dim: int, settings: Sampli
     # the ODE's samples should not depend on the chunk size.
     prior = process.prior_sample(settings.n_samples, dim, torch.Generator().manual_seed(seed))
     chunks, nfe = [], 0
+    score_of = score_function(model, engine)
     started = time.perf_counter()
     starts = range(0, settings.n_samples, settings.chunk_size)
     progress = SamplingProgress(f"{kind} sampling" + (f" (eta {eta:g})" if eta != 1.0 else ""),
                                 len(starts), process.t_max, process.t_min)
     for chunk_index, start in enumerate(starts):
         x_prior = prior[start:start + settings.chunk_size].to(device)
-        score = CountingScore(model, progress)
+        score = CountingScore(model, progress, score_of)
         if kind == "ode":
             x = _integrate_ode(score, process, x_prior, settings)
         else:

@@ -19,8 +19,9 @@ from odesdegap.diffusion.losses import draw_dsm_batch, dsm_loss
 from odesdegap.diffusion.processes import ForwardProcess
 from odesdegap.diffusion.residual import CollocationSampler, residual_penalty
 from odesdegap.diffusion.score_residual import score_residual_penalty
+from odesdegap.engine import MaybeCompiled, uses_forward_jet
 from odesdegap.io import artifacts
-from odesdegap.settings import TrainingSettings
+from odesdegap.settings import EngineSettings, TrainingSettings
 
 
 class NonFiniteLossError(RuntimeError):
@@ -62,7 +63,7 @@ def weight_at(fp_weight: float, weight_ramp_steps: int, step: int) -> float:
 
 def train(model: torch.nn.Module, process: ForwardProcess, data: torch.Tensor,
           settings: TrainingSettings, fp_weight: float, seed: int, device: torch.device,
-          checkpoint_path: Path, fingerprint: dict) -> list[dict]:
+          checkpoint_path: Path, fingerprint: dict, *, engine: EngineSettings) -> list[dict]:
     """Train in place with DSM plus `fp_weight` times the FP residual; return the loss history
     (one row every `log_every` steps).
 
@@ -87,6 +88,7 @@ def train(model: torch.nn.Module, process: ForwardProcess, data: torch.Tensor,
     residual = settings.residual
     collocation = CollocationSampler.from_settings(
         residual, dim=data.shape[1], data=data.cpu() if residual.noised_fraction > 0 else None)
+    loss_terms = _loss_terms(model, process, settings, engine)
     start_step, history = 0, []
     state = artifacts.load_checkpoint(checkpoint_path, fingerprint)
     if state is not None:
@@ -128,8 +130,9 @@ def train(model: torch.nn.Module, process: ForwardProcess, data: torch.Tensor,
         weight = weight_at(fp_weight, residual.weight_ramp_steps, step)
         logging_step = step % settings.log_every == 0 or step == settings.steps - 1
 
-        loss_dsm, parts = _losses(model, process, x0, t, noise, x_col, t_col, settings,
-                                  generator, device, weight > 0 or logging_step)
+        with runtime.precision_context(settings.precision, device):
+            loss_dsm, parts = loss_terms(x0, t, noise, x_col, t_col, generator,
+                                         weight > 0 or logging_step)
         loss = loss_dsm + weight * parts["penalty"] if weight > 0 else loss_dsm
         if not math.isfinite(loss.item()):
             raise NonFiniteLossError(
@@ -167,11 +170,18 @@ def train(model: torch.nn.Module, process: ForwardProcess, data: torch.Tensor,
     return history
 
 
-def _losses(model, process, x0, t, noise, x_col, t_col, settings: TrainingSettings, generator,
-            device: torch.device, with_residual: bool):
-    """The DSM loss and (if asked) the residual's parts, at the settings' precision."""
-    with runtime.precision_context(settings.precision, device):
-        loss_dsm = dsm_loss(model, process, x0, t, noise, weighting=settings.dsm_weighting)
+def _loss_terms(model, process, settings: TrainingSettings, engine: EngineSettings):
+    """The function of one step's draws that returns the DSM loss and (if asked) the residual's
+    parts. With the forward engine on an MLP potential at float32 both come from closed-form
+    derivatives (potential_jet), through torch.compile if `engine.compile`; otherwise from
+    autograd."""
+    fast = (settings.precision != "bf16" and uses_forward_jet(
+        model, engine.derivatives, settings.residual.hutchinson_probes))
+    derivatives = "forward" if fast else "autograd"
+
+    def terms(x0, t, noise, x_col, t_col, generator, with_residual: bool):
+        loss_dsm = dsm_loss(model, process, x0, t, noise, weighting=settings.dsm_weighting,
+                            derivatives=derivatives)
         if not with_residual:
             return loss_dsm.float(), None
         residual = settings.residual
@@ -180,12 +190,20 @@ def _losses(model, process, x0, t, noise, x_col, t_col, settings: TrainingSettin
                                      points_per_time=residual.points_per_time,
                                      form=residual.form,
                                      hutchinson_probes=residual.hutchinson_probes,
-                                     generator=generator, weighting=residual.weighting)
+                                     generator=generator, weighting=residual.weighting,
+                                     derivatives=derivatives)
         else:  # a vector score: the score FP equation, which has no time-only part
             parts = score_residual_penalty(model, process, x_col, t_col,
                                            hutchinson_probes=residual.hutchinson_probes,
                                            generator=generator, weighting=residual.weighting)
-    return loss_dsm.float(), {k: v.float() for k, v in parts.items()}
+        return loss_dsm.float(), {k: v.float() for k, v in parts.items()}
+
+    if not (fast and engine.compile):
+        return terms
+    compiled = MaybeCompiled(terms, enabled=True)
+    # the fast path draws no random numbers, so the generator stays outside the compiled graph
+    return lambda x0, t, noise, x_col, t_col, generator, with_residual: compiled(
+        x0, t, noise, x_col, t_col, None, with_residual)
 
 
 def _item(value: torch.Tensor | None) -> float:

@@ -16,7 +16,7 @@ from odesdegap.diffusion.likelihood import ode_nll
 from odesdegap.diffusion.processes import ForwardProcess
 from odesdegap.diffusion.residual import CollocationSampler
 from odesdegap.evaluation import metrics, noise_floor
-from odesdegap.settings import EvaluationSettings
+from odesdegap.settings import EngineSettings, EvaluationSettings
 
 # Which role each sample set plays on the grid (metrics.Grid: out-of-box model samples are
 # dropped, data samples snapped to the boundary under the paper's convention).
@@ -34,13 +34,14 @@ def chunk_points(dim: int) -> int:
 def evaluate_run(*, dataset: str, fp_weight: float, seed: int, ode: dict, sde: dict,
                  reference: np.ndarray, model: torch.nn.Module, process: ForwardProcess,
                  evaluation: EvaluationSettings, dsm_weighting: str, floor: dict,
-                 device: torch.device) -> dict:
+                 device: torch.device, engine: EngineSettings) -> dict:
     """The metrics row of one run (data set, FP weight, seed).
 
     `ode` and `sde` are the samplers' outputs (samples, nfe, wall_time_s), `reference` the
     held-out data, `model` the trained model (on any device), `dsm_weighting` training's
     (the held-out DSM loss is weighted like the training loss) and `floor` the data set's
-    noise-floor record (rule noise_floor), which must be at the runs' sample size.
+    noise-floor record (rule noise_floor), which must be at the runs' sample size. `engine`
+    picks how the residual, the DSM loss's score and the NLL's divergence are computed.
     """
     dim = reference.shape[1]
     sample_sets = {"ode": ode["samples"], "sde": sde["samples"], "data": reference}
@@ -76,16 +77,18 @@ def evaluate_run(*, dataset: str, fp_weight: float, seed: int, ode: dict, sde: d
         )
         result.update(metrics.residual_summary(
             model, process, collocation, evaluation.seed, device, prefix=prefix,
-            hutchinson_probes=evaluation.hutchinson_probes, chunk_points=chunk_points(dim)))
+            hutchinson_probes=evaluation.hutchinson_probes, chunk_points=chunk_points(dim),
+            engine=engine))
         _done(progress, prefix)
     result["dsm_loss"] = metrics.heldout_dsm(model, process, reference, evaluation.seed, device,
                                              chunk_points=chunk_points(dim),
-                                             weighting=dsm_weighting)
+                                             weighting=dsm_weighting, engine=engine)
     _done(progress, "dsm_loss")
 
     nll = evaluation.nll
     if nll.points > 0:
-        found = ode_nll(model, process, reference[: nll.points], nll, evaluation.seed, device)
+        found = ode_nll(model, process, reference[: nll.points], nll, evaluation.seed, device,
+                        engine=engine)
         result.update({f"nll_{k}" if not k.startswith("nll") else k: v for k, v in found.items()})
         _done(progress, "nll")
     progress.close()

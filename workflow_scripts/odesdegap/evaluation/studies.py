@@ -18,7 +18,7 @@ import torch
 
 from odesdegap.diffusion.samplers import sample
 from odesdegap.evaluation.metrics import Grid, w2sq_between_histograms
-from odesdegap.settings import SamplerStudySettings, SamplingSettings
+from odesdegap.settings import EngineSettings, SamplerStudySettings, SamplingSettings
 
 EXACT_GAUSSIAN = {"mean": [0.5, -0.5], "std": 0.5}
 # The exact lane's name in the `dataset` column of the sampler study (it has no FP weight).
@@ -61,9 +61,11 @@ def study_sampling(n_samples: int, steps: int, ode_method: str, sde_method: str
 
 
 def sampler_study(model, process, reference: np.ndarray, study: SamplerStudySettings,
-                  grid: Grid, seed: int, device: torch.device) -> list[dict]:
+                  grid: Grid, seed: int, device: torch.device, *,
+                  engine: EngineSettings) -> list[dict]:
     """ODE–SDE, ODE–data and SDE–data W2^2 for every step count of `study` and pair of its
-    methods, with `study.n_samples` samples per sampler."""
+    methods, with `study.n_samples` samples per sampler; `engine` picks how the score is
+    computed."""
     dim = reference.shape[1]
     data_weights = grid.histogram(reference, "data")[0]
     rows = []
@@ -74,7 +76,8 @@ def sampler_study(model, process, reference: np.ndarray, study: SamplerStudySett
         cells += [("sde", study.ode_methods[0], method) for method in study.sde_methods]
         for kind, ode_method, sde_method in cells:
             settings = study_sampling(study.n_samples, n_steps, ode_method, sde_method)
-            result = sample(kind, model, process, dim, settings, seed, device, eta=1.0)
+            result = sample(kind, model, process, dim, settings, seed, device, eta=1.0,
+                            engine=engine)
             method = ode_method if kind == "ode" else sde_method
             drawn[kind, method] = (grid.histogram(result["samples"], "model")[0], result["nfe"])
         for ode_method, sde_method in itertools.product(study.ode_methods, study.sde_methods):
