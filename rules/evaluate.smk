@@ -44,7 +44,7 @@ rule evaluate:
     resources:
         **job_resources(share=0.5),
     params:
-        derivatives=ENGINE["derivatives"],
+        engine=ENGINE,
         process=config["process"],
         model=MODEL,
         image_shape=shape_of,

@@ -8,7 +8,8 @@ problem), the forward engine eagerly and through torch.compile, and their ratios
 2. ODE and SDE sampling at the config's grid and at 10,000 points x 190 Euler steps;
 3. W2^2 on the grid (binning + emd2) at the config's sample size and for 200,000 points;
 4. one evaluation job (workflow_scripts/evaluate.py, all metrics of one run at the config's
-   settings), each engine in a fresh process, start-up and imports included;
+   settings) in a fresh process, start-up and imports included: the reference paths
+   (autograd, W2 on the union support, sliced W2 in one call of POT) against the fast ones;
 and the cost of torch.compile per process, with inductor's on-disk cache cold and warm.
 Pass --config for another config (the first data set is used), --device cuda on a GPU.
 """
@@ -48,8 +49,8 @@ from odesdegap.settings import (  # noqa: E402
 
 ENGINES = {
     "reference (autograd)": REFERENCE,
-    "forward, eager": EngineSettings(derivatives="forward", compile=False),
-    "forward, compiled": EngineSettings(derivatives="forward", compile=True),
+    "forward, eager": EngineSettings(derivatives="forward", compile=()),
+    "forward, compiled": EngineSettings(derivatives="forward", compile=("train", "sample")),
 }
 
 
@@ -151,6 +152,11 @@ sm = types.SimpleNamespace(
     params=Params(**inputs["params"]), log=[inputs["log"]],
     wildcards=types.SimpleNamespace(dataset=inputs["dataset"]), config=inputs["config"],
     threads=1, resources=types.SimpleNamespace(gpu=0))
+if inputs["reference_metrics"]:  # the reference paths of W2 and sliced W2
+    import functools
+    from odesdegap.evaluation import metrics
+    metrics.w2sq_between_histograms = metrics.w2sq_between_histograms_union
+    metrics.sliced_w2sq = functools.partial(metrics.sliced_w2sq, chunk_values=10**18)
 runpy.run_path({script!r}, init_globals={{"snakemake": sm}})
 """
 
@@ -182,8 +188,12 @@ def evaluation_job(config, name, process, data, workdir: Path):
                                     config["data"]["seed"])
     artifacts.write_json(workdir / "floor.json", floor)
     seconds, results = {}, {}
-    # evaluate.py runs eagerly whatever engine.compile says: one job per derivative engine
-    for label, engine in list(ENGINES.items())[:2]:
+    # the reference job: autograd, W2 on the union support, sliced W2 in one call of POT;
+    # the fast one: the config's engine, W2 on each side's support, sliced W2 in chunks
+    jobs = {"reference (autograd, union W2, one-call sliced)": (REFERENCE, True),
+            "fast (the config's engine)": (EngineSettings.from_config(config["engine"],
+                                                                     "engine"), False)}
+    for label, (engine, reference_metrics) in jobs.items():
         inputs = {
             "input": {key: str(workdir / f"{key}.{ext}") for key, ext in
                       (("data", "npz"), ("floor", "json"), ("model", "pt"), ("ode", "npz"),
@@ -192,8 +202,9 @@ def evaluation_job(config, name, process, data, workdir: Path):
             "params": {"process": config["process"], "model": config["model"],
                        "image_shape": None, "evaluation": evaluation,
                        "dsm_weighting": config["training"]["dsm_weighting"], "fp_weight": 1.0,
-                       "seed": 0, "derivatives": engine.derivatives},
+                       "seed": 0, "engine": engine.as_dict()},
             "log": str(workdir / "evaluate.log"), "dataset": name, "config": config,
+            "reference_metrics": reference_metrics,
         }
         code = EVALUATE_JOB.format(scripts=str(REPO / "workflow_scripts"),
                                    inputs=json.dumps(inputs),

@@ -2,6 +2,7 @@
 diagnostics of the exact score."""
 
 import numpy as np
+import ot
 import pytest
 import torch
 
@@ -149,6 +150,18 @@ def _gaussian_nd(mean, std, n, seed):
 
 
 SHIFT_8D = [1.0, -0.5, 0.5, 0.5, 0.0, 0.5, 0.0, 0.0]  # |shift|^2 = 2
+
+
+def test_sliced_w2_in_chunks_of_directions_equals_one_call_of_pot():
+    """Directions handed to POT a few at a time give POT's single-call value (same seeded
+    directions) to double round-off, for chunks that do and do not divide their number."""
+    rng = np.random.default_rng(3)
+    a = rng.normal(0.0, 1.0, (3000, 2))
+    b = rng.normal(0.5, 0.8, (2000, 2))
+    one_call = float(ot.sliced_wasserstein_distance(a, b, n_projections=50, p=2, seed=7)) ** 2
+    for chunk_values in (5000, 7 * 5000, 10**9):
+        chunked = sliced_w2sq(a, b, n_projections=50, seed=7, chunk_values=chunk_values)
+        assert chunked == pytest.approx(one_call, rel=1e-12)
 
 
 @pytest.mark.slow

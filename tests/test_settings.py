@@ -95,6 +95,7 @@ def _enum(path: str) -> list:
     ("evaluation.nll.spacing", likelihood.TIME_SPACINGS),
     ("evaluation.fid.feature_extractors", fid.EXTRACTORS),
     ("engine.derivatives", engine.DERIVATIVE_ENGINES),
+    ("engine.compile", engine.COMPILED_STAGES),
 ])
 def test_schema_choices_are_the_code_registries(path, registry):
     assert sorted(_enum(path)) == sorted(registry)

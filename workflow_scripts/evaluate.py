@@ -27,8 +27,7 @@ result = evaluate_run(
     dsm_weighting=params.dsm_weighting,
     floor=artifacts.read_json(sm.input.floor),
     device=device,
-    # eager: compiling these one-off computations costs more than it saves (docs/performance.md)
-    engine=EngineSettings(derivatives=params.derivatives, compile=False),
+    engine=EngineSettings.from_config(params.engine, "engine"),
 )
 # The settings behind these numbers (Snakemake reruns sampling and this job when they change).
 result["config"] = {key: sm.config[key] for key in ("process", "model", "sampling")}

@@ -5,9 +5,10 @@ of an MLP potential in closed form (potential_jet); "autograd" uses nested autog
 reference implementation. Both agree to float32 round-off; models without the closed form
 (vector scores, U-Nets, the Gaussian baseline) and Hutchinson estimates always use autograd.
 
-`compile`: run the forward-derivative computations through torch.compile, which fuses their
-element-wise work (inductor generates C++ on the CPU, Triton on CUDA). If compiling fails (no
-C++ compiler, an unsupported platform) the same function runs eagerly, with a warning.
+`compile`: the jobs (COMPILED_STAGES) whose forward-derivative computations run through
+torch.compile, which fuses their element-wise work (inductor generates C++ on the CPU, Triton
+on CUDA) at a cost of seconds per process. If compiling fails (no C++ compiler, an unsupported
+platform) the same function runs eagerly, with a warning.
 """
 
 from __future__ import annotations
@@ -21,6 +22,9 @@ from odesdegap.models.potential_jet import supports as supports_jet
 from odesdegap.settings import EngineSettings
 
 DERIVATIVE_ENGINES = ("forward", "autograd")
+# The jobs that can compile: training, sampling (sample, sample_eta, the sampler study) and
+# model evaluation.
+COMPILED_STAGES = ("train", "sample", "evaluate")
 
 
 def uses_forward_jet(model, derivatives: str, hutchinson_probes: int = 0) -> bool:
@@ -34,12 +38,19 @@ def uses_forward_jet(model, derivatives: str, hutchinson_probes: int = 0) -> boo
 
 # The reference implementation (nested autograd passes, eager), which the tests and `make bench`
 # compare the fast path with; the workflow's own choice comes from the config's engine section.
-REFERENCE = EngineSettings(derivatives="autograd", compile=False)
+REFERENCE = EngineSettings(derivatives="autograd", compile=())
 
 
-def maybe_compiled(function, engine: EngineSettings):
-    """`function` through torch.compile if the engine says so (see MaybeCompiled)."""
-    return MaybeCompiled(function, True) if engine.compile else function
+def compiles(engine: EngineSettings, stage: str) -> bool:
+    """Whether `stage` (one of COMPILED_STAGES) runs through torch.compile under `engine`."""
+    if stage not in COMPILED_STAGES:
+        raise ValueError(f"stage must be one of {COMPILED_STAGES}, got {stage!r}")
+    return stage in engine.compile
+
+
+def maybe_compiled(function, engine: EngineSettings, stage: str):
+    """`function` through torch.compile if the engine compiles `stage` (see MaybeCompiled)."""
+    return MaybeCompiled(function, True) if compiles(engine, stage) else function
 
 
 class MaybeCompiled:

@@ -95,7 +95,7 @@ class EngineSettings(ConfigSection):
     computed (odesdegap.engine). Every choice gives the same numbers to float32 round-off."""
 
     derivatives: str
-    compile: bool
+    compile: tuple[str, ...]
 
 
 # --- training ------------------------------------------------------------------------------

@@ -68,7 +68,7 @@ class AugmentedFlow(torch.nn.Module):
         self.calls = 0
         self.closed_form = None
         if probes is None and uses_forward_jet(model, engine.derivatives):
-            self.closed_form = maybe_compiled(self._closed_form, engine)
+            self.closed_form = maybe_compiled(self._closed_form, engine, "evaluate")
 
     def _closed_form(self, t, x):
         with torch.no_grad():

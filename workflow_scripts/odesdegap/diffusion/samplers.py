@@ -14,7 +14,7 @@ import torchsde
 from tqdm import tqdm
 
 from odesdegap.diffusion.processes import ForwardProcess
-from odesdegap.engine import MaybeCompiled, uses_forward_jet
+from odesdegap.engine import maybe_compiled, uses_forward_jet
 from odesdegap.models.potential_jet import potential_score
 from odesdegap.settings import EngineSettings, SamplingSettings
 
@@ -149,7 +149,8 @@ class ProbabilityFlow(torch.nn.Module):
 
 def score_function(model, engine: EngineSettings):
     """The score that sampling evaluates: with the forward engine on an MLP potential,
-    potential_score without an autograd graph (compiled if the engine says so); else the
+    potential_score without an autograd graph (compiled if the engine compiles `sample`); else
+    the
     model's own (autograd) score."""
     if not uses_forward_jet(model, engine.derivatives):
         return model.score
@@ -158,7 +159,7 @@ def score_function(model, engine: EngineSettings):
         with torch.no_grad():
             return potential_score(model, x, t)
 
-    return MaybeCompiled(closed_form, engine.compile) if engine.compile else closed_form
+    return maybe_compiled(closed_form, engine, "sample")
 
 
 def sample(kind: str, model, process: ForwardProcess, dim: int, settings: SamplingSettings,

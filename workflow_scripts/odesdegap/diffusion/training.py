@@ -19,7 +19,7 @@ from odesdegap.diffusion.losses import draw_dsm_batch, dsm_loss
 from odesdegap.diffusion.processes import ForwardProcess
 from odesdegap.diffusion.residual import CollocationSampler, residual_penalty
 from odesdegap.diffusion.score_residual import score_residual_penalty
-from odesdegap.engine import MaybeCompiled, uses_forward_jet
+from odesdegap.engine import MaybeCompiled, compiles, uses_forward_jet
 from odesdegap.io import artifacts
 from odesdegap.settings import EngineSettings, TrainingSettings
 
@@ -173,7 +173,8 @@ def train(model: torch.nn.Module, process: ForwardProcess, data: torch.Tensor,
 def _loss_terms(model, process, settings: TrainingSettings, engine: EngineSettings):
     """The function of one step's draws that returns the DSM loss and (if asked) the residual's
     parts. With the forward engine on an MLP potential at float32 both come from closed-form
-    derivatives (potential_jet), through torch.compile if `engine.compile`; otherwise from
+    derivatives (potential_jet), through torch.compile if the engine compiles `train`; otherwise
+    from
     autograd."""
     fast = (settings.precision != "bf16" and uses_forward_jet(
         model, engine.derivatives, settings.residual.hutchinson_probes))
@@ -198,7 +199,7 @@ def _loss_terms(model, process, settings: TrainingSettings, engine: EngineSettin
                                            generator=generator, weighting=residual.weighting)
         return loss_dsm.float(), {k: v.float() for k, v in parts.items()}
 
-    if not (fast and engine.compile):
+    if not (fast and compiles(engine, "train")):
         return terms
     compiled = MaybeCompiled(terms, enabled=True)
     # the fast path draws no random numbers, so the generator stays outside the compiled graph
