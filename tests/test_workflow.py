@@ -422,8 +422,9 @@ def test_cluster_executor_plugin_gives_the_same_metrics(completed_run, tmp_path)
 
 def test_killed_training_job_resumes_to_identical_weights(tmp_path):
     overlay = "resume.yaml"
+    # long enough that the kill, right after the first checkpoint, lands mid-training
     settings = ("datasets: [mixture]\nfp_weights: [1.0]\n"
-                "training: {steps: 600, checkpoint_every: 50}\n")
+                "training: {steps: 3000, checkpoint_every: 50}\n")
     target = "results/models/mixture/w1/seed0/model.pt"
     checkpoint = "results/checkpoints/mixture/w1/seed0.pt"
 
@@ -442,7 +443,6 @@ def test_killed_training_job_resumes_to_identical_weights(tmp_path):
         assert process.poll() is None, "training finished before it could be killed"
         assert time.monotonic() < deadline, "no checkpoint appeared"
         time.sleep(0.2)
-    time.sleep(1.0)
     os.killpg(process.pid, signal.SIGKILL)
     process.wait()
     assert not (killed / target).exists() and (killed / checkpoint).exists()
