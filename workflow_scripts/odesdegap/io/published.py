@@ -206,27 +206,24 @@ def config_problems(config: dict) -> list[str]:
         problems.append(f"config key 'seeds' has value {config['seeds']!r}: expected [0] with "
                         "published.checkpoints_dir set (one published model per data set and "
                         "weight)")
-    for key, value in MODEL_SETTINGS.items():
-        if config["model"][key] != value:
-            problems.append(f"config key 'model.{key}' has value {config['model'][key]!r}: "
-                            f"expected {value!r} with published.checkpoints_dir set (the "
-                            "published network)")
-    evaluation = config["evaluation"]
-    paper_grid = {"grid_bins": HISTOGRAM_BINS, "box_half_width": HISTOGRAM_HALF_WIDTH,
-                  "grid_convention": "nodes"}
+    problems += _mismatches(config, "model", MODEL_SETTINGS,
+                            "with published.checkpoints_dir set (the published network)")
     if published["histograms_dir"] is not None:
-        for key, value in paper_grid.items():
-            if evaluation[key] != value:
-                problems.append(f"config key 'evaluation.{key}' has value {evaluation[key]!r}: "
-                                f"expected {value!r} with published.histograms_dir set (our "
-                                "table is compared with the authors', which uses the paper's "
-                                "grid)")
-    for key, value in PROCESS_SETTINGS.items():
-        if config["process"][key] != value:
-            problems.append(f"config key 'process.{key}' has value {config['process'][key]!r}: "
-                            f"expected {value!r} with published.checkpoints_dir set (the "
-                            "published models' process)")
+        paper_grid = {"grid_bins": HISTOGRAM_BINS, "box_half_width": HISTOGRAM_HALF_WIDTH,
+                      "grid_convention": "nodes"}
+        problems += _mismatches(config, "evaluation", paper_grid,
+                                "with published.histograms_dir set (our table is compared with "
+                                "the authors', which uses the paper's grid)")
+    problems += _mismatches(config, "process", PROCESS_SETTINGS,
+                            "with published.checkpoints_dir set (the published models' process)")
     return problems
+
+
+def _mismatches(config: dict, section: str, expected: dict, why: str) -> list[str]:
+    """One problem per key of config[section] that differs from `expected`, saying `why`."""
+    return [f"config key '{section}.{key}' has value {config[section][key]!r}: expected "
+            f"{value!r} {why}" for key, value in expected.items()
+            if config[section][key] != value]
 
 
 def missing_file_problems(config: dict) -> list[str]:
