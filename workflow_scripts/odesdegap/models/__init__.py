@@ -47,6 +47,7 @@ MODEL_KINDS = {
     "unet_vector": (_unet("unet_vector"), UNET_KEYS),
 }
 
+
 def model_settings(settings: dict) -> dict:
     """The config's `model` section reduced to its kind and the keys that kind reads (each
     must be there: the schema fills them in)."""
