@@ -73,9 +73,9 @@ class AugmentedFlow(torch.nn.Module):
     def _closed_form(self, t, x):
         with torch.no_grad():
             jet = potential_jet(self.model, x, t, time_derivative=False)
-            g_squared = self.process.diffusion(t) ** 2
-            velocity = self.process.drift(x, t) - 0.5 * g_squared * jet["gradient"]
-            divergence = self.process.drift_divergence(x, t) - 0.5 * g_squared * jet["laplacian"]
+            velocity = self.process.flow_velocity(x, t, jet["gradient"])
+            divergence = (self.process.drift_divergence(x, t)
+                          - 0.5 * self.process.diffusion(t) ** 2 * jet["laplacian"])
         return velocity, divergence
 
     def forward(self, t, state):
@@ -87,9 +87,7 @@ class AugmentedFlow(torch.nn.Module):
             return self.closed_form(t, x)
         with torch.enable_grad():
             x = x.detach().requires_grad_(True)
-            g_squared = self.process.diffusion(t) ** 2
-            score = self.model.score(x, t, create_graph=True)
-            velocity = self.process.drift(x, t) - 0.5 * g_squared * score
+            velocity = self.process.flow_velocity(x, t, self.model.score(x, t, create_graph=True))
             if self.probes is None:
                 divergence = exact_divergence(velocity, x)
             else:

@@ -47,6 +47,10 @@ class ForwardProcess:
     def drift(self, x: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
         return -_column(self.drift_rate(t), x) * x
 
+    def flow_velocity(self, x: torch.Tensor, t: torch.Tensor, score: torch.Tensor) -> torch.Tensor:
+        """The probability-flow ODE's velocity f(x, t) - g(t)^2 / 2 score, at a scalar time t."""
+        return self.drift(x, t) - 0.5 * self.diffusion(t) ** 2 * score
+
     def drift_divergence(self, x: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
         """div_x f(x, t), shape (n,)."""
         return -x.shape[1] * self.drift_rate(t).reshape(-1).expand(x.shape[0])

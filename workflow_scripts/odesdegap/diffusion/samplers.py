@@ -144,7 +144,7 @@ class ProbabilityFlow(torch.nn.Module):
         # Adaptive solvers probe times outside [t_min, t_max] (the first-step heuristic, and
         # steps past the end that they interpolate back from); the process is undefined there.
         t = t.clamp(self.process.t_min, self.process.t_max)
-        return self.process.drift(x, t) - 0.5 * self.process.diffusion(t) ** 2 * self.score(x, t)
+        return self.process.flow_velocity(x, t, self.score(x, t))
 
 
 def score_function(model, engine: EngineSettings):
