@@ -87,8 +87,7 @@ rule figure_densities:
     params:
         weights=list(WEIGHTS.values()),
         seed=FIRST_SEED,
-        half_width=config["evaluation"]["box_half_width"],
-        bins=config["evaluation"]["grid_bins"],
+        grid=W2_GRID,
     script:
         "../workflow_scripts/plot_densities.py"
 
@@ -202,8 +201,7 @@ rule headline:
         training_steps=TRAINING["steps"],
         n_samples=SAMPLING["n_samples"],
         sampling_steps=SAMPLING["steps"],
-        grid_bins=config["evaluation"]["grid_bins"],
-        grid_convention=config["evaluation"]["grid_convention"],
+        grid=W2_GRID,
     script:
         "../workflow_scripts/make_headline.py"
 
@@ -226,7 +224,6 @@ rule tables_readme:
     conda:
         "../envs/benchmark.yaml"
     params:
-        grid_bins=config["evaluation"]["grid_bins"],
-        grid_convention=config["evaluation"]["grid_convention"],
+        grid=W2_GRID,
     script:
         "../workflow_scripts/make_tables_readme.py"

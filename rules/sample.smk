@@ -21,8 +21,7 @@ rule sample:
         image_shape=shape_of,
         dim=lambda wc: dimension(wc.dataset),
         sampling=lambda wc: sampler_settings(wc.sampler),
-        method=lambda wc: SAMPLING[f"{wc.sampler}_method"],
-        sample_seed=lambda wc: 1000 * int(wc.seed) + SAMPLER_SEED_OFFSET[wc.sampler],
+        sample_seed=lambda wc: seeds.sampler_seed(int(wc.seed), wc.sampler),
         kind=lambda wc: wc.sampler,
         eta=1.0,
     script:

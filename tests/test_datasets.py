@@ -11,7 +11,6 @@ from odesdegap.data.datasets import (
     GMM_STD,
     MIXTURE_MEANS,
     SAMPLERS,
-    dataset_seeds,
     dimension,
     gmm_means,
     image_shape,
@@ -51,10 +50,6 @@ def test_mixture_components():
     assert counts.min() > 0.85 * counts.mean()
     centre = points[nearest == 4]
     assert centre.var(axis=0) == pytest.approx([0.2, 0.2], rel=0.15)
-
-
-def test_seeds_differ_between_sets_and_data_sets():
-    assert len({*dataset_seeds("mixture", 1), *dataset_seeds("circles", 1)}) == 4
 
 
 @pytest.mark.parametrize("name", ["spirals", "gmm1d", "gmm65d", "gmm08d", "gmm8", "GMM8D"])

@@ -6,6 +6,7 @@ import pytest
 from docutils.core import publish_parts
 
 from odesdegap.reporting import headline, table_docs
+from odesdegap.settings import GridSettings
 
 
 def summary(floor: bool) -> pd.DataFrame:
@@ -29,7 +30,7 @@ FINDINGS = {"datasets": [
      "gap_ratio": [{"fp_weight": 1.0, "ratio": 0.41, "ratio_ci95": float("nan"),
                     "n_seeds": 2}]},
 ]}
-RECIPE = headline.Recipe(configfiles=["config.yaml", "presets/smoke.yaml"],
+RECIPE = headline.Recipe(configfiles=["config.yaml", ".test/smoke.yaml"],
                          datasets=["checkerboard", "mixture"], weights=[0.0, 0.1, 1.0],
                          seeds=[0, 1], training_steps=200, n_samples=500, sampling_steps=20,
                          devices=["cpu"], n_jobs=42, job_seconds=185.0)
@@ -46,7 +47,7 @@ def test_headline_states_the_gap_ratio_at_the_largest_weight_and_the_floor():
     assert "best weight for the ODE: 0.1" in mixture
     assert "noise floor is W2^2 between two disjoint held-out data sets" in text
     recipe = text.split("Recipe: ")[1]
-    for part in ("config.yaml, presets/smoke.yaml",
+    for part in ("config.yaml, .test/smoke.yaml",
                  "2 data set(s) x FP weights {0, 0.1, 1} x 2 seed(s)", "200 training steps",
                  "500 samples per sampler, 20 steps", "trained on cpu",
                  "42 compute jobs", "3.1 min"):
@@ -68,10 +69,11 @@ def test_headline_is_valid_restructuredtext():
 
 
 def test_w2_description_names_what_the_run_used():
-    assert headline.w2_description(["grid"], 64, "nodes") == \
+    assert headline.w2_description(["grid"], GridSettings(64, 3.5, "nodes")) == \
         "exact optimal transport on the 64 x 64 grid (nodes convention)"
-    both = headline.w2_description(["grid", "subsample"], 32, None)
-    assert "32 x 32 grid and exact optimal transport between seeded subsamples" in both
+    both = headline.w2_description(["grid", "subsample"], GridSettings(32, 3.5, "cells"))
+    assert "32 x 32 grid (cells convention) and exact optimal transport between seeded " \
+        "subsamples" in both
 
 
 @pytest.mark.parametrize(("column", "expected"), [

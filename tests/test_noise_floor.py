@@ -6,6 +6,7 @@ import dataclasses
 import numpy as np
 import pytest
 
+from odesdegap import seeds
 from odesdegap.data import datasets
 from odesdegap.evaluation import metrics, noise_floor
 from odesdegap.settings import W2Settings
@@ -15,7 +16,7 @@ EVALUATION = W2Settings(grid_bins=64, box_half_width=3.5, grid_convention="nodes
 
 
 def reference_of(name: str, n: int = 3000) -> np.ndarray:
-    _, reference_seed = datasets.dataset_seeds(name, 2023)
+    _, reference_seed = seeds.dataset_seeds(name, 2023)
     return datasets.sample_dataset(name, n, reference_seed)
 
 
@@ -25,8 +26,8 @@ def test_floor_is_w2_between_two_disjoint_held_out_sets(convention):
     reference = reference_of("mixture")
     record = noise_floor.noise_floor("mixture", 2000, reference, evaluation, 2023)
     first, second = (datasets.sample_dataset("mixture", 2000, seed)
-                     for seed in noise_floor.floor_seeds("mixture", 2023))
-    train_seed, _ = datasets.dataset_seeds("mixture", 2023)
+                     for seed in seeds.floor_seeds("mixture", 2023))
+    train_seed, _ = seeds.dataset_seeds("mixture", 2023)
     train = datasets.sample_dataset("mixture", 5000, train_seed)
     # Disjoint from each other and from the training and reference sets.
     seen = [{tuple(p) for p in points} for points in (first, second, reference, train)]
@@ -57,7 +58,7 @@ def test_floor_follows_the_subsample_method_above_two_dimensions():
     reference = reference_of("gmm4d")
     record = noise_floor.noise_floor("gmm4d", 1000, reference, EVALUATION, 2023)
     first, second = (datasets.sample_dataset("gmm4d", 1000, seed)
-                     for seed in noise_floor.floor_seeds("gmm4d", 2023))
+                     for seed in seeds.floor_seeds("gmm4d", 2023))
     assert record["w2_method"] == "subsample"
     assert record["w2_convention"] == "exact OT on 300-point subsamples"
     assert record["w2sq_floor"] == metrics.exact_w2sq_subsample(first, second, 300, 12345)

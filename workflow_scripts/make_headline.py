@@ -8,6 +8,7 @@ from docutils.core import publish_string
 from odesdegap import runtime
 from odesdegap.io import artifacts
 from odesdegap.reporting import headline
+from odesdegap.settings import GridSettings
 
 sm, _ = runtime.job(snakemake, computes=False)  # noqa: F821 (injected by Snakemake)
 params = sm.params
@@ -24,7 +25,8 @@ recipe = headline.Recipe(
     sampling_steps=params.sampling_steps,
     devices=sorted({meta["device"] for meta in models if "device" in meta}), n_jobs=len(jobs),
     job_seconds=float(jobs["s"].sum()))
-w2 = headline.w2_description(metrics["w2_method"], params.grid_bins, params.grid_convention)
+w2 = headline.w2_description(metrics["w2_method"],
+                             GridSettings.from_config(params.grid, "evaluation"))
 text = headline.to_rst(summary, found, recipe, w2)
 with artifacts.atomic_path(sm.output.rst) as tmp:
     tmp.write_text(text)

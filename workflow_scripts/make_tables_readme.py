@@ -8,11 +8,13 @@ import pandas as pd
 from odesdegap import runtime
 from odesdegap.io import artifacts
 from odesdegap.reporting import headline, table_docs
+from odesdegap.settings import GridSettings
 
 sm, _ = runtime.job(snakemake, computes=False)  # noqa: F821 (injected by Snakemake)
 params = sm.params
 metrics = pd.read_csv(sm.input.metrics)
-w2 = headline.w2_description(metrics["w2_method"], params.grid_bins, params.grid_convention)
+w2 = headline.w2_description(metrics["w2_method"],
+                             GridSettings.from_config(params.grid, "evaluation"))
 floor = ("`w2sq_floor` is the noise floor of this run: W2^2 between two disjoint held-out data "
          "sets of the run's sample size." if "w2sq_floor" in metrics
          else "This run has no noise-floor column.")

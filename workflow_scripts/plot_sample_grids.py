@@ -7,10 +7,7 @@ from odesdegap.reporting import figures
 
 sm, _ = runtime.job(snakemake, computes=False)  # noqa: F821 (injected by Snakemake)
 params = sm.params
-panels = [
-    (weight, artifacts.load_arrays(sde)["samples"], artifacts.load_arrays(ode)["samples"])
-    for weight, sde, ode in zip(params.weights, sm.input.sde, sm.input.ode, strict=True)
-]
+panels = figures.sampler_panels(params.weights, sm.input.sde, sm.input.ode)
 reference = artifacts.load_arrays(sm.input.data)["reference"]
 figure = figures.sample_grids(panels, reference, tuple(params.image_shape),
                               title=f"{sm.wildcards.dataset} (seed {params.seed})")

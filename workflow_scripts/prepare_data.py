@@ -1,14 +1,14 @@
 """Rule prepare_data: the training set and the held-out reference set of one data set (point
 clouds drawn from their generators; images loaded, flattened to [-1, 1], with their labels)."""
 
-from odesdegap import runtime
+from odesdegap import runtime, seeds
 from odesdegap.data import datasets, images
 from odesdegap.io import artifacts
 
 sm, _ = runtime.job(snakemake, computes=False)  # noqa: F821 (injected by Snakemake)
 params = sm.params
 name = sm.wildcards.dataset
-train_seed, reference_seed = datasets.dataset_seeds(name, params.seed)
+train_seed, reference_seed = seeds.dataset_seeds(name, params.seed)
 if datasets.image_shape(name) is not None:
     # Where the files live and whether they may be downloaded change no result: config, not
     # params, so that moving the folder reruns nothing.

@@ -8,10 +8,7 @@ from odesdegap.io import artifacts
 sm, device = runtime.job(snakemake)  # noqa: F821 (injected by Snakemake)
 params = sm.params
 shape = tuple(params.image_shape)
-with runtime.stopping_on(fid.FeatureExtractorUnavailable):
-    extractor = fid.build_extractor(
-        sm.wildcards.extractor, shape, device, classifier=sm.input.get("classifier"),
-        inception_dir=sm.config["evaluation"]["fid"]["inception_dir"])
+extractor = fid.job_extractor(sm, device)
 reference = artifacts.load_arrays(sm.input.data)["reference"]
 features, n_dropped = fid.image_features(reference, shape, extractor, device, params.batch_size)
 print(f"{len(features)} reference images -> {features.shape[1]} features ({n_dropped} dropped)")

@@ -9,7 +9,6 @@ serve a dimension-scaling study, where the grid metric gives way to subsampled e
 from __future__ import annotations
 
 import re
-import zlib
 from functools import partial
 
 import numpy as np
@@ -124,12 +123,6 @@ def sample_dataset(name: str, n: int, seed: int) -> np.ndarray:
     if name not in SAMPLERS:
         raise ValueError(f"unknown data set {name!r}; expected one of {sorted(SAMPLERS)}")
     return SAMPLERS[name](n, np.random.default_rng(seed)).astype(np.float32)
-
-
-def dataset_seeds(name: str, base_seed: int) -> tuple[int, int]:
-    """Distinct, stable seeds for a data set's training and reference draws."""
-    offset = zlib.crc32(name.encode()) % 1_000_000
-    return base_seed * 1_000_003 + offset, base_seed * 1_000_003 + offset + 1
 
 
 def image_shape(name: str) -> tuple[int, int, int] | None:

@@ -13,6 +13,7 @@ import torchdiffeq
 import torchsde
 from tqdm import tqdm
 
+from odesdegap import seeds
 from odesdegap.diffusion.processes import ForwardProcess
 from odesdegap.engine import maybe_compiled, uses_forward_jet
 from odesdegap.models.potential_jet import potential_score
@@ -188,8 +189,7 @@ def sample(kind: str, model, process: ForwardProcess, dim: int, settings: Sampli
         if kind == "ode":
             x = _integrate_ode(score, process, x_prior, settings)
         else:
-            entropy = seed * 100_003 + chunk_index
-            x = _integrate_sde(score, process, x_prior, settings, entropy, eta)
+            x = _integrate_sde(score, process, x_prior, settings, seed, chunk_index, eta)
         chunks.append(x.detach().cpu().numpy())
         nfe = max(nfe, score.calls)
         progress.chunk_done()
@@ -214,8 +214,8 @@ def _integrate_ode(score, process, x_prior, settings: SamplingSettings) -> torch
     return path[-1]
 
 
-def _integrate_sde(score, process, x_prior, settings: SamplingSettings, entropy: int,
-                   eta: float) -> torch.Tensor:
+def _integrate_sde(score, process, x_prior, settings: SamplingSettings, seed: int,
+                   chunk_index: int, eta: float) -> torch.Tensor:
     """Euler–Maruyama (or another torchsde method) over the grid's segments. Without
     `sde_final_step_noise` the very last step is the drift's Euler step alone (the authors'
     sampler, and score_sde's `denoise` convention): it returns the last step's mean."""
@@ -238,7 +238,8 @@ def _integrate_sde(score, process, x_prior, settings: SamplingSettings, entropy:
         s_start, s_end = times.tolist()
         brownian = torchsde.BrownianInterval(
             t0=s_start, t1=s_end, size=x.shape, device=x.device, dtype=x.dtype,
-            entropy=entropy * 7 + segment_index, levy_area_approximation=levy_area,
+            entropy=seeds.brownian_entropy(seed, chunk_index, segment_index),
+            levy_area_approximation=levy_area,
         )
         # torchsde steps by dt until it passes the segment's end; a hair over the exact step
         # keeps round-off from adding a step (the last one is clipped to the end).

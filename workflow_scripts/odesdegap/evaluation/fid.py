@@ -36,6 +36,7 @@ from cleanfid.inception_torchscript import InceptionV3W
 from cleanfid.resize import build_resizer, make_resizer
 from tqdm import tqdm
 
+from odesdegap import runtime
 from odesdegap.evaluation.classifier import ImageClassifier, load_classifier
 from odesdegap.io.artifacts import atomic_path
 
@@ -152,6 +153,17 @@ def build_extractor(name: str, image_shape, device: torch.device | str = "cpu",
         return FeatureExtractor(name, model, resize, classifier.n_features)
     raise ValueError(f"a FID feature extractor must be one of {EXTRACTORS}, "
                      f"got {name!r}")
+
+
+def job_extractor(sm, device: torch.device) -> FeatureExtractor:
+    """The extractor a FID job's `extractor` wildcard names (the classifier from its input);
+    stops the job with the extractor's own message when it cannot be had (offline Inception
+    weights). Inception's cache folder is config, not a param: moving it reruns nothing."""
+    with runtime.stopping_on(FeatureExtractorUnavailable):
+        return build_extractor(
+            sm.wildcards.extractor, tuple(sm.params.image_shape), device,
+            classifier=sm.input.get("classifier"),
+            inception_dir=sm.config["evaluation"]["fid"]["inception_dir"])
 
 
 def to_uint8_hwc(images_flat, image_shape) -> tuple[np.ndarray, int]:

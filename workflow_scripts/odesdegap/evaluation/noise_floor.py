@@ -5,7 +5,7 @@ finite n leave a floor that shrinks with n. A model's distance within a small fa
 floor cannot be told apart from a perfect sampler. The floor of a run is measured at the run's
 own sample size (`sampling.n_samples`), with the same W2 method, grid and grid convention as the
 run's distances (`w2sq`, which evaluate.py uses too), on fresh held-out sets drawn from the data
-set's generator with seeds of their own (`floor_seeds`), independent of the training and
+set's generator with seeds of their own (`seeds.floor_seeds`), independent of the training and
 reference sets:
 
 - `w2sq_floor`: between two such sets, both in the model role (the floor of ODE–SDE);
@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from odesdegap import seeds
 from odesdegap.data import datasets
 from odesdegap.evaluation import metrics
 from odesdegap.settings import W2Settings
@@ -43,13 +44,6 @@ def w2sq(samples_a: np.ndarray, role_a: str, samples_b: np.ndarray, role_b: str,
                                         evaluation.seed)
 
 
-def floor_seeds(name: str, base_seed: int) -> tuple[int, int]:
-    """Seeds of the two floor sets of a data set: distinct from its training and reference
-    seeds (`datasets.dataset_seeds`) and from each other."""
-    _, reference_seed = datasets.dataset_seeds(name, base_seed)
-    return reference_seed + 1, reference_seed + 2
-
-
 def lost_fraction(samples: np.ndarray, evaluation: W2Settings) -> float:
     """Fraction of a set the W2 metric cannot use in the model role: outside the grid or
     non-finite (non-finite only off the grid)."""
@@ -67,15 +61,15 @@ def noise_floor(name: str, n_samples: int, reference: np.ndarray, evaluation: W2
     if datasets.image_shape(name) is not None:
         return {**record, "note": "no W2^2 floor for image data sets: no generator of fresh "
                                   "held-out points"}
-    seeds = floor_seeds(name, base_seed)
-    first, second = (datasets.sample_dataset(name, n_samples, seed) for seed in seeds)
+    floor_seeds = seeds.floor_seeds(name, base_seed)
+    first, second = (datasets.sample_dataset(name, n_samples, seed) for seed in floor_seeds)
     on_grid = uses_grid(evaluation, first.shape[1])
     return {
         **record,
         "n_floor_points": n_samples,
         "w2_method": "grid" if on_grid else "subsample",
         "w2_convention": metrics.w2_convention_label(evaluation, on_grid),
-        "floor_seeds": list(seeds),
+        "floor_seeds": list(floor_seeds),
         "w2sq_floor": w2sq(first, "model", second, "model", evaluation),
         "w2sq_floor_data": w2sq(first, "model", reference, "data", evaluation),
         "lost_fraction_floor": lost_fraction(first, evaluation),

@@ -13,6 +13,9 @@ import pandas as pd  # noqa: E402
 import seaborn as sns  # noqa: E402
 from matplotlib.ticker import NullFormatter  # noqa: E402
 
+from odesdegap.io import artifacts  # noqa: E402
+from odesdegap.settings import GridSettings  # noqa: E402
+
 PAIR_LABELS = {
     "w2sq_ode_sde": "ODE–SDE",
     "w2sq_ode_data": "ODE–data",
@@ -21,10 +24,11 @@ PAIR_LABELS = {
 
 
 def sample_densities(panels: list[tuple[float, np.ndarray, np.ndarray]], reference: np.ndarray,
-                     half_width: float, bins: int, title: str):
+                     grid: GridSettings, title: str):
     """One row per weight: SDE and ODE sample histograms side by side (the paper's main
-    figure), with the held-out data in the first row for comparison."""
-    limits = (-half_width, half_width)
+    figure), with the held-out data in the first row for comparison; binned like W2's grid."""
+    limits = (-grid.box_half_width, grid.box_half_width)
+    bins = grid.grid_bins
 
     def draw(ax, samples):
         finite = samples[np.isfinite(samples).all(axis=1)]
@@ -34,6 +38,13 @@ def sample_densities(panels: list[tuple[float, np.ndarray, np.ndarray]], referen
 
     return _sde_ode_rows(panels, reference, draw, title, row_height=2.5, sharex=True,
                          sharey=True)
+
+
+def sampler_panels(weights, sde_paths, ode_paths) -> list[tuple[float, np.ndarray, np.ndarray]]:
+    """(weight, SDE samples, ODE samples) per weight, from the sample files of one data set: the
+    panels of sample_densities and sample_grids."""
+    return [(weight, artifacts.load_arrays(sde)["samples"], artifacts.load_arrays(ode)["samples"])
+            for weight, sde, ode in zip(weights, sde_paths, ode_paths, strict=True)]
 
 
 def _sde_ode_rows(panels, reference, draw, title: str, row_height: float, **subplot_options):

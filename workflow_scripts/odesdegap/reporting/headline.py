@@ -10,6 +10,8 @@ from dataclasses import dataclass
 
 import pandas as pd
 
+from odesdegap.settings import GridSettings
+
 FLOOR_COLUMN = "w2sq_floor"
 
 
@@ -41,12 +43,12 @@ class Recipe:
                 "in all.")
 
 
-def w2_description(methods, grid_bins: int, convention: str | None) -> str:
+def w2_description(methods, grid: GridSettings) -> str:
     """How W2^2 was measured in this run, from the metrics table's `w2_method` values."""
     parts = []
     if "grid" in set(methods):
-        grid = f"exact optimal transport on the {grid_bins} x {grid_bins} grid"
-        parts.append(grid + (f" ({convention} convention)" if convention else ""))
+        parts.append(f"exact optimal transport on the {grid.grid_bins} x {grid.grid_bins} grid "
+                     f"({grid.grid_convention} convention)")
     if "subsample" in set(methods):
         parts.append("exact optimal transport between seeded subsamples")
     return " and ".join(parts) or "no W2^2 in this run"

@@ -1,0 +1,57 @@
+"""Every seed the workflow derives, in one place.
+
+A run's random draws (data sets, noise-floor sets, sampler priors, Brownian paths) each get a
+seed of their own, derived from the config's seeds and the names involved, so that two draws
+never share a stream and every draw is the same whatever else the config asks for. Changing a
+formula here changes results: the tests pin them (tests/test_seeds.py).
+"""
+
+from __future__ import annotations
+
+import zlib
+
+# A prime stride between base seeds, so that (base seed, name offset) pairs do not collide for
+# offsets below it.
+_STRIDE = 1_000_003
+# How a sampler's prior seed is spread per run seed (1000 * seed + the sampler's offset).
+_SAMPLER_STRIDE = 1000
+# The offsets of the paper's two samplers; other names get one from their text.
+SAMPLER_OFFSETS = {"ode": 1, "sde": 2}
+# torchsde's Brownian paths: entropy per chunk, then per time segment within it.
+_CHUNK_STRIDE = 100_003
+_SEGMENT_STRIDE = 7
+
+
+def name_offset(name: str) -> int:
+    """A stable offset in [0, 10^6) from a name (crc32 is the same on every machine and
+    Python, unlike hash())."""
+    return zlib.crc32(name.encode()) % 1_000_000
+
+
+def dataset_seeds(dataset: str, base_seed: int) -> tuple[int, int]:
+    """The training and reference draws of a data set (`data.seed` is the base)."""
+    seed = base_seed * _STRIDE + name_offset(dataset)
+    return seed, seed + 1
+
+
+def floor_seeds(dataset: str, base_seed: int) -> tuple[int, int]:
+    """The two fresh sets of a data set's noise floor: distinct from its training and reference
+    draws and from each other."""
+    _, reference_seed = dataset_seeds(dataset, base_seed)
+    return reference_seed + 1, reference_seed + 2
+
+
+def sampler_seed(run_seed: int, sampler: str) -> int:
+    """The prior draw of one sampler of one run (the ODE and SDE of a run start from different
+    points)."""
+    return _SAMPLER_STRIDE * run_seed + SAMPLER_OFFSETS[sampler]
+
+
+def eta_seed(run_seed: int, eta: str) -> int:
+    """The prior draw of one member of the eta family, from the eta's text as in its path."""
+    return run_seed * _STRIDE + name_offset(eta)
+
+
+def brownian_entropy(sample_seed: int, chunk_index: int, segment_index: int) -> int:
+    """The entropy of torchsde's Brownian path for one chunk and one time segment."""
+    return (sample_seed * _CHUNK_STRIDE + chunk_index) * _SEGMENT_STRIDE + segment_index
