@@ -5,7 +5,7 @@ table from their histograms set beside ours. Included when published.checkpoints
 
 import os
 
-from odesdegap.io import published
+from odesdegap.published import layout
 
 PUBLISHED_DIRS = config["published"]
 
@@ -22,7 +22,7 @@ rule import_published:
     converted into our PotentialMLP's weights."""
     input:
         checkpoint=lambda wc: str(
-            published.checkpoint_path(
+            layout.checkpoint_path(
                 PUBLISHED_DIRS["checkpoints_dir"], wc.dataset, WEIGHTS[wc.weight]
             )
         ),
@@ -53,19 +53,11 @@ if PUBLISHED_DIRS["histograms_dir"] is not None:
         input:
             histograms=[
                 str(path)
-                for dataset in config["datasets"]
-                for path in [
-                    published.histogram_path(
-                        PUBLISHED_DIRS["histograms_dir"], "truth", dataset
-                    ),
-                    *(
-                        published.histogram_path(
-                            PUBLISHED_DIRS["histograms_dir"], kind, dataset, weight
-                        )
-                        for kind in ("ode", "sde")
-                        for weight in WEIGHTS.values()
-                    ),
-                ]
+                for path in layout.histogram_paths(
+                    PUBLISHED_DIRS["histograms_dir"],
+                    config["datasets"],
+                    WEIGHTS.values(),
+                )
             ],
         output:
             csv=f"{TABLES}/published_histograms.csv",
@@ -85,24 +77,23 @@ if PUBLISHED_DIRS["histograms_dir"] is not None:
 
     rule published_comparison:
         """Our samples of the published models against the authors' histograms: both tables
-        side by side with the two-sample noise floor at our sample count."""
+        side by side, each pair with the run's noise floor at our sample count."""
         input:
             ours=rules.tables.output.metrics,
             theirs=rules.published_table.output.csv,
             data=expand(f"{DATA}.npz", dataset=config["datasets"]),
+            floors=expand(FLOOR, dataset=config["datasets"]),
             truth=[
                 str(
-                    published.histogram_path(
-                        PUBLISHED_DIRS["histograms_dir"], "truth", dataset
-                    )
+                    layout.histogram_path(PUBLISHED_DIRS["histograms_dir"], "truth", d)
                 )
-                for dataset in config["datasets"]
+                for d in config["datasets"]
             ],
         output:
             csv=report(
                 f"{TABLES}/published_comparison.csv",
                 caption="captions/published_comparison.rst",
-                category="Tables",
+                category=CATEGORIES["tables"],
             ),
             markdown=f"{TABLES}/published_comparison.md",
         log:
@@ -115,10 +106,6 @@ if PUBLISHED_DIRS["histograms_dir"] is not None:
             datasets=config["datasets"],
             n_samples=config["sampling"]["n_samples"],
             n_reference=config["data"]["n_reference"],
-            data_seed=config["data"]["seed"],
-            floor_repeats=PUBLISHED_DIRS["floor_repeats"],
-            bins=config["evaluation"]["grid_bins"],
-            half_width=config["evaluation"]["box_half_width"],
-            convention=config["evaluation"]["grid_convention"],
+            grid=W2_GRID,
         script:
             "../workflow_scripts/compare_published.py"

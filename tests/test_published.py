@@ -9,8 +9,8 @@ import pytest
 import torch
 from torch import nn
 
-from odesdegap.io import published
 from odesdegap.models import PotentialMLP
+from odesdegap.published import checkpoints, layout
 from published_paths import CHECKPOINTS, HISTOGRAMS, needs
 
 REPO = Path(__file__).resolve().parents[1]
@@ -31,11 +31,11 @@ def authors_forward(state: dict, tx: torch.Tensor) -> torch.Tensor:
 @pytest.mark.parametrize("dataset,weight", [("mixture", 0.0), ("checkerboard", 10.0),
                                             ("circles", 0.1)])
 def test_converted_model_has_the_authors_potential_and_score(dataset, weight):
-    net = published.load_authors_net(published.checkpoint_path(CHECKPOINTS, dataset, weight))
+    net = checkpoints.load_authors_net(layout.checkpoint_path(CHECKPOINTS, dataset, weight))
     state = {k: v.detach() for k, v in net.state_dict().items()}
     model = PotentialMLP(dim=2, hidden_width=80, hidden_layers=3, softplus_beta=100.0,
                          gaussian_baseline=False)
-    model.load_state_dict(published.to_potential_mlp_state(net))
+    model.load_state_dict(checkpoints.to_potential_mlp_state(net))
     generator = torch.Generator().manual_seed(0)
     x = (torch.rand(512, 2, generator=generator) * 8 - 4).requires_grad_(True)
     t = 1e-5 + torch.rand(512, generator=generator) * 10
@@ -50,11 +50,11 @@ def test_converted_model_has_the_authors_potential_and_score(dataset, weight):
 
 @needs_published
 def test_every_published_checkpoint_loads():
-    for dataset in published.DATASET_NAMES:
-        for weight in published.PUBLISHED_WEIGHTS:
-            path = published.checkpoint_path(CHECKPOINTS, dataset, weight)
-            assert published.pickle_globals(path) <= published.ALLOWED_GLOBALS
-            published.load_authors_net(path)
+    for dataset in layout.DATASET_NAMES:
+        for weight in layout.PUBLISHED_WEIGHTS:
+            path = layout.checkpoint_path(CHECKPOINTS, dataset, weight)
+            assert checkpoints.pickle_globals(path) <= checkpoints.ALLOWED_GLOBALS
+            checkpoints.load_authors_net(path)
 
 
 class Intruder(nn.Module):
@@ -74,9 +74,9 @@ def test_a_file_with_an_unknown_global_is_refused_and_nothing_runs(tmp_path, mon
     monkeypatch.setenv("INTRUDER_MARK", str(mark))
     path = tmp_path / "intruder.pt"
     torch.save(Intruder(), path)
-    with pytest.raises(published.PublishedCheckpointError,
+    with pytest.raises(layout.PublishedFileError,
                        match=r"intruder\.pt: refusing to load.*test_published\.Intruder"):
-        published.load_authors_net(path)
+        checkpoints.load_authors_net(path)
     assert not mark.exists()
 
 
@@ -91,13 +91,13 @@ def test_a_plain_pickle_with_a_reduce_of_os_system_is_refused(tmp_path):
     path = tmp_path / "evil"
     with zipfile.ZipFile(path, "w") as archive:
         archive.writestr("evil/data.pkl", pickle.dumps(Evil(), protocol=2))
-    with pytest.raises(published.PublishedCheckpointError, match="posix.system|os.system"):
-        published.load_authors_net(path)
+    with pytest.raises(layout.PublishedFileError, match="posix.system|os.system"):
+        checkpoints.load_authors_net(path)
     assert not (tmp_path / "pwned").exists()
 
 
 def authors_like(widths=(3, 80, 80, 80, 1), beta=100.0):
-    net = published.AuthorsNet()
+    net = checkpoints.AuthorsNet()
     for name, (n_in, n_out) in zip(("input", "hidden1", "hidden2", "output"),
                                    zip(widths[:-1], widths[1:], strict=True), strict=True):
         setattr(net, name, nn.Linear(n_in, n_out))
@@ -115,24 +115,24 @@ def test_a_network_of_another_shape_is_refused(tmp_path, net, message):
     torch.save(net, path)
     # Saved from this module, the class is named after it; rename it to the authors' name.
     renamed = tmp_path / "renamed.pt"
-    _rename_global(path, renamed, b"odesdegap.io.published\nAuthorsNet", b"models\nNet")
-    with pytest.raises(published.PublishedCheckpointError, match=f"renamed.pt: {message}"):
-        published.load_authors_net(renamed)
+    _rename_global(path, renamed, b"odesdegap.published.checkpoints\nAuthorsNet", b"models\nNet")
+    with pytest.raises(layout.PublishedFileError, match=f"renamed.pt: {message}"):
+        checkpoints.load_authors_net(renamed)
 
 
 def test_the_right_shape_saved_the_same_way_loads(tmp_path):
     path, renamed = tmp_path / "net.pt", tmp_path / "renamed.pt"
     torch.save(authors_like(), path)
-    _rename_global(path, renamed, b"odesdegap.io.published\nAuthorsNet", b"models\nNet")
-    assert isinstance(published.load_authors_net(renamed), published.AuthorsNet)
+    _rename_global(path, renamed, b"odesdegap.published.checkpoints\nAuthorsNet", b"models\nNet")
+    assert isinstance(checkpoints.load_authors_net(renamed), checkpoints.AuthorsNet)
 
 
 def test_a_missing_or_foreign_file_is_named(tmp_path):
-    with pytest.raises(published.PublishedCheckpointError, match="nothing.pt: no such file"):
-        published.load_authors_net(tmp_path / "nothing.pt")
+    with pytest.raises(layout.PublishedFileError, match="nothing.pt: no such file"):
+        checkpoints.load_authors_net(tmp_path / "nothing.pt")
     (tmp_path / "text.pt").write_text("hello")
-    with pytest.raises(published.PublishedCheckpointError, match="text.pt: not a torch.save"):
-        published.load_authors_net(tmp_path / "text.pt")
+    with pytest.raises(layout.PublishedFileError, match="text.pt: not a torch.save"):
+        checkpoints.load_authors_net(tmp_path / "text.pt")
 
 
 def _rename_global(source: Path, target: Path, old: bytes, new: bytes) -> None:
@@ -164,8 +164,8 @@ def resolved_preset(*overlays: dict) -> dict:
     return checked(config)
 
 
-def paths(checkpoints=CHECKPOINTS, histograms=HISTOGRAMS) -> dict:
-    return {"published": {"checkpoints_dir": str(checkpoints), "histograms_dir": str(histograms)}}
+def paths(models=CHECKPOINTS, histograms=HISTOGRAMS) -> dict:
+    return {"published": {"checkpoints_dir": str(models), "histograms_dir": str(histograms)}}
 
 
 @needs_published
@@ -174,7 +174,7 @@ def test_the_published_preset_states_the_papers_sampler_and_network():
     paper_grid = {"steps": 800, "refine_last": 10, "refine_factor": 10, "ode_method": "euler",
                   "sde_method": "euler"}
     assert {k: config["sampling"][k] for k in paper_grid} == paper_grid
-    assert {k: config["model"][k] for k in published.MODEL_SETTINGS} == published.MODEL_SETTINGS
+    assert {k: config["model"][k] for k in layout.MODEL_SETTINGS} == layout.MODEL_SETTINGS
     assert config["evaluation"]["grid_bins"] == 64 and config["evaluation"]["box_half_width"] == 3.5
 
 
@@ -192,14 +192,14 @@ def test_a_missing_checkpoint_or_histogram_is_named(tmp_path):
 
     from odesdegap.config import ConfigError
 
-    checkpoints, histograms = tmp_path / "checkpoints", tmp_path / "histograms"
-    shutil.copytree(CHECKPOINTS, checkpoints)
+    models, histograms = tmp_path / "checkpoints", tmp_path / "histograms"
+    shutil.copytree(CHECKPOINTS, models)
     shutil.copytree(HISTOGRAMS, histograms)
-    gone = published.checkpoint_path(checkpoints, "checkerboard", 1.0)
+    gone = layout.checkpoint_path(models, "checkerboard", 1.0)
     gone.unlink()
     (histograms / "weights_truth_64_3000000_blob.npy").unlink()
     with pytest.raises(ConfigError) as error:
-        resolved_preset(paths(checkpoints, histograms))
+        resolved_preset(paths(models, histograms))
     assert f"{gone} is missing" in str(error.value)
     assert "weights_truth_64_3000000_blob.npy is missing" in str(error.value)
 

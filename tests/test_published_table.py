@@ -13,7 +13,7 @@ import pandas as pd
 import pytest
 
 from odesdegap.evaluation import metrics
-from odesdegap.io import published
+from odesdegap.published import layout
 from published_paths import HISTOGRAMS, needs
 
 REPO = Path(__file__).resolve().parents[1]
@@ -41,7 +41,7 @@ def test_the_command_reproduces_the_authors_formula(tmp_path):
     table = pd.read_csv(out)
     assert len(table) == 1
     row = table.iloc[0]
-    ode, sde, truth = (np.load(published.histogram_path(HISTOGRAMS, kind, "checkerboard", 0.0))
+    ode, sde, truth = (np.load(layout.histogram_path(HISTOGRAMS, kind, "checkerboard", 0.0))
                        for kind in ("ode", "sde", "truth"))
     expected = {"w2sq_ode_sde": authors_w2sq(ode, sde), "w2sq_ode_data": authors_w2sq(ode, truth),
                 "w2sq_sde_data": authors_w2sq(sde, truth)}

@@ -3,10 +3,11 @@ authors' published 64 x 64 histograms of 3,000,000 samples, with exact optimal t
 histograms on the paper's grid of nodes (POT emd2, squared Euclidean cost).
 
 As a command (from the repository root):
-    python workflow_scripts/published_table.py --histograms DIR [--out table.csv]
-where DIR is the authors' `ODESDEGap-precomputed_dists` folder; prints a Markdown table and,
-with --out, writes the CSV (and the Markdown beside it, .md). Also rule `published_table` of the
-published preset (see docs/published.md).
+    python workflow_scripts/published_table.py [--histograms DIR] [--out table.csv]
+where DIR is the authors' `ODESDEGap-precomputed_dists` folder (default: the project's copy,
+which `make published` fills); prints a Markdown table and, with --out, writes the CSV (and the
+Markdown beside it, .md). Also rule `published_table` of the published preset (see
+docs/published.md).
 """
 
 import argparse
@@ -14,14 +15,8 @@ import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from odesdegap.evaluation import metrics  # noqa: E402
-from odesdegap.io import artifacts, published  # noqa: E402
-
-
-def table(directory, datasets, weights):
-    grid = metrics.Grid(published.HISTOGRAM_BINS, published.HISTOGRAM_HALF_WIDTH, "nodes")
-    return published.histogram_table(directory, datasets, weights, grid.support,
-                                     metrics.w2sq_between_histograms)
+from odesdegap.io import artifacts  # noqa: E402
+from odesdegap.published import layout, tables  # noqa: E402
 
 
 def write(frame, csv_path, md_path):
@@ -32,29 +27,32 @@ def write(frame, csv_path, md_path):
 
 
 def markdown(frame) -> str:
-    return ("W2^2 between the authors' histograms (3,000,000 samples each; 64 x 64 nodes on "
-            "[-3.5, 3.5]^2, exact OT):\n\n" + frame.to_markdown(index=False, floatfmt=".5f")
-            + "\n")
+    grid = layout.PAPER_GRID
+    return (f"W2^2 between the authors' histograms (3,000,000 samples each; {grid.grid_bins} x "
+            f"{grid.grid_bins} {grid.grid_convention} on [-{grid.box_half_width}, "
+            f"{grid.box_half_width}]^2, exact OT):\n\n"
+            + frame.to_markdown(index=False, floatfmt=".5f") + "\n")
 
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--histograms", required=True, type=Path,
-                        help="the authors' ODESDEGap-precomputed_dists folder")
-    parser.add_argument("--datasets", nargs="+", default=list(published.DATASET_NAMES),
-                        choices=list(published.DATASET_NAMES), help="our data-set names")
+    parser.add_argument("--histograms", type=Path,
+                        default=layout.HOME / layout.HISTOGRAMS_FOLDER,
+                        help="the authors' ODESDEGap-precomputed_dists folder (default: "
+                             "%(default)s)")
+    parser.add_argument("--datasets", nargs="+", default=list(layout.DATASET_NAMES),
+                        choices=list(layout.DATASET_NAMES), help="our data-set names")
     parser.add_argument("--weights", nargs="+", type=float,
-                        default=list(published.PUBLISHED_WEIGHTS), help="FP weights")
+                        default=list(layout.PUBLISHED_WEIGHTS), help="FP weights")
     parser.add_argument("--out", type=Path, help="CSV to write (Markdown beside it, .md)")
     args = parser.parse_args(argv)
     if not args.histograms.is_dir():
-        parser.error(f"--histograms {args.histograms}: no such folder")
+        parser.error(f"--histograms {args.histograms}: no such folder (`make published` fills "
+                     "the project's copy)")
     try:
-        frame = table(args.histograms, args.datasets, args.weights)
-    except published.PublishedCheckpointError as error:
+        frame = tables.histogram_table(args.histograms, args.datasets, args.weights)
+    except layout.PublishedFileError as error:
         parser.exit(1, f"error: {error}\n")
-    except FileNotFoundError as error:
-        parser.exit(1, f"error: {error.filename}: missing (expected the authors' layout)\n")
     if args.out:
         write(frame, args.out, args.out.with_suffix(".md"))
     print(markdown(frame))
@@ -64,7 +62,8 @@ if "snakemake" in globals():
     from odesdegap import runtime  # noqa: E402
 
     sm, _ = runtime.job(snakemake, computes=False)  # noqa: F821 (injected by Snakemake)
-    frame = table(sm.params.histograms_dir, sm.params.datasets, sm.params.weights)
+    frame = tables.histogram_table(sm.params.histograms_dir, sm.params.datasets,
+                                   sm.params.weights)
     write(frame, sm.output.csv, sm.output.markdown)
     print(markdown(frame))
 elif __name__ == "__main__":

@@ -11,6 +11,7 @@ import yaml
 
 from odesdegap.data.datasets import dataset_names, dimension, image_shape
 from odesdegap.data.images import DIGITS_TOTAL, TORCHVISION_DATASETS
+from odesdegap.published import config_rules as published_rules
 
 SCHEMA_PATH = Path(__file__).with_name("config_schema.yaml")
 # The workflow's embedded config (the Snakefile's `configfile:`), which presets merge over.
@@ -173,9 +174,7 @@ def consistency_problems(config: dict) -> list[str]:
         problems.append("config key 'evaluation.residual_points' has value "
                         f"{evaluation['residual_points']!r}: expected at least "
                         "evaluation.residual_points_per_time")
-    from odesdegap.io import published
-
-    return problems + image_problems(config) + published.config_problems(config)
+    return problems + image_problems(config) + published_rules.config_problems(config)
 
 
 def image_problems(config: dict) -> list[str]:
@@ -239,9 +238,7 @@ def checked(config: dict) -> dict:
         config = fill_defaults(config)
         problems = consistency_problems(config)
     if not problems:
-        from odesdegap.io import published
-
-        problems = missing_data_problems(config) + published.missing_file_problems(config)
+        problems = missing_data_problems(config) + published_rules.missing_file_problems(config)
     if problems:
         raise ConfigError("invalid config:\n" + "\n".join(f"  - {p}" for p in problems))
     return config
