@@ -14,7 +14,7 @@ SNAKEMAKE_ARGS ?=
 KEPT_JOBS := prepare_data pretrain train train_classifier
 KEPT_OUTPUTS := data models checkpoints classifiers
 
-.PHONY: run test test-fast report bench gpu-check lint format docs clean clean-all help
+.PHONY: run test test-fast report bench gpu-check published lint format docs clean clean-all help
 
 help:
 	@echo "make run        set up .venv and run the workflow (default config: config.yaml)"
@@ -25,6 +25,8 @@ help:
 	@echo "                job (a partial run gives a partial report), and print the headline"
 	@echo "make bench      reference vs fast paths (training, sampling, W2, evaluation), side by side"
 	@echo "make gpu-check  CUDA tests, cuda benchmark and a paper-shape run: results/gpu_check.md"
+	@echo "make published  the authors' released models and histograms, verified, into"
+	@echo "                resources/published (PUBLISHED_SOURCE=folder: from a local copy)"
 	@echo "make lint       snakemake --lint, snakefmt --check, ruff"
 	@echo "make docs       regenerate docs/configuration.md from the config schema"
 	@echo "make clean      remove samples, metrics, tables, figures, FID features, studies,"
@@ -37,8 +39,8 @@ help:
 	@echo "  SNAKEMAKE_ARGS=...  extra Snakemake arguments, passed to run and report"
 	@echo ""
 	@echo "A preset (presets/*.yaml) on top of config.yaml, for run and report alike:"
-	@echo '  make run SNAKEMAKE_ARGS="--configfile presets/smoke.yaml"'
-	@echo '  make report SNAKEMAKE_ARGS="--configfile presets/smoke.yaml"'
+	@echo '  make run SNAKEMAKE_ARGS="--configfile .test/smoke.yaml"'
+	@echo '  make report SNAKEMAKE_ARGS="--configfile .test/smoke.yaml"'
 
 $(INSTALLED): requirements.txt
 	@test -n "$(PYTHON_BOOTSTRAP)" || { echo "error: python3.11 not found on PATH"; exit 1; }
@@ -69,23 +71,29 @@ report: $(INSTALLED)
 	@echo "report: $(abspath results/report.html)"
 
 bench: $(INSTALLED)
-	$(BIN)/python tests/benchmark_speed.py
+	$(BIN)/python benchmarks/speed.py
 
 # Runs everywhere: without CUDA the CUDA parts are skipped and the record says so (docs/gpu.md).
 gpu-check: $(INSTALLED_DEV)
-	$(BIN)/python tests/gpu_check.py
+	$(BIN)/python tools/gpu_check.py
+
+# The authors' files for presets/published.yaml: cloned from their repository at the pinned
+# commit, or copied from PUBLISHED_SOURCE (a download made elsewhere), verified file by file.
+published: $(INSTALLED)
+	PYTHONPATH=workflow_scripts $(BIN)/python -m odesdegap.published.fetch \
+		$(if $(PUBLISHED_SOURCE),--source "$(PUBLISHED_SOURCE)")
 
 lint: $(INSTALLED_DEV)
 	$(BIN)/snakemake --lint
 	$(BIN)/snakefmt --check Snakefile workflow/ rules/
-	$(BIN)/ruff check workflow_scripts tests
+	$(BIN)/ruff check workflow_scripts tests benchmarks tools
 
 docs: $(INSTALLED)
 	cd workflow_scripts && ../$(BIN)/python -m odesdegap.config_reference > ../docs/configuration.md
 
 format: $(INSTALLED_DEV)
 	$(BIN)/snakefmt Snakefile workflow/ rules/
-	$(BIN)/ruff check --fix workflow_scripts tests
+	$(BIN)/ruff check --fix workflow_scripts tests benchmarks tools
 
 clean:
 	rm -rf results/samples results/metrics results/floor results/tables results/figures \

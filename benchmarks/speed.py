@@ -1,5 +1,6 @@
 """Speed of the reference paths against the fast ones, side by side in one process (`make
-bench`; a script, not a test). Absolute times on a shared machine are noisy: read the ratios.
+bench`; a script, not a test: speed targets live here, not in timed tests). Absolute times on
+a shared machine are noisy: read the ratios.
 
 For each target of issue 10 it prints the reference (autograd derivatives, the square W2
 problem), the forward engine eagerly and through torch.compile, and their ratios:
@@ -24,8 +25,12 @@ import tempfile
 import time
 from pathlib import Path
 
-import numpy as np
-import torch
+# The table is the output: no progress bars (tqdm reads this when it is imported, here and in
+# the fresh processes the benchmark starts, which inherit the environment).
+os.environ.setdefault("TQDM_DISABLE", "1")
+
+import numpy as np  # noqa: E402
+import torch  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "workflow_scripts"))
@@ -222,22 +227,43 @@ def evaluation_job(config, name, process, data, workdir: Path):
     return seconds, results, imports
 
 
+# One compiled training loss (DSM + FP residual, forward engine) and its gradients, from the
+# library alone: what a fresh training job pays to compile.
 COMPILE_PROBE = """
 import sys, time
 start = time.perf_counter()
-sys.path.insert(0, {scripts!r}); sys.path.insert(0, {tests!r})
+sys.path.insert(0, {scripts!r})
 import torch
 torch.set_num_threads(1)
-import test_potential_jet as cases
-cases._loss_and_gradients(cases._model(), "forward", True)
+from odesdegap.diffusion.losses import draw_dsm_batch, dsm_loss
+from odesdegap.diffusion.processes import OrnsteinUhlenbeck
+from odesdegap.diffusion.residual import CollocationSampler, residual_penalty
+from odesdegap.engine import MaybeCompiled
+from odesdegap.models.mlp import PotentialMLP
+process = OrnsteinUhlenbeck()
+torch.manual_seed(0)
+model = PotentialMLP(2, hidden_width=80, hidden_layers=3, softplus_beta=10.0,
+                     gaussian_baseline=False, process=None)
+generator = torch.Generator().manual_seed(3)
+data = torch.randn(500, 2, generator=generator)
+x0, t, noise = draw_dsm_batch(data, 512, process, generator)
+x_col, t_col = CollocationSampler(dim=2, collocation_points=256, points_per_time=32,
+                                  box_half_width=3.5, time_distribution="uniform",
+                                  noised_fraction=0.5, data=data).sample(process, generator)
+def loss(x0, t, noise, x_col, t_col):
+    dsm = dsm_loss(model, process, x0, t, noise, derivatives="forward")
+    parts = residual_penalty(model, process, x_col, t_col, points_per_time=32, form="centred",
+                             hutchinson_probes=0, generator=None, weighting="none",
+                             derivatives="forward")
+    return dsm + 0.7 * parts["penalty"]
+MaybeCompiled(loss, True)(x0, t, noise, x_col, t_col).backward()
 print(time.perf_counter() - start)
 """
 
 
 def compile_seconds(cache_dir: Path) -> float:
     """Seconds of a fresh process that compiles and runs one small training loss."""
-    code = COMPILE_PROBE.format(scripts=str(REPO / "workflow_scripts"),
-                                tests=str(REPO / "tests"))
+    code = COMPILE_PROBE.format(scripts=str(REPO / "workflow_scripts"))
     environment = {**os.environ, "TORCHINDUCTOR_CACHE_DIR": str(cache_dir)}
     result = subprocess.run([sys.executable, "-c", code], check=True, capture_output=True,
                             text=True, env=environment)

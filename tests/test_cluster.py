@@ -14,10 +14,10 @@ import yaml
 
 from odesdegap import cluster
 from odesdegap.config import checked, merged
-from published_paths import CHECKPOINTS, HISTOGRAMS, SHARED, needs
+from published_paths import SHARED, needs, paths_overlay
 
 REPO = Path(__file__).resolve().parents[1]
-PRESETS = sorted(p.name for p in (REPO / "presets").glob("*.yaml"))
+PRESETS = sorted([*(REPO / "presets").glob("*.yaml"), *(REPO / ".test").glob("*.yaml")])
 BASE = yaml.safe_load((REPO / "config.yaml").read_text())
 
 
@@ -79,14 +79,12 @@ def test_the_rule_classification_is_not_empty():
 
 @pytest.mark.slow
 @pytest.mark.parametrize("preset", [
-    pytest.param(p, marks=needs(SHARED)) if p == "published.yaml" else p for p in PRESETS])
+    pytest.param(p, marks=needs(SHARED)) if p.stem == "published" else p for p in PRESETS],
+    ids=lambda p: p.stem)
 def test_slurm_requests_match_what_each_job_uses(preset, tmp_path):
-    configfiles = [REPO / "presets" / preset]
-    if preset == "published.yaml":  # its folders, wherever they are, by absolute path
-        paths = tmp_path / "published_paths.yaml"
-        paths.write_text(yaml.safe_dump({"published": {
-            "checkpoints_dir": str(CHECKPOINTS), "histograms_dir": str(HISTOGRAMS)}}))
-        configfiles.append(paths)
+    configfiles = [preset]
+    if preset.stem == "published":  # its folders, wherever they are, by absolute path
+        configfiles.append(paths_overlay(tmp_path / "published_paths.yaml"))
     config = checked(merged(*configfiles))
     compute = config["compute"]
     jobs = dry_run_jobs(tmp_path, *configfiles)
@@ -121,7 +119,7 @@ def test_the_gpu_image_preset_sends_feature_jobs_to_the_gpu_partition(tmp_path):
 def test_partition_names_come_from_the_config(tmp_path):
     overlay = tmp_path / "partitions.yaml"
     overlay.write_text("compute: {gpus: 2, gpu_partition: a100, cpu_partition: short}\n")
-    jobs = dry_run_jobs(tmp_path, REPO / "presets/smoke.yaml", overlay)
+    jobs = dry_run_jobs(tmp_path, REPO / ".test/smoke.yaml", overlay)
     by_rule = {}
     for rule, resources in jobs:
         by_rule.setdefault(rule, resources)

@@ -117,7 +117,7 @@ def test_a_gpu_config_on_a_machine_without_cuda_stops_before_any_job(tmp_path):
     (tmp_path / "gpu.yaml").write_text("compute: {gpus: 1}\n")
     result = subprocess.run(
         [sys.executable, "-m", "snakemake", "--cores", "1", "-s", str(REPO / "Snakefile"),
-         "-d", str(tmp_path), "--configfile", str(REPO / "presets/smoke.yaml"),
+         "-d", str(tmp_path), "--configfile", str(REPO / ".test/smoke.yaml"),
          str(tmp_path / "gpu.yaml")], capture_output=True, text=True)
     assert result.returncode != 0
     assert "finds no usable CUDA device" in result.stderr

@@ -69,6 +69,61 @@ def test_the_package_declares_what_the_library_imports():
     assert "jsonschema" in _names(declared)
 
 
+def _runtime_closure() -> set[str]:
+    """The distributions `make run` installs: requirements.txt and, recursively, what each
+    needs (no extras), read from the installed packages' metadata."""
+    from importlib import metadata
+
+    from packaging.requirements import Requirement
+    from packaging.utils import canonicalize_name
+
+    seen, todo = set(), list(_names(_pins((REPO / "requirements.txt").read_text().splitlines())))
+    while todo:
+        name = canonicalize_name(todo.pop())
+        if name in seen:
+            continue
+        seen.add(name)
+        for line in metadata.requires(name) or []:
+            requirement = Requirement(line)
+            if requirement.marker is None or requirement.marker.evaluate({"extra": ""}):
+                todo.append(requirement.name)
+    return seen
+
+
+def _third_party_imports(*sources: Path) -> set[str]:
+    modules = set()
+    for source in sources:
+        for node in ast.walk(ast.parse(source.read_text())):
+            if isinstance(node, ast.Import):
+                modules |= {alias.name.split(".")[0] for alias in node.names}
+            elif isinstance(node, ast.ImportFrom) and node.level == 0:
+                modules.add(node.module.split(".")[0])
+    return {m for m in modules if m not in sys.stdlib_module_names and m != "odesdegap"}
+
+
+def test_the_runtime_requirements_cover_the_report_and_the_bench():
+    """`make report` (snakemake --report) and `make bench` run in the environment `make run`
+    made: the report's extra of snakemake and every module the rules' scripts, the library and
+    the benchmark import come with requirements.txt, none only with the development tools."""
+    from importlib import metadata
+
+    from packaging.requirements import Requirement
+    from packaging.utils import canonicalize_name
+
+    closure = _runtime_closure()
+    report_needs = {canonicalize_name(Requirement(line).name)
+                    for line in metadata.requires("snakemake")
+                    if 'extra == "reports"' in line}
+    assert report_needs and report_needs <= closure, report_needs - closure
+    owners = metadata.packages_distributions()
+    sources = [*(REPO / "workflow_scripts").rglob("*.py"), *(REPO / "benchmarks").glob("*.py")]
+    modules = _third_party_imports(*sources)
+    assert {"torch", "snakemake", "docutils"} <= modules
+    missing = {m for m in modules
+               if not {canonicalize_name(d) for d in owners.get(m, [])} & closure}
+    assert not missing, f"imported but not installed by requirements.txt: {missing}"
+
+
 def test_supported_python_versions_include_the_running_one():
     from packaging.specifiers import SpecifierSet
 

@@ -10,7 +10,7 @@ import yaml
 
 from test_workflow import make_checkout, planned_jobs, snakemake
 
-PRESET = "presets/smoke_images.yaml"
+PRESET = ".test/smoke_images.yaml"
 PAIRS = ("ode_data", "sde_data", "ode_sde")
 
 pytestmark = pytest.mark.workflow

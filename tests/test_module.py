@@ -43,7 +43,7 @@ rule all:
 
 def host_workflow(root: Path, snakefile: str, *overlays: str) -> Path:
     root.mkdir(parents=True, exist_ok=True)
-    config = (REPO / "presets/smoke.yaml").read_text() + "".join(overlays)
+    config = (REPO / ".test/smoke.yaml").read_text() + "".join(overlays)
     (root / "smoke.yaml").write_text(config)
     (root / "Snakefile").write_text(MODULE_SNAKEFILE.format(snakefile=snakefile))
     return root

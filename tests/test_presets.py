@@ -14,9 +14,12 @@ from snakemake.utils import update_config
 
 from odesdegap.config import ConfigError, checked, load_schema, merged, resolve
 from odesdegap.data.datasets import image_shape
+from published_paths import SHARED, needs, paths_overlay
 
 REPO = Path(__file__).resolve().parents[1]
-PRESETS = sorted((REPO / "presets").glob("*.yaml"))
+# The user presets and the tests' own configs (.test/): every one must resolve and state its
+# recipe.
+PRESETS = sorted([*(REPO / "presets").glob("*.yaml"), *(REPO / ".test").glob("*.yaml")])
 BASE = yaml.safe_load((REPO / "config.yaml").read_text())
 
 # Keys on which the laptop-sized default departs from the paper (or which choose between the
@@ -122,17 +125,24 @@ def test_config_yaml_states_exactly_the_schema_defaults():
             f"{_schema_at(key)['default']!r}")
 
 
-@pytest.mark.parametrize("preset", PRESETS, ids=lambda p: p.stem)
-def test_resolve_is_snakemakes_merge(preset):
-    """resolve() is config.yaml, then the preset through update_config, then the defaults."""
+@pytest.mark.parametrize("preset", [
+    pytest.param(p, marks=needs(SHARED)) if p.stem == "published" else p for p in PRESETS],
+    ids=lambda p: p.stem)
+def test_resolve_is_snakemakes_merge(preset, tmp_path):
+    """resolve() is config.yaml, then the preset through update_config, then the defaults (the
+    published preset pointed at the published files found for the tests)."""
+    files = [preset]
+    if preset.stem == "published":
+        files.append(paths_overlay(tmp_path / "paths.yaml"))
     expected = yaml.safe_load((REPO / "config.yaml").read_text())
-    update_config(expected, yaml.safe_load(preset.read_text()))
-    assert resolve(preset) == checked(expected)
+    for file in files:
+        update_config(expected, yaml.safe_load(file.read_text()))
+    assert resolve(*files) == checked(expected)
 
 
 def test_a_partial_section_keeps_the_rest_of_config_yaml():
-    """The section-wise merge benchmark_speed used dropped config.yaml's other keys of every
-    section a preset touches (five keys differed for presets/dimensions.yaml)."""
+    """The section-wise merge the speed benchmark once used dropped config.yaml's other keys of
+    every section a preset touches (five keys differed for presets/dimensions.yaml)."""
     config = resolve(REPO / "presets/dimensions.yaml")
     assert config["training"]["residual"]["hutchinson_probes"] == 4
     for key in ("steps", "lr_milestones"):

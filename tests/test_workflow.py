@@ -26,8 +26,8 @@ from chromium import Chromium, chromium_or_skip
 
 REPO = Path(__file__).resolve().parents[1]
 WORKFLOW_FILES = ["Snakefile", "workflow", "config.yaml", "rules", "workflow_scripts", "presets",
-                  "envs", "profiles"]
-PRESET = "presets/smoke.yaml"
+                  ".test", "envs", "profiles"]
+PRESET = ".test/smoke.yaml"
 TIMING_COLUMNS = ["sample_seconds_ode", "sample_seconds_sde", "nll_wall_time_s"]
 AGGREGATION_RULES = {"tables", "findings", "figure_metrics", "figure_training_curves",
                      "benchmark_table", "eta_table", "sampler_table", "headline", "tables_readme",
@@ -269,7 +269,7 @@ def test_report_landing_text_states_the_headline(built_report, completed_run):
     description = report_data(built_report)["workflow_desc"]
     found = json.loads((completed_run / "results/tables/findings.json").read_text())
     summary = pd.read_csv(completed_run / "results/tables/summary.csv")
-    assert "Headline" in description and "presets/smoke.yaml" in description
+    assert "Headline" in description and ".test/smoke.yaml" in description
     for item in found["datasets"]:
         at_largest = item["gap_ratio"][-1]
         assert at_largest["fp_weight"] == summary.fp_weight.max()
@@ -466,9 +466,9 @@ def test_killed_training_job_resumes_to_identical_weights(tmp_path):
 def test_other_processes_and_data_sets(tmp_path, overlay):
     checkout = make_checkout(tmp_path / "extras")
     (checkout / "overlay.yaml").write_text(overlay or "{}\n")
-    snakemake(checkout, "--configfile", "presets/smoke_processes.yaml", "overlay.yaml")
+    snakemake(checkout, "--configfile", ".test/smoke_processes.yaml", "overlay.yaml")
     table = pd.read_csv(checkout / "results/tables/metrics.csv")
-    config = yaml.safe_load((checkout / "presets/smoke_processes.yaml").read_text())
+    config = yaml.safe_load((checkout / ".test/smoke_processes.yaml").read_text())
     expected = yaml.safe_load(overlay) if overlay else {}
     assert set(table.dataset) == set(expected.get("datasets", config["datasets"]))
     finite = ["fp_residual", "fp_residual_data", "dsm_loss", "nll_nats_per_dim",

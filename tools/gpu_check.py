@@ -1,7 +1,7 @@
 """The GPU check (`make gpu-check`): what a GPU machine gives this workflow, as a Markdown record.
 
 1. the CUDA-marked tests (`pytest -m cuda`; they skip without CUDA),
-2. the speed benchmark (tests/benchmark_speed.py) on `cuda` at the preset's shapes,
+2. the speed benchmark (benchmarks/speed.py) on `cuda` at the preset's shapes,
 3. a short run at the preset's real shapes (batch size, collocation points, points per time,
    model) of one data set: training steps per second (DSM only, and DSM + FP residual),
    sampling samples per second (ODE and SDE, the preset's time grid), peak GPU memory,
@@ -91,7 +91,7 @@ def cuda_tests() -> tuple[str, int]:
 
 
 def benchmark(preset: Path, threads: int) -> tuple[str, int]:
-    result = subprocess.run([sys.executable, str(REPO / "tests/benchmark_speed.py"),
+    result = subprocess.run([sys.executable, str(REPO / "benchmarks/speed.py"),
                              "--device", "cuda", "--config", str(preset),
                              "--threads", str(threads)], cwd=REPO, capture_output=True,
                             text=True)
@@ -179,14 +179,14 @@ def projected_hours(paper: dict, figures: dict) -> dict:
 
 def render(facts: dict, tests: tuple[str, int] | None, bench: tuple[str, int] | None,
            figures: dict, projection: dict | None, notes: list[str], preset: Path) -> str:
-    lines = ["# GPU check", "", f"Written by `make gpu-check` (tests/gpu_check.py) from "
+    lines = ["# GPU check", "", f"Written by `make gpu-check` (tools/gpu_check.py) from "
              f"{preset.relative_to(REPO) if preset.is_relative_to(REPO) else preset}.", ""]
     lines += [f"> {note}" for note in notes] + ([""] if notes else [])
     lines += ["## Machine", "", "| | |", "|---|---|"]
     lines += [f"| {key} | {value} |" for key, value in facts.items()]
     lines += ["", "## CUDA-marked tests (`pytest -m cuda`)", ""]
     lines += [f"`{tests[0]}` (exit status {tests[1]})" if tests else "not run (--skip-tests)"]
-    lines += ["", "## Speed benchmark on cuda (tests/benchmark_speed.py)", ""]
+    lines += ["", "## Speed benchmark on cuda (benchmarks/speed.py)", ""]
     if bench is None:
         lines += ["skipped: no CUDA device"]
     else:
