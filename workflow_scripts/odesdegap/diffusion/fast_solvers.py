@@ -1,0 +1,252 @@
+"""The few-step solvers people sample diffusion models with, in the EDM variables (edm.py), for
+every process of the benchmark.
+
+Implemented from the papers' formulas rather than taken from a library: diffusers' schedulers
+are tied to discrete training timesteps and pull huggingface_hub and friends; k-diffusion pulls
+clip, kornia, accelerate and more, and its samplers assume the VE-form model call signature.
+Each solver below is a short loop over a noise grid (edm.EDMView.sigma_grid); the model is
+reached only through the denoiser, i.e. one `score_fn(x, t)` call per evaluation, so a
+CountingScore counts the NFE that actually happened.
+
+Notation: sigma_i is the grid (decreasing), lambda_i = -log sigma_i, h_i = lambda_{i+1} -
+lambda_i > 0, D_i = D(x_i, sigma_i). In these variables the probability-flow ODE is
+dx/dlambda = D - x, whose exact step is
+    x_{i+1} = e^{-h} x_i + int_0^h e^{-(h - tau)} D(lambda_i + tau) dtau,
+and the DPM-Solver++ family approximates D in the integral by a polynomial in lambda.
+
+Entry points: `solve(name, score_fn, process, x_prior, steps=... | nfe=...)` and the registry
+FAST_SOLVERS (name -> FastSolver: the integrator, its order, how NFE maps to steps).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import torch
+import torchdiffeq
+
+from odesdegap.diffusion.edm import EDMView
+from odesdegap.diffusion.processes import ForwardProcess
+
+NoiseSampler = Callable[[int, torch.Tensor], torch.Tensor]
+
+
+# --- deterministic solvers --------------------------------------------------------------------
+def euler(denoise, x, sigmas, **_):
+    """DDIM (Song et al. 2021), written as Euler's method in sigma~ (Karras et al. 2022, eq. 4),
+    which is also first-order DPM-Solver++ (Lu et al. 2022b): in these variables the three are
+    one update, x_{i+1} = (sigma_{i+1} / sigma_i) x_i + (1 - sigma_{i+1} / sigma_i) D_i.
+    Global order 1; NFE = steps."""
+    for i in range(len(sigmas) - 1):
+        ratio = sigmas[i + 1] / sigmas[i]
+        x = ratio * x + (1 - ratio) * denoise(x, sigmas[i])
+    return x
+
+
+def heun(denoise, x, sigmas, final_euler: bool = True, **_):
+    """Karras et al. 2022, Algorithm 1: an Euler predictor in sigma~ with the slope
+    d = (x - D) / sigma, then the trapezoidal corrector averaging the slopes at both ends.
+    Global order 2. As in EDM the last step is Euler's alone (there it avoids dividing by
+    sigma = 0; here it keeps EDM's NFE count), so NFE = 2 steps - 1; with final_euler=False
+    every step is corrected and NFE = 2 steps."""
+    n = len(sigmas) - 1
+    for i in range(n):
+        s, s_next = sigmas[i], sigmas[i + 1]
+        slope = (x - denoise(x, s)) / s
+        x_euler = x + (s_next - s) * slope
+        if final_euler and i == n - 1:
+            x = x_euler
+        else:
+            slope_next = (x_euler - denoise(x_euler, s_next)) / s_next
+            x = x + (s_next - s) * 0.5 * (slope + slope_next)
+    return x
+
+
+def dpmpp_2m(denoise, x, sigmas, **_):
+    """DPM-Solver++(2M), Lu et al. 2022b, Algorithm 2: D is extrapolated linearly in lambda
+    from the last two evaluations, D_i + (D_i - D_{i-1}) / (2 r), r = h_{i-1} / h_i, and the
+    integral above is taken with D frozen at that value. The first step has no history and is
+    DDIM's. Global order 2; NFE = steps."""
+    previous = None
+    lambdas = -torch.log(sigmas)
+    for i in range(len(sigmas) - 1):
+        h = float(lambdas[i + 1] - lambdas[i])
+        denoised = denoise(x, sigmas[i])
+        if previous is None:
+            target = denoised
+        else:
+            r = float(lambdas[i] - lambdas[i - 1]) / h
+            target = denoised + (denoised - previous) / (2 * r)
+        x = math.exp(-h) * x - math.expm1(-h) * target
+        previous = denoised
+    return x
+
+
+def dpmpp_3m(denoise, x, sigmas, **_):
+    """DPM-Solver++(3M), Lu et al. 2022b (multistep, third order): D is expanded to second order
+    in lambda, D(lambda_i + tau) ~ D_i + tau D' + tau^2 D'' / 2, with D' and D'' from the
+    backward divided differences of the last three evaluations, and each power integrated
+    exactly against e^{-(h - tau)}:
+        int e^{-(h-tau)} = -phi_1,  int e^{-(h-tau)} tau = h phi_2,
+        int e^{-(h-tau)} tau^2 / 2 = -h^2 phi_3,
+    phi_1 = e^{-h} - 1, phi_2 = phi_1 / h + 1, phi_3 = phi_2 / h - 1/2. The first two steps are
+    DDIM's and 2M's. Global order 3 (the start-up steps are lower order but fall where D barely
+    moves, at high noise; see tests); NFE = steps."""
+    lambdas = -torch.log(sigmas)
+    history: list[torch.Tensor] = []
+    for i in range(len(sigmas) - 1):
+        h = float(lambdas[i + 1] - lambdas[i])
+        history = [denoise(x, sigmas[i])] + history[:2]
+        phi_1 = math.expm1(-h)
+        phi_2 = phi_1 / h + 1
+        phi_3 = phi_2 / h - 0.5
+        x = math.exp(-h) * x - phi_1 * history[0]
+        if len(history) == 2:
+            h_0 = float(lambdas[i] - lambdas[i - 1])
+            first = (history[0] - history[1]) / h_0
+            x = x + h * phi_2 * first
+        elif len(history) == 3:
+            h_0 = float(lambdas[i] - lambdas[i - 1])
+            h_1 = float(lambdas[i - 1] - lambdas[i - 2])
+            slope_0 = (history[0] - history[1]) / h_0
+            slope_1 = (history[1] - history[2]) / h_1
+            second = 2 * (slope_0 - slope_1) / (h_0 + h_1)  # D''
+            first = slope_0 + 0.5 * h_0 * second  # D' at lambda_i, to second order
+            x = x + h * phi_2 * first - h**2 * phi_3 * second
+    return x
+
+
+# --- the stochastic solver --------------------------------------------------------------------
+def dpmpp_2m_sde(denoise, x, sigmas, eta: float = 1.0, noise: NoiseSampler | None = None, **_):
+    """DPM-Solver++(2M) SDE (Lu et al. 2022b, the SDE-DPM-Solver++ family; the 'midpoint'
+    variant of k-diffusion's sample_dpmpp_2m_sde), for the member of the benchmark's SDE family
+    with noise scale `eta` (samplers.ReverseSDE: eta = 1 the reverse SDE, eta = 0 the ODE).
+
+    In sigma~ that member is dx = -(1 + eta^2) sigma score dsigma + eta sqrt(2 sigma) dW, whose
+    linear part is integrated exactly: with k = eta^2 (k-diffusion's eta),
+        x_{i+1} = e^{-(1+k) h} x_i + (1 - e^{-(1+k) h}) D~_i
+                  + sigma_{i+1} sqrt(1 - e^{-2 k h}) z_i,
+    D~ being 2M's extrapolated D (the first step uses D_i). The update is exact for a point mass
+    of data; weak order 1 in general. NFE = steps. `noise(i, x)` gives z_i (default: standard
+    normal draws from the generator)."""
+    k = eta**2
+    lambdas = -torch.log(sigmas)
+    previous = None
+    for i in range(len(sigmas) - 1):
+        h = float(lambdas[i + 1] - lambdas[i])
+        denoised = denoise(x, sigmas[i])
+        if previous is None:
+            target = denoised
+        else:
+            r = float(lambdas[i] - lambdas[i - 1]) / h
+            target = denoised + (denoised - previous) / (2 * r)
+        x = math.exp(-(1 + k) * h) * x - math.expm1(-(1 + k) * h) * target
+        if k > 0:
+            x = x + float(sigmas[i + 1]) * math.sqrt(-math.expm1(-2 * k * h)) * noise(i, x)
+        previous = denoised
+    return x
+
+
+# --- the adaptive reference -------------------------------------------------------------------
+def dopri5(denoise, x, sigmas, rtol: float = 1e-5, atol: float = 1e-5, **_):
+    """Dormand–Prince 5(4) through torchdiffeq on dx/dlambda = D - x between the grid's end
+    points (the same solver as samplers.py's, but in lambda, where the flow is smooth). Adaptive:
+    NFE is whatever the error control needs (counted, never predicted)."""
+    lambdas = -torch.log(sigmas[[0, -1]])
+
+    def velocity(lam, y):
+        return denoise(y, torch.exp(-lam.to(torch.float64))) - y
+
+    times = lambdas.to(dtype=x.dtype, device=x.device)
+    return torchdiffeq.odeint(velocity, x, times, method="dopri5", rtol=rtol, atol=atol)[-1]
+
+
+# --- registry -----------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class FastSolver:
+    """A solver and its bookkeeping. `order`: the global order of convergence for deterministic
+    solvers, the weak order for stochastic ones (None: adaptive). `evaluations_per_step` and
+    `final_saving`: NFE = evaluations_per_step * steps - final_saving (None: adaptive)."""
+
+    integrate: Callable
+    order: int | None
+    stochastic: bool
+    evaluations_per_step: int | None
+    final_saving: int = 0
+
+    @property
+    def adaptive(self) -> bool:
+        return self.evaluations_per_step is None
+
+    def nfe(self, steps: int) -> int:
+        """The score evaluations of one trajectory with `steps` steps."""
+        if self.adaptive:
+            raise ValueError("an adaptive solver's NFE is counted, not predicted")
+        return self.evaluations_per_step * steps - self.final_saving
+
+    def steps(self, nfe: int) -> int:
+        """The most steps whose NFE fits in the budget `nfe` (e.g. Heun: (nfe + 1) // 2)."""
+        if self.adaptive:
+            raise ValueError("an adaptive solver takes tolerances, not an NFE budget")
+        steps = (nfe + self.final_saving) // self.evaluations_per_step
+        if steps < 1:
+            raise ValueError(f"an NFE budget of {nfe} affords no step")
+        return steps
+
+
+FAST_SOLVERS: dict[str, FastSolver] = {
+    "euler": FastSolver(euler, order=1, stochastic=False, evaluations_per_step=1),
+    "ddim": FastSolver(euler, order=1, stochastic=False, evaluations_per_step=1),
+    "heun": FastSolver(heun, order=2, stochastic=False, evaluations_per_step=2, final_saving=1),
+    "dpmpp_2m": FastSolver(dpmpp_2m, order=2, stochastic=False, evaluations_per_step=1),
+    "dpmpp_3m": FastSolver(dpmpp_3m, order=3, stochastic=False, evaluations_per_step=1),
+    "dpmpp_2m_sde": FastSolver(dpmpp_2m_sde, order=1, stochastic=True, evaluations_per_step=1),
+    "dopri5": FastSolver(dopri5, order=None, stochastic=False, evaluations_per_step=None),
+}
+
+
+def solve(name: str, score_fn, process: ForwardProcess, x_prior: torch.Tensor, *,
+          steps: int | None = None, nfe: int | None = None,
+          generator: torch.Generator | None = None, grid: str = "edm", rho: float = 7.0,
+          **options) -> torch.Tensor:
+    """Carry prior draws x_prior (at t_max, the process's variables) to t_min with solver
+    `name`; returns x at t_min in the process's variables, in x_prior's dtype.
+
+    Give `steps` or an NFE budget `nfe` (FastSolver.steps maps it to steps); adaptive solvers
+    take neither (only `rtol`, `atol`). `grid` ("edm" with `rho`, or "logsnr") places the noise
+    levels. Stochastic solvers draw their noise from `generator` (a CPU generator is fine for
+    any device) unless `options` has `noise`; other options go to the solver (Heun's
+    `final_euler`, the SDE's `eta`)."""
+    if name not in FAST_SOLVERS:
+        raise ValueError(f"unknown solver {name!r}; expected one of {sorted(FAST_SOLVERS)}")
+    solver = FAST_SOLVERS[name]
+    view = EDMView(process)
+    if solver.adaptive:
+        if steps is not None or nfe is not None:
+            raise ValueError(f"{name} is adaptive: give rtol/atol, not steps or nfe")
+        steps = 1
+    elif (steps is None) == (nfe is None):
+        raise ValueError("give exactly one of steps and nfe")
+    elif steps is None:
+        steps = solver.steps(nfe)
+    sigmas = view.sigma_grid(steps, grid, rho)
+    if solver.stochastic and options.get("noise") is None:
+        options["noise"] = _gaussian_noise(generator)
+
+    def denoise(x_edm, sigma):
+        return view.denoiser(score_fn, x_edm, float(sigma))
+
+    x = view.to_edm(x_prior, process.t_max)
+    x = solver.integrate(denoise, x, sigmas, **options)
+    return view.from_edm(x, process.t_min)
+
+
+def _gaussian_noise(generator: torch.Generator | None) -> NoiseSampler:
+    def draw(_step: int, like: torch.Tensor) -> torch.Tensor:
+        device = generator.device if generator is not None else like.device
+        z = torch.randn(like.shape, generator=generator, dtype=like.dtype, device=device)
+        return z.to(like.device)
+
+    return draw
