@@ -161,10 +161,10 @@ def test_dopri5_meets_its_tolerance_and_counts_its_evaluations(process_name):
         solve("dopri5", _model(process).score, process, x_prior, steps=10)
 
 
-def _sde_moments(process, steps, eta):
-    """Mean and variance of dpmpp_2m_sde's output, exactly: the update is affine in the state
-    and the noise, so one run with the prior and each step's noise switched on one row at a time
-    gives the output's dependence on every Gaussian input (row 0: all off, the mean)."""
+def _sde_moments(process, steps, eta=None, solver="dpmpp_2m_sde", **options):
+    """Mean and variance of a stochastic solver's output, exactly: the update is affine in the
+    state and the noise, so one run with the prior and each step's noise switched on one row at
+    a time gives the output's dependence on every Gaussian input (row 0: all off, the mean)."""
     x_prior = torch.zeros(steps + 2, len(MEAN), dtype=torch.float64)
     x_prior[1] = process.prior_std
 
@@ -173,9 +173,11 @@ def _sde_moments(process, steps, eta):
         z[step + 2] = 1.0
         return z
 
+    if eta is not None:
+        options["eta"] = eta
     score = CountingScore(_model(process))
-    out = solve("dpmpp_2m_sde", score, process, x_prior, steps=steps, eta=eta, noise=unit_noise)
-    assert score.calls == steps
+    out = solve(solver, score, process, x_prior, steps=steps, noise=unit_noise, **options)
+    assert score.calls == FAST_SOLVERS[solver].nfe(steps)
     mean = out[0]
     return mean, ((out[1:] - mean) ** 2).sum(dim=0)
 
@@ -196,6 +198,31 @@ def test_dpmpp_2m_sde_converges_weakly_at_its_order(process_name, eta):
     assert all(b < a for a, b in zip(errors, errors[1:], strict=False)), errors
     order = _slope(steps, errors)
     assert abs(order - FAST_SOLVERS["dpmpp_2m_sde"].order) < 0.3, (order, errors)
+
+
+@pytest.mark.parametrize("process_name", ["ou", "ve"])
+def test_heun_sde_converges_weakly_at_its_order(process_name):
+    """EDM's churn shrinks with the step count, so its limit depends on the grid: the order is
+    read off the differences between successive doublings (self-convergence)."""
+    process = PROCESSES[process_name]
+    steps = (32, 64, 128, 256)
+    moments = [_sde_moments(process, n, solver="heun_sde", churn=10.0) for n in steps]
+    differences = [max((a[0] - b[0]).abs().max().item(), (a[1] - b[1]).abs().max().item())
+                   for a, b in zip(moments, moments[1:], strict=False)]
+    order = _slope(steps[:-1], differences)
+    assert abs(order - FAST_SOLVERS["heun_sde"].order) < 0.3, (order, differences)
+    # the limit is near the data (churn pulls towards the true marginals)
+    assert torch.allclose(moments[-1][1], STD**2 * _scale(process, process.t_min) ** 2,
+                          rtol=0.01)
+
+
+def test_heun_sde_without_churn_is_heun():
+    process = PROCESSES["ou"]
+    x_prior = _prior(process)
+    model = _model(process)
+    ode = solve("heun", model.score, process, x_prior, steps=12)
+    sde = solve("heun_sde", model.score, process, x_prior, steps=12, churn=0.0)
+    assert torch.equal(ode, sde)
 
 
 def test_dpmpp_2m_sde_samples_match_the_exact_moments():
@@ -258,12 +285,13 @@ def test_solve_rejects_bad_requests():
         solve("heun", score, process, x_prior)
 
 
-def test_stochastic_solver_is_reproducible_with_a_seed():
+@pytest.mark.parametrize("solver", [n for n, s in FAST_SOLVERS.items() if s.stochastic])
+def test_stochastic_solvers_are_reproducible_with_a_seed(solver):
     process = PROCESSES["ou"]
     x_prior, score = _prior(process), _model(process).score
 
     def run(seed):
-        return solve("dpmpp_2m_sde", score, process, x_prior, steps=10,
+        return solve(solver, score, process, x_prior, steps=10,
                      generator=torch.Generator().manual_seed(seed))
 
     assert torch.equal(run(3), run(3))
