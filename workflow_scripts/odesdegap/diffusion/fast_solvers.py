@@ -2,8 +2,9 @@
 every process of the benchmark.
 
 Implemented from the papers' formulas rather than taken from a library: diffusers' schedulers
-are tied to discrete training timesteps and pull huggingface_hub and friends; k-diffusion pulls
-clip, kornia, accelerate and more, and its samplers assume the VE-form model call signature.
+are tied to discrete training timesteps and pull huggingface_hub and friends; k-diffusion (0.1)
+installs accelerate, clip-anytorch, kornia, wandb, scikit-image and more for a few loops of
+arithmetic that this benchmark needs in its own variables anyway.
 Each solver below is a short loop over a noise grid (edm.EDMView.sigma_grid); the model is
 reached only through the denoiser, i.e. one `score_fn(x, t)` call per evaluation, so a
 CountingScore counts the NFE that actually happened.
@@ -93,7 +94,11 @@ def dpmpp_3m(denoise, x, sigmas, **_):
         int e^{-(h-tau)} tau^2 / 2 = -h^2 phi_3,
     phi_1 = e^{-h} - 1, phi_2 = phi_1 / h + 1, phi_3 = phi_2 / h - 1/2. The first two steps are
     DDIM's and 2M's. Global order 3 (the start-up steps are lower order but fall where D barely
-    moves, at high noise; see tests); NFE = steps."""
+    moves, at high noise; see tests); NFE = steps.
+
+    The D'' term's weight is -h^2 phi_3 with D'' itself (twice the second divided difference);
+    code that weights the second divided difference by -phi_3 h^2 instead (half as much)
+    measures second order on the Gaussian lane."""
     lambdas = -torch.log(sigmas)
     history: list[torch.Tensor] = []
     for i in range(len(sigmas) - 1):
