@@ -110,7 +110,7 @@ def test_noise_grids(grid):
 # Step counts in each solver's asymptotic range on the rho = 7 grid (the error at the end of it
 # is still far above float64's floor).
 ORDER_STEPS = {"euler": (32, 64, 128), "ddim": (32, 64, 128), "heun": (16, 32, 64),
-               "dpmpp_2m": (32, 64, 128), "dpmpp_3m": (64, 128, 256)}
+               "dpmpp_2m": (32, 64, 128), "dpmpp_3m": (64, 128, 256), "unipc": (32, 64, 128)}
 ORDER_CASES = [(p, s) for p in PROCESSES for s in ORDER_STEPS
                # VE's sigma~_max = 10 is only ten times the data's scale: 3M's first-order
                # start-up step then costs O(h^2) and the observed order drifts towards 2
@@ -130,6 +130,17 @@ def test_deterministic_solvers_converge_at_their_order(process_name, solver):
     assert all(b < a for a, b in zip(errors, errors[1:], strict=False)), errors
     order = _slope(steps, errors)
     assert abs(order - FAST_SOLVERS[solver].order) < 0.3, (order, errors)
+
+
+@pytest.mark.parametrize(("predictor_order", "expected"), [(1, 2), (3, 4)])
+def test_unipc_corrector_adds_one_order(predictor_order, expected):
+    process = PROCESSES["ve"]
+    x_prior = _prior(process)
+    exact = _exact_ode(process, x_prior)
+    steps = (32, 64, 128)
+    errors = [(solve("unipc", _model(process).score, process, x_prior, steps=n,
+                     order=predictor_order) - exact).abs().max().item() for n in steps]
+    assert abs(_slope(steps, errors) - expected) < 0.3, errors
 
 
 def test_dpmpp_3m_is_fourth_order_on_a_uniform_log_snr_grid_for_ou():

@@ -123,6 +123,70 @@ def dpmpp_3m(denoise, x, sigmas, **_):
     return x
 
 
+def unipc(denoise, x, sigmas, order: int = 2, **_):
+    """UniPC with the B(h) = e^{-h} - 1 weights ('bh2'), Zhao et al. 2023, data prediction:
+    the UniP-`order` predictor, then the UniC corrector, which reuses the evaluation at the
+    predicted point (the one the next step needs anyway), so correcting costs no evaluation.
+
+    Each step writes x_{i+1} = e^{-h} x_i + (1 - e^{-h}) D_i - B(h) sum_k rho_k (D_k - D_i) / r_k
+    over earlier points (r_k = (lambda_k - lambda_i) / h < 0) and, in the corrector, the new
+    one (r = 1). The rho solve sum_k rho_k r_k^(j-1) = g_j (j = 1..p), with g_j = j! h phi_{j+1}
+    (h) / B(h) and phi_{j+1} the exponential integrator's weights, which matches the Taylor
+    terms of D to order p; bh2 fixes rho = 1/2 where the system has one unknown. Order
+    `order` + 1 (warm-up steps use fewer points); the last step is not corrected (its
+    evaluation would not be reused). NFE = steps."""
+    if order < 1:
+        raise ValueError(f"UniPC's order must be at least 1, got {order}")
+    lambdas = -torch.log(sigmas)
+    n = len(sigmas) - 1
+    history = [denoise(x, sigmas[0])]  # D at the current point first, then earlier ones
+    for i in range(n):
+        h = float(lambdas[i + 1] - lambdas[i])
+        used = min(order, i + 1)
+        ratios = [float(lambdas[i - k] - lambdas[i]) / h for k in range(1, used)]
+        slopes = [(history[k] - history[0]) / r for k, r in enumerate(ratios, start=1)]
+        weights = _unipc_targets(h, used)
+        b_h = math.expm1(-h)
+        base = math.exp(-h) * x - math.expm1(-h) * history[0]
+        if used == 1:
+            x_next = base
+        else:
+            rho = _unipc_rho(ratios, weights[:-1])
+            x_next = base - b_h * sum(c * d for c, d in zip(rho, slopes, strict=True))
+        if i == n - 1:
+            return x_next
+        denoised_next = denoise(x_next, sigmas[i + 1])
+        rho = _unipc_rho(ratios + [1.0], weights)
+        corrections = slopes + [denoised_next - history[0]]
+        x = base - b_h * sum(c * d for c, d in zip(rho, corrections, strict=True))
+        history = [denoised_next] + history[: order - 1]
+    return x
+
+
+def _unipc_targets(h: float, count: int) -> list[float]:
+    """The right-hand sides g_1..g_{count+1} of UniPC's order conditions (data prediction, so
+    the recursion runs in -h): g_j = j! phi_{j+1} / B(h), with phi_2 = (e^{-h} - 1) / (-h) - 1
+    and phi_{j+1} = phi_j / (-h) - 1 / j!."""
+    minus_h = -h
+    phi = math.expm1(minus_h) / minus_h - 1
+    factorial, targets = 1.0, []
+    for j in range(1, count + 2):
+        targets.append(phi * factorial / math.expm1(minus_h))
+        factorial *= j + 1
+        phi = phi / minus_h - 1 / factorial
+    return targets
+
+
+def _unipc_rho(ratios: list[float], targets: list[float]) -> list[float]:
+    """Solve sum_k rho_k r_k^(j-1) = g_j; with a single unknown bh2 takes rho = 1/2."""
+    if len(ratios) == 1:
+        return [0.5]
+    matrix = torch.tensor([[r**j for r in ratios] for j in range(len(ratios))],
+                          dtype=torch.float64)
+    return torch.linalg.solve(matrix, torch.tensor(targets[: len(ratios)],
+                                                   dtype=torch.float64)).tolist()
+
+
 # --- the stochastic solver --------------------------------------------------------------------
 def dpmpp_2m_sde(denoise, x, sigmas, eta: float = 1.0, noise: NoiseSampler | None = None, **_):
     """DPM-Solver++(2M) SDE (Lu et al. 2022b, the SDE-DPM-Solver++ family; the 'midpoint'
@@ -240,6 +304,7 @@ FAST_SOLVERS: dict[str, FastSolver] = {
     "heun": FastSolver(heun, order=2, stochastic=False, evaluations_per_step=2, final_saving=1),
     "dpmpp_2m": FastSolver(dpmpp_2m, order=2, stochastic=False, evaluations_per_step=1),
     "dpmpp_3m": FastSolver(dpmpp_3m, order=3, stochastic=False, evaluations_per_step=1),
+    "unipc": FastSolver(unipc, order=3, stochastic=False, evaluations_per_step=1),
     "dpmpp_2m_sde": FastSolver(dpmpp_2m_sde, order=2, stochastic=True, evaluations_per_step=1),
     "heun_sde": FastSolver(heun_sde, order=2, stochastic=True, evaluations_per_step=2,
                            final_saving=1),
