@@ -16,6 +16,7 @@ import torch
 from odesdegap.diffusion.edm import EDMView
 from odesdegap.diffusion.fast_solvers import FAST_SOLVERS, solve
 from odesdegap.diffusion.processes import (
+    ForwardProcess,
     OrnsteinUhlenbeck,
     VarianceExploding,
     VariancePreserving,
@@ -80,6 +81,35 @@ def test_time_of_sigma_inverts_sigma_of_time(name):
     sigmas = torch.logspace(-4, 4, 30, dtype=torch.float64)
     assert torch.allclose(view.t_of_sigma(sigmas), view.t_of_sigma_bisection(sigmas),
                           rtol=1e-10, atol=1e-14)
+
+
+def test_a_process_without_a_closed_form_inverse_uses_bisection():
+    """A new process (here VP under another class) needs only the kernel: solve() inverts
+    sigma~(t) by bisection and lands where the closed form does."""
+    vp = PROCESSES["vp"]
+
+    class Unlisted(ForwardProcess):
+        def drift_rate(self, t):
+            return vp.drift_rate(t)
+
+        def diffusion(self, t):
+            return vp.diffusion(t)
+
+        def mean_scale(self, t):
+            return vp.mean_scale(t)
+
+        def marginal_std(self, t):
+            return vp.marginal_std(t)
+
+        @property
+        def prior_std(self):
+            return vp.prior_std
+
+    unlisted = Unlisted(vp.t_min, vp.t_max)
+    x_prior = _prior(vp)
+    expected = solve("heun", _model(vp).score, vp, x_prior, steps=8)
+    found = solve("heun", _model(unlisted).score, unlisted, x_prior, steps=8)
+    assert torch.allclose(found, expected, rtol=1e-10, atol=1e-12)
 
 
 @pytest.mark.parametrize("name", PROCESSES)
