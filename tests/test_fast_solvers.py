@@ -324,6 +324,8 @@ def test_solve_rejects_bad_requests():
         solve("heun", score, process, x_prior, steps=4, nfe=7)
     with pytest.raises(ValueError, match="exactly one"):
         solve("heun", score, process, x_prior)
+    with pytest.raises(ValueError, match="takes no option"):
+        solve("heun", score, process, x_prior, steps=4, eta=1.0)
 
 
 @pytest.mark.parametrize("solver", [n for n, s in FAST_SOLVERS.items() if s.stochastic])

@@ -16,11 +16,22 @@ dx/dlambda = D - x, whose exact step is
 and the DPM-Solver++ family approximates D in the integral by a polynomial in lambda.
 
 Entry points: `solve(name, score_fn, process, x_prior, steps=... | nfe=...)` and the registry
-FAST_SOLVERS (name -> FastSolver: the integrator, its order, how NFE maps to steps).
+FAST_SOLVERS (name -> FastSolver: the integrator, its order, how NFE maps to steps):
+
+    name           order (Gaussian lane)   NFE             noise
+    euler, ddim    1                       steps
+    heun           2                       2 steps - 1
+    dpmpp_2m       2                       steps
+    dpmpp_3m       3                       steps
+    unipc          3 (order=2 predictor)   steps
+    dpmpp_2m_sde   2 (weak)                steps           eta
+    heun_sde       2 (weak)                2 steps - 1     churn
+    dopri5         adaptive                counted
 """
 
 from __future__ import annotations
 
+import inspect
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -35,7 +46,7 @@ NoiseSampler = Callable[[int, torch.Tensor], torch.Tensor]
 
 
 # --- deterministic solvers --------------------------------------------------------------------
-def euler(denoise, x, sigmas, **_):
+def euler(denoise, x, sigmas):
     """DDIM (Song et al. 2021), written as Euler's method in sigma~ (Karras et al. 2022, eq. 4),
     which is also first-order DPM-Solver++ (Lu et al. 2022b): in these variables the three are
     one update, x_{i+1} = (sigma_{i+1} / sigma_i) x_i + (1 - sigma_{i+1} / sigma_i) D_i.
@@ -46,7 +57,7 @@ def euler(denoise, x, sigmas, **_):
     return x
 
 
-def heun(denoise, x, sigmas, final_euler: bool = True, **_):
+def heun(denoise, x, sigmas, final_euler: bool = True):
     """Karras et al. 2022, Algorithm 1: an Euler predictor in sigma~ with the slope
     d = (x - D) / sigma, then the trapezoidal corrector averaging the slopes at both ends.
     Global order 2. As in EDM the last step is Euler's alone (there it avoids dividing by
@@ -65,7 +76,7 @@ def heun(denoise, x, sigmas, final_euler: bool = True, **_):
     return x
 
 
-def dpmpp_2m(denoise, x, sigmas, **_):
+def dpmpp_2m(denoise, x, sigmas):
     """DPM-Solver++(2M), Lu et al. 2022b, Algorithm 2: D is extrapolated linearly in lambda
     from the last two evaluations, D_i + (D_i - D_{i-1}) / (2 r), r = h_{i-1} / h_i, and the
     integral above is taken with D frozen at that value. The first step has no history and is
@@ -85,7 +96,7 @@ def dpmpp_2m(denoise, x, sigmas, **_):
     return x
 
 
-def dpmpp_3m(denoise, x, sigmas, **_):
+def dpmpp_3m(denoise, x, sigmas):
     """DPM-Solver++(3M), Lu et al. 2022b (multistep, third order): D is expanded to second order
     in lambda, D(lambda_i + tau) ~ D_i + tau D' + tau^2 D'' / 2, with D' and D'' from the
     backward divided differences of the last three evaluations, and each power integrated
@@ -123,7 +134,7 @@ def dpmpp_3m(denoise, x, sigmas, **_):
     return x
 
 
-def unipc(denoise, x, sigmas, order: int = 2, **_):
+def unipc(denoise, x, sigmas, order: int = 2):
     """UniPC with the B(h) = e^{-h} - 1 weights ('bh2'), Zhao et al. 2023, data prediction:
     the UniP-`order` predictor, then the UniC corrector, which reuses the evaluation at the
     predicted point (the one the next step needs anyway), so correcting costs no evaluation.
@@ -188,7 +199,7 @@ def _unipc_rho(ratios: list[float], targets: list[float]) -> list[float]:
 
 
 # --- the stochastic solver --------------------------------------------------------------------
-def dpmpp_2m_sde(denoise, x, sigmas, eta: float = 1.0, noise: NoiseSampler | None = None, **_):
+def dpmpp_2m_sde(denoise, x, sigmas, eta: float = 1.0, noise: NoiseSampler | None = None):
     """DPM-Solver++(2M) SDE (Lu et al. 2022b, the SDE-DPM-Solver++ family; the 'midpoint'
     variant of k-diffusion's sample_dpmpp_2m_sde), for the member of the benchmark's SDE family
     with noise scale `eta` (samplers.ReverseSDE: eta = 1 the reverse SDE, eta = 0 the ODE).
@@ -222,7 +233,7 @@ def dpmpp_2m_sde(denoise, x, sigmas, eta: float = 1.0, noise: NoiseSampler | Non
 
 def heun_sde(denoise, x, sigmas, churn: float = 40.0, churn_min: float = 0.0,
              churn_max: float = math.inf, noise_inflation: float = 1.0, final_euler: bool = True,
-             noise: NoiseSampler | None = None, **_):
+             noise: NoiseSampler | None = None):
     """EDM's stochastic sampler, Karras et al. 2022, Algorithm 2: before each Heun step, while
     churn_min <= sigma_i <= churn_max, raise the noise level to sigma^ = (1 + gamma) sigma_i,
     gamma = min(churn / steps, sqrt(2) - 1), by adding fresh noise of variance sigma^2 -
@@ -251,7 +262,7 @@ def heun_sde(denoise, x, sigmas, churn: float = 40.0, churn_min: float = 0.0,
 
 
 # --- the adaptive reference -------------------------------------------------------------------
-def dopri5(denoise, x, sigmas, rtol: float = 1e-5, atol: float = 1e-5, **_):
+def dopri5(denoise, x, sigmas, rtol: float = 1e-5, atol: float = 1e-5):
     """Dormand–Prince 5(4) through torchdiffeq on dx/dlambda = D - x between the grid's end
     points (the same solver as samplers.py's, but in lambda, where the flow is smooth). Adaptive:
     NFE is whatever the error control needs (counted, never predicted)."""
@@ -323,7 +334,8 @@ def solve(name: str, score_fn, process: ForwardProcess, x_prior: torch.Tensor, *
     take neither (only `rtol`, `atol`). `grid` ("edm" with `rho`, or "logsnr") places the noise
     levels. Stochastic solvers draw their noise from `generator` (a CPU generator is fine for
     any device) unless `options` has `noise`; other options go to the solver (Heun's
-    `final_euler`, the SDE's `eta`)."""
+    `final_euler`, UniPC's `order`, dpmpp_2m_sde's `eta`, heun_sde's `churn`...); one the
+    solver does not take is an error, not silently dropped."""
     if name not in FAST_SOLVERS:
         raise ValueError(f"unknown solver {name!r}; expected one of {sorted(FAST_SOLVERS)}")
     solver = FAST_SOLVERS[name]
@@ -337,6 +349,10 @@ def solve(name: str, score_fn, process: ForwardProcess, x_prior: torch.Tensor, *
     elif steps is None:
         steps = solver.steps(nfe)
     sigmas = view.sigma_grid(steps, grid, rho)
+    known = set(inspect.signature(solver.integrate).parameters) - {"denoise", "x", "sigmas"}
+    if unknown := set(options) - known:
+        raise ValueError(f"{name} takes no option {sorted(unknown)}; its options: "
+                         f"{sorted(known)}")
     if solver.stochastic and options.get("noise") is None:
         options["noise"] = _gaussian_noise(generator)
 
