@@ -328,6 +328,25 @@ def test_solve_rejects_bad_requests():
         solve("heun", score, process, x_prior, steps=4, eta=1.0)
 
 
+@pytest.mark.parametrize("process_name", PROCESSES)
+@pytest.mark.parametrize("solver", list(FAST_SOLVERS))
+def test_the_score_is_asked_only_about_times_in_range(process_name, solver):
+    """A trained model knows [t_min, t_max] only (EDM's churn and dopri5's overshoot would
+    leave it unless capped)."""
+    process = PROCESSES[process_name]
+    model, times = _model(process), []
+
+    def score(x, t):
+        times.append(float(t))
+        return model.score(x, t)
+
+    kwargs = {} if FAST_SOLVERS[solver].adaptive else {"steps": 6}
+    solve(solver, score, process, _prior(process), generator=torch.Generator().manual_seed(0),
+          **kwargs)
+    assert min(times) >= process.t_min * (1 - 1e-9)
+    assert max(times) <= process.t_max * (1 + 1e-9)
+
+
 @pytest.mark.parametrize("solver", [n for n, s in FAST_SOLVERS.items() if s.stochastic])
 def test_stochastic_solvers_are_reproducible_with_a_seed(solver):
     process = PROCESSES["ou"]

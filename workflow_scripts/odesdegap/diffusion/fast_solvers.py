@@ -238,16 +238,19 @@ def heun_sde(denoise, x, sigmas, churn: float = 40.0, churn_min: float = 0.0,
     churn_min <= sigma_i <= churn_max, raise the noise level to sigma^ = (1 + gamma) sigma_i,
     gamma = min(churn / steps, sqrt(2) - 1), by adding fresh noise of variance sigma^2 -
     sigma_i^2 (times noise_inflation^2, EDM's S_noise), then take the deterministic Heun step
-    from sigma^ to sigma_{i+1}. churn = 0 is `heun`. The churn per step shrinks as 1 / steps,
-    so the limit is an SDE whose noise rate depends on the grid: compare it with itself at
-    other step counts, not with the benchmark's eta family (on the Gaussian lane it converges
-    to that limit at order 2, in mean and variance; tests). NFE = 2 steps - 1, as Heun's."""
+    from sigma^ to sigma_{i+1}; unlike EDM, sigma^ never exceeds the grid's first level, so the
+    score is never asked about t > t_max (the first step is not churned). churn = 0 is `heun`.
+    The churn per step shrinks as 1 / steps, so the limit is an SDE whose noise rate depends on
+    the grid: compare it with itself at other step counts, not with the benchmark's eta family
+    (on the Gaussian lane it converges to that limit at order 2, in mean and variance; tests).
+    NFE = 2 steps - 1, as Heun's."""
     n = len(sigmas) - 1
     gamma = min(churn / n, math.sqrt(2) - 1)
     for i in range(n):
         s, s_next = float(sigmas[i]), float(sigmas[i + 1])
         if gamma > 0 and churn_min <= s <= churn_max:
-            s_hat = s * (1 + gamma)
+            # capped at the grid's top (t_max): the model knows no noisier level
+            s_hat = min(s * (1 + gamma), float(sigmas[0]))
             x = x + noise_inflation * math.sqrt(s_hat**2 - s**2) * noise(i, x)
         else:
             s_hat = s
@@ -267,9 +270,12 @@ def dopri5(denoise, x, sigmas, rtol: float = 1e-5, atol: float = 1e-5):
     points (the same solver as samplers.py's, but in lambda, where the flow is smooth). Adaptive:
     NFE is whatever the error control needs (counted, never predicted)."""
     lambdas = -torch.log(sigmas[[0, -1]])
+    low, high = float(lambdas[0]), float(lambdas[1])
 
     def velocity(lam, y):
-        return denoise(y, torch.exp(-lam.to(torch.float64))) - y
+        # torchdiffeq steps past the end and interpolates back; like samplers.ProbabilityFlow,
+        # keep the model inside the times it knows
+        return denoise(y, math.exp(-min(max(float(lam), low), high))) - y
 
     times = lambdas.to(dtype=x.dtype, device=x.device)
     return torchdiffeq.odeint(velocity, x, times, method="dopri5", rtol=rtol, atol=atol)[-1]
