@@ -1,0 +1,117 @@
+"""The EDM change of variables (Karras et al. 2022, eq. 4 and Table 1) for the benchmark's
+processes, so that one set of fast solvers serves OU, VP and VE alike.
+
+With the kernel X_t | X_0 ~ N(a(t) X_0, s(t)^2 I), the scaled state x~ = x / a(t) is X_0 plus
+noise of standard deviation sigma~ = s(t) / a(t): every process becomes the variance-exploding
+one, indexed by sigma~ instead of t. Its probability-flow ODE is dx~/dsigma~ = (x~ - D) / sigma~
+with the denoiser D(x~, sigma~) = x~ + sigma~^2 a(t) score(a(t) x~, t), t = t(sigma~). Solvers
+step in sigma~ (or lambda = -log sigma~, the half log-SNR) and never see t, a or s.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import torch
+
+from odesdegap.diffusion.processes import (
+    ForwardProcess,
+    OrnsteinUhlenbeck,
+    VarianceExploding,
+    VariancePreserving,
+)
+
+GRIDS = ("edm", "logsnr")
+
+
+@dataclass(frozen=True)
+class EDMView:
+    """A process seen through the EDM variables; `score_fn(x, t)` is the model's score in the
+    process's own variables (a CountingScore in the workflow, so NFE is counted where it
+    happens)."""
+
+    process: ForwardProcess
+
+    # --- sigma~ <-> t --------------------------------------------------------------------------
+    def sigma_of_t(self, t) -> torch.Tensor:
+        t = torch.as_tensor(t, dtype=torch.float64)
+        return self.process.marginal_std(t) / self.process.mean_scale(t)
+
+    def t_of_sigma(self, sigma) -> torch.Tensor:
+        """The inverse of sigma_of_t: closed form for OU, VP and VE, bisection otherwise."""
+        sigma = torch.as_tensor(sigma, dtype=torch.float64)
+        p = self.process
+        if isinstance(p, OrnsteinUhlenbeck):
+            # sigma~^2 = (e^{2t} - 1) / 2
+            return 0.5 * torch.log1p(2 * sigma**2)
+        if isinstance(p, VariancePreserving):
+            # sigma~^2 = e^{B(t)} - 1, B(t) = beta_min t + (beta_max - beta_min) t^2 / 2: the
+            # quadratic's positive root, written without cancellation for small B
+            integrated = torch.log1p(sigma**2)
+            slope = p.beta_max - p.beta_min
+            root = torch.sqrt(p.beta_min**2 + 2 * slope * integrated)
+            return 2 * integrated / (p.beta_min + root)
+        if isinstance(p, VarianceExploding):
+            # sigma~^2 = sigma_min^2 ((sigma_max / sigma_min)^{2t / t_max} - 1)
+            return (p.t_max * 0.5 * torch.log1p((sigma / p.sigma_min) ** 2)
+                    / math.log(p.sigma_max / p.sigma_min))
+        return self.t_of_sigma_bisection(sigma)
+
+    def t_of_sigma_bisection(self, sigma, iterations: int = 100) -> torch.Tensor:
+        """The generic inverse: bisection on the increasing sigma_of_t over [0, 2 t_max] (a new
+        process needs no closed form; the tests hold the closed forms to it)."""
+        sigma = torch.as_tensor(sigma, dtype=torch.float64)
+        low = torch.zeros_like(sigma)
+        high = torch.full_like(sigma, 2 * self.process.t_max)
+        for _ in range(iterations):
+            middle = 0.5 * (low + high)
+            below = self.sigma_of_t(middle) < sigma
+            low, high = torch.where(below, middle, low), torch.where(below, high, middle)
+        return 0.5 * (low + high)
+
+    # --- end points --------------------------------------------------------------------------
+    @property
+    def sigma_max(self) -> float:
+        return float(self.sigma_of_t(self.process.t_max))
+
+    @property
+    def sigma_min(self) -> float:
+        return float(self.sigma_of_t(self.process.t_min))
+
+    def to_edm(self, x: torch.Tensor, t) -> torch.Tensor:
+        """x~ = x / a(t) (the prior at t_max enters the solvers this way)."""
+        return x / self.process.mean_scale(torch.as_tensor(t, dtype=torch.float64)).item()
+
+    def from_edm(self, x_edm: torch.Tensor, t) -> torch.Tensor:
+        return x_edm * self.process.mean_scale(torch.as_tensor(t, dtype=torch.float64)).item()
+
+    # --- the denoiser --------------------------------------------------------------------------
+    def denoiser(self, score_fn, x_edm: torch.Tensor, sigma: float) -> torch.Tensor:
+        """D(x~, sigma~) = x~ + sigma~^2 a score(a x~, t(sigma~)): one score evaluation. The
+        score sees a scalar time tensor of x's dtype, as in samplers.py."""
+        t = self.t_of_sigma(sigma)
+        scale = float(self.process.mean_scale(t))
+        t_model = t.to(dtype=x_edm.dtype, device=x_edm.device)
+        return x_edm + (sigma**2 * scale) * score_fn(scale * x_edm, t_model)
+
+    # --- grids ---------------------------------------------------------------------------------
+    def sigma_grid(self, steps: int, grid: str = "edm", rho: float = 7.0) -> torch.Tensor:
+        """steps + 1 noise levels (float64) from sigma~(t_max) down to sigma~(t_min).
+
+        "edm": Karras et al.'s eq. 5, uniform in sigma~^(1/rho) (rho = 7: short steps at low
+        noise); "logsnr": uniform in lambda = -log sigma~. The last level is sigma~(t_min), not
+        EDM's zero: the benchmark compares samples at t_min."""
+        if steps < 1:
+            raise ValueError(f"a grid needs at least one step, got {steps}")
+        fraction = torch.linspace(0, 1, steps + 1, dtype=torch.float64)
+        high, low = self.sigma_max, self.sigma_min
+        if grid == "edm":
+            root_high, root_low = high ** (1 / rho), low ** (1 / rho)
+            sigmas = (root_high + fraction * (root_low - root_high)) ** rho
+        elif grid == "logsnr":
+            sigmas = torch.exp(math.log(high) + fraction * (math.log(low) - math.log(high)))
+        else:
+            raise ValueError(f"unknown grid {grid!r}; expected one of {GRIDS}")
+        sigmas[0], sigmas[-1] = high, low
+        return sigmas
