@@ -214,25 +214,27 @@ FIRST_SEED_RULES = {"sampler_study"}
 
 
 def compute_jobs():
-    """Every compute job of this run, as {rule name -> the wildcards of each of its jobs}: the
+    """Every compute job of this run, as {rule name -> the wildcards of each of its jobs}, the
     jobs of every rule of this run that has a benchmark file and does not gather the run, one
     per combination of the wildcard values its benchmark path names. A rule that does not apply
     to this config is not defined (see the `if`s around rules), so a new compute rule needs no
     entry anywhere."""
     jobs = {}
-    for rule in workflow.rules:
-        if rule.benchmark is None or rule.name in GATHERING_RULES:
+    for defined in workflow.rules:
+        name_of_rule = defined.name
+        gathers = name_of_rule in GATHERING_RULES
+        if defined.benchmark is None or gathers:
             continue
-        names = re.findall(r"{(\w+)}", str(getattr(rules, rule.name).benchmark))
+        names = re.findall(r"{(\w+)}", str(getattr(rules, name_of_rule).benchmark))
         values = [
             (
                 [FIRST_SEED]
-                if name == "seed" and rule.name in FIRST_SEED_RULES
+                if name == "seed" and name_of_rule in FIRST_SEED_RULES
                 else WILDCARD_VALUES[name]
             )
             for name in names
         ]
-        jobs[rule.name] = [
+        jobs[name_of_rule] = [
             dict(zip(names, combination)) for combination in itertools.product(*values)
         ]
     return jobs

@@ -5,12 +5,6 @@ ETA_ROWS = f"{STUDY_DIR}/eta/{RUN}.csv"
 SAMPLER_ROWS = f"{STUDY_DIR}/samplers/{RUN}.csv"
 
 
-# The tables and figures that gather every run: seconds of work, run where Snakemake runs.
-localrules:
-    eta_table,
-    sampler_table,
-
-
 rule sample_eta:
     """Samples of one model from a member eta of the SDE family between the ODE (eta = 0) and
     the reverse SDE (eta = 1), integrated by torchsde."""
@@ -43,6 +37,10 @@ rule sample_eta:
 
 # The eta study, when the config lists etas.
 if ETAS:
+
+    # The table and figure that gather every run: seconds of work, run where Snakemake runs.
+    localrules:
+        eta_table,
 
     rule evaluate_eta:
         """W2^2 of every eta's samples to the data, the ODE and the SDE samples of one run."""
@@ -97,6 +95,9 @@ if ETAS:
 
 # The sampler study, when the config lists step counts.
 if SAMPLER_STUDY["steps"]:
+
+    localrules:
+        sampler_table,
 
     rule sampler_study:
         """ODE–SDE W2^2 against step count and integrator, for one trained model."""
