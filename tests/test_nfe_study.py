@@ -190,7 +190,7 @@ def test_figure_has_a_panel_per_dataset_and_sampler_and_a_line_per_weight():
     figure = nfe_figure(rows)
     try:
         # moons has no dpmpp_2m rows: three panels, not four.
-        titles = sorted(ax.get_title().split(" (")[0] for ax in figure.axes)
+        titles = sorted(ax.get_title().split("\n")[0] for ax in figure.axes)
         assert titles == ["checkerboard, dpmpp_2m", "checkerboard, heun", "moons, heun"]
         for ax in figure.axes:
             lines = [line.get_label() for line in ax.get_lines()]

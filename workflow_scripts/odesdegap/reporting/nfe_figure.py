@@ -19,14 +19,17 @@ FLOOR_LABEL = "floor, with data"
 def nfe_figure(rows: pd.DataFrame):
     """Rows of the grid: data sets; columns: samplers (the configured names). Each point is the
     mean over seeds of `w2sq_data` at one `nfe_budget`, NaN (a gap in the line) where any seed
-    diverged, as in nfe_findings. A (data set, sampler) pair without rows gets no axes."""
+    diverged, as in nfe_findings. A (data set, sampler) pair without rows gets no axes; the
+    legend sits right of the panels, so `figures.save` keeps it without a tight bounding box."""
     sns.set_theme(style="whitegrid")
     datasets = sorted(rows.dataset.unique())
     samplers = sorted(rows.sampler.unique())
     weights = sorted(rows.fp_weight.astype(float).unique())
     colours = dict(zip(weights, sns.color_palette("viridis", len(weights)), strict=True))
+    width = 3.2 * len(samplers)
+    legend_width = 1.5  # inches to the right of the panels, kept free for the legend
     fig, axes = plt.subplots(len(datasets), len(samplers), squeeze=False,
-                             figsize=(3.2 * len(samplers), 2.8 * len(datasets)))
+                             figsize=(width + legend_width, 2.8 * len(datasets)))
     for i, dataset in enumerate(datasets):
         for j, sampler in enumerate(samplers):
             ax = axes[i, j]
@@ -46,16 +49,18 @@ def nfe_figure(rows: pd.DataFrame):
                 ax.axhline(floor, color="0.35", linestyle="--", linewidth=1, label=FLOOR_LABEL)
             ax.set_xscale("log")
             ax.set_yscale("log")
-            n = panel.n_samples.min()
-            ax.set_title(f"{dataset}, {sampler} (n = {int(n):,}, "
-                         f"{int(means.seeds.max())} seed(s))", fontsize=9)
-            ax.set_xlabel("NFE budget" if i == len(datasets) - 1 else "")
-            ax.set_ylabel("W2^2 to data" if j == 0 else "")
+            n, seeds = panel.n_samples.min(), int(means.seeds.max())
+            size = "n = ?" if pd.isna(n) else f"n = {int(n):,}"
+            ax.set_title(f"{dataset}, {sampler}\n{size}, {seeds} seed{'s' * (seeds > 1)}",
+                         fontsize=9)
+            ax.set_xlabel("NFE budget")
+            ax.set_ylabel("W2^2 to data")
     handles = {}
     for ax in fig.axes:
         for handle, label in zip(*ax.get_legend_handles_labels(), strict=True):
             handles.setdefault(label, handle)
-    fig.legend(handles.values(), handles.keys(), loc="upper left", bbox_to_anchor=(1.0, 1.0),
-               title="FP weight")
-    fig.tight_layout()
+    right = width / (width + legend_width)
+    fig.tight_layout(rect=(0, 0, right, 1))
+    fig.legend(handles.values(), handles.keys(), loc="upper left", bbox_to_anchor=(right, 1),
+               title="FP weight", fontsize=9)
     return fig

@@ -289,7 +289,8 @@ def _beat_sentence(beat: dict, budgets: list[int]) -> str:
     at = beat["at_shown"]
     if beat["first_beat_budget"] is None:
         if at is None:
-            return f"{w} is never compared with w=0 (diverged or lost samples at every budget)."
+            return (f"{w} is never compared with w=0 (diverged, lost samples or no floor at "
+                    "every budget).")
         return (f"{w} never beats w=0 beyond the floor within {span} (closest at NFE "
                 f"{beat['shown_budget']}: {_pair(at)}).")
     first = beat["first_beat_budget"]
@@ -313,7 +314,7 @@ def _survival_sentences(item: dict, findings: dict) -> list[str]:
         verdict = ("holds" if claim["holds"] else "does not hold (within the floor)"
                    if None not in (claim["advantage"], claim["floor"])
                    and claim["advantage"] <= claim["floor"]
-                   else "does not hold (lost samples or no floor)")
+                   else "does not hold (diverged, lost samples or no floor)")
         parts = []
         for at in item["at"]:
             if not at["measured"]:
