@@ -174,6 +174,10 @@ def test_the_euler_advantage_survives_or_not_at_nfe_10_and_20():
             "floor 0.01, 20,000 samples.") in text
     assert ("w=1's advantage at the 800-step Euler SDE does not hold (within the floor) (0.055 vs "
             "0.06, margin 0.005, floor 0.01, 20,000 samples); at NFE 10 beyond the floor") in text
+    # An Euler ODE that lost 1% of its samples (off the grid) carries no advantage.
+    lossy = ref.assign(n_outside_ode=np.where(ref.fp_weight == 1.0, 200, 0))
+    claim = by_weight(group_of(nfe_findings(study_rows(CURVES), lossy))["survival"])[1.0]
+    assert not claim["reference"]["ode"]["holds"] and claim["at"][0]["survives"]["ode"] is None
     # Budget 20 not measured; no reference at all.
     rows = study_rows(CURVES)
     found = nfe_findings(rows[rows.nfe_budget != 20], ref)

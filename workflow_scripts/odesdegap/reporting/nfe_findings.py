@@ -27,7 +27,7 @@ import math
 import numpy as np
 import pandas as pd
 
-from odesdegap.reporting.tables import LOST_TOLERANCE, NEAR_FLOOR_FACTOR, lost_fraction
+from odesdegap.reporting.tables import LOST_TOLERANCE, NEAR_FLOOR_FACTOR, loses_samples
 
 ROW_COLUMNS = ["dataset", "fp_weight", "seed", "sampler", "solver", "nfe_budget", "nfe",
                "w2sq_data", "w2sq_reference", "lost_fraction", "w2sq_floor", "w2sq_floor_data",
@@ -82,7 +82,8 @@ def nfe_findings(rows: pd.DataFrame, reference_rows: pd.DataFrame | None,
 def _cells(rows: pd.DataFrame) -> pd.DataFrame:
     """Seed means per cell. NaN W2^2 in any seed -> NaN mean (skipna off); `lost`: the worst
     seed lost more than LOST_TOLERANCE (or more than NEAR_FLOOR_FACTOR times the data's own loss
-    where `lost_fraction_floor` is given)."""
+    where `lost_fraction_floor` is given), as tables.loses_samples rules; `n_samples`: the
+    smallest over seeds."""
     rows = rows.assign(nfe_budget=rows.nfe_budget.astype(int),
                        fp_weight=rows.fp_weight.astype(float))
     lost = rows.get("lost_fraction", pd.Series(0.0, index=rows.index)).fillna(0.0)
@@ -117,14 +118,14 @@ def _reference(reference_rows: pd.DataFrame | None) -> dict:
             if column not in runs:
                 continue
             n = runs.get(f"n_samples_{sampler}", runs.get("n_floor_points"))
-            lost = lost_fraction(runs, sampler)
-            nonfinite = runs.get(f"n_nonfinite_{sampler}", pd.Series(0, index=runs.index))
+            floor = runs.get("w2sq_floor_data", pd.Series(np.nan, index=runs.index))
             entry[sampler] = {
                 "w2sq": runs[column].mean(skipna=False),
-                "floor": runs.w2sq_floor_data.mean(),
+                "floor": floor.mean(),
                 "n_samples": None if n is None else n.min(),
-                "valid": bool(np.isfinite(runs[column]).all() and (lost <= LOST_TOLERANCE).all()
-                              and (nonfinite.fillna(0) == 0).all()),
+                # the metrics table's own rule (tables.loses_samples), worst seed
+                "valid": bool(np.isfinite(runs[column]).all()
+                              and not loses_samples(runs, sampler).any()),
             }
         found.setdefault(dataset, {})[float(weight)] = entry
     return found
