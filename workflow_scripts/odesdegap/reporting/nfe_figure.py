@@ -1,0 +1,66 @@
+"""The NFE study's figure: W2^2 to the data against the NFE budget, one line per FP weight, one
+panel per (data set, sampler), with the noise floor of a distance to the data as a dashed line,
+so a reader sees at which budget the weights separate by more than the noise. Saved with
+`figures.save`."""
+
+from __future__ import annotations
+
+import matplotlib
+
+matplotlib.use("Agg")
+
+import matplotlib.pyplot as plt  # noqa: E402
+import pandas as pd  # noqa: E402
+import seaborn as sns  # noqa: E402
+
+FLOOR_LABEL = "floor, with data"
+
+
+def nfe_figure(rows: pd.DataFrame):
+    """Rows of the grid: data sets; columns: samplers (the configured names). Each point is the
+    mean over seeds of `w2sq_data` at one `nfe_budget`, NaN (a gap in the line) where any seed
+    diverged, as in nfe_findings. A (data set, sampler) pair without rows gets no axes; the
+    legend sits right of the panels, so `figures.save` keeps it without a tight bounding box."""
+    sns.set_theme(style="whitegrid")
+    datasets = sorted(rows.dataset.unique())
+    samplers = sorted(rows.sampler.unique())
+    weights = sorted(rows.fp_weight.astype(float).unique())
+    colours = dict(zip(weights, sns.color_palette("viridis", len(weights)), strict=True))
+    width = 3.2 * len(samplers)
+    legend_width = 1.5  # inches to the right of the panels, kept free for the legend
+    fig, axes = plt.subplots(len(datasets), len(samplers), squeeze=False,
+                             figsize=(width + legend_width, 2.8 * len(datasets)))
+    for i, dataset in enumerate(datasets):
+        for j, sampler in enumerate(samplers):
+            ax = axes[i, j]
+            panel = rows[(rows.dataset == dataset) & (rows.sampler == sampler)]
+            if panel.empty:
+                fig.delaxes(ax)
+                continue
+            means = panel.groupby(["fp_weight", "nfe_budget"]).agg(
+                w2sq_data=("w2sq_data", lambda v: v.mean(skipna=False)),
+                seeds=("seed", "nunique"))
+            for weight, line in means.groupby(level="fp_weight"):
+                line = line.droplevel("fp_weight")
+                ax.plot(line.index, line.w2sq_data, marker="o", markersize=3,
+                        color=colours[float(weight)], label=f"w = {weight:g}")
+            floor = panel.w2sq_floor_data.mean()
+            if pd.notna(floor):
+                ax.axhline(floor, color="0.35", linestyle="--", linewidth=1, label=FLOOR_LABEL)
+            ax.set_xscale("log")
+            ax.set_yscale("log")
+            n, seeds = panel.n_samples.min(), int(means.seeds.max())
+            size = "n = ?" if pd.isna(n) else f"n = {int(n):,}"
+            ax.set_title(f"{dataset}, {sampler}\n{size}, {seeds} seed{'s' * (seeds > 1)}",
+                         fontsize=9)
+            ax.set_xlabel("NFE budget")
+            ax.set_ylabel("W2^2 to data")
+    handles = {}
+    for ax in fig.axes:
+        for handle, label in zip(*ax.get_legend_handles_labels(), strict=True):
+            handles.setdefault(label, handle)
+    right = width / (width + legend_width)
+    fig.tight_layout(rect=(0, 0, right, 1))
+    fig.legend(handles.values(), handles.keys(), loc="upper left", bbox_to_anchor=(right, 1),
+               title="FP weight", fontsize=9)
+    return fig
