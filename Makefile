@@ -78,14 +78,14 @@ gpu-check: $(INSTALLED_DEV)
 lint: $(INSTALLED_DEV)
 	$(BIN)/snakemake --lint
 	$(BIN)/snakefmt --check Snakefile workflow/ rules/
-	$(BIN)/ruff check workflow_scripts tests
+	$(BIN)/ruff check workflow_scripts tests tools
 
 docs: $(INSTALLED)
 	cd workflow_scripts && ../$(BIN)/python -m odesdegap.config_reference > ../docs/configuration.md
 
 format: $(INSTALLED_DEV)
 	$(BIN)/snakefmt Snakefile workflow/ rules/
-	$(BIN)/ruff check --fix workflow_scripts tests
+	$(BIN)/ruff check --fix workflow_scripts tests tools
 
 clean:
 	rm -rf results/samples results/metrics results/floor results/tables results/figures \
