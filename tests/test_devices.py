@@ -6,6 +6,7 @@ import os
 import subprocess
 import sys
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 import torch
@@ -48,6 +49,17 @@ def test_the_schema_accepts_cuda_n_and_refuses_other_names():
     with pytest.raises(ConfigError, match="'device' has value 'cuda3': expected one of 'auto', "
                        "'cpu', 'cuda', a name matching"):
         checked({**base, "device": "cuda3"})
+
+
+def test_a_gpu_job_on_a_node_without_cuda_stops_with_the_message(monkeypatch, capfd):
+    """On a cluster the submitting node skips the device check (workflow/Snakefile); the job's
+    own check on its node stops it with that message and exit status 1, no traceback."""
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    sm = SimpleNamespace(threads=1, config={"device": "auto"}, resources=SimpleNamespace(gpu=1))
+    with pytest.raises(SystemExit) as stopped:
+        runtime.job_device(sm)
+    assert stopped.value.code == 1
+    assert "Error: the config asks for a GPU (compute.gpus is 1)" in capfd.readouterr().err
 
 
 def test_resolve_device_without_cuda(tmp_path):

@@ -4,6 +4,7 @@ Resumes from its checkpoint if a previous attempt of the same job was killed; re
 checkpoint once the final weights are written.
 """
 
+import sys
 from pathlib import Path
 
 import pandas as pd
@@ -54,7 +55,8 @@ try:
 except NonFiniteLossError as error:
     raise SystemExit(f"training stopped: {error}") from None
 except TrainingInterrupted as error:
-    print(error)
+    print(error)  # the job's log, which the retry overwrites; the scheduler's log keeps it:
+    print(error, file=sys.__stderr__)
     raise SystemExit(error.exit_code) from None
 
 # with training.ema_decay > 0, `model` now holds the averaged weights (see training.train)

@@ -37,6 +37,10 @@ def cuda_build() -> str:
     return f"CUDA {torch.version.cuda}" if torch.version.cuda else "CPU-only build"
 
 
+class DeviceError(RuntimeError):
+    """The config's device or GPU request cannot be met here (device_problems says why)."""
+
+
 def device_problems(device: str, gpus: int, cuda_available: bool, device_count: int) -> list[str]:
     """Why the config's device and GPU request cannot be met on this machine (empty if they
     can). Checked before any job (the Snakefile) and again in each job (setup)."""
@@ -123,7 +127,7 @@ def resolve_device(device: str, gpus: int = 0, cuda_available: bool | None = Non
         scheduler_pinned = bool(os.environ.get("CUDA_VISIBLE_DEVICES", "").strip())
     problems = device_problems(device, gpus, cuda_available, device_count)
     if problems:
-        raise RuntimeError(problems[0])
+        raise DeviceError(problems[0])
     if device == "cpu" or (device == "auto" and not cuda_available):
         return torch.device("cpu")
     if device.startswith("cuda:"):
@@ -154,8 +158,12 @@ def setup(threads: int, device: str = "auto", gpus: int = 0) -> torch.device:
 
 
 def job_device(sm) -> torch.device:
-    """`setup` for a Snakemake job: its threads, the config's device, its `gpu` resource."""
-    return setup(sm.threads, sm.config["device"], getattr(sm.resources, "gpu", 0))
+    """`setup` for a Snakemake job: its threads, the config's device, its `gpu` resource. A
+    device the node cannot give (a GPU job on a node without CUDA) stops the job with
+    device_problems' message, without a traceback: on a cluster this is where it is caught,
+    as the submitting node skips the check."""
+    with stopping_on(DeviceError):
+        return setup(sm.threads, sm.config["device"], getattr(sm.resources, "gpu", 0))
 
 
 def job(sm, computes: bool = True) -> tuple[object, torch.device | None]:
