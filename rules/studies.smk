@@ -1,5 +1,16 @@
 STUDY_DIR = f"{RESULTS}/studies"
 ETA_SAMPLES = f"{RESULTS}/samples/{RUN}/eta{{eta}}.npz"
+# The eta family's members: the sde sampler's torchsde method on the `sampling` grid.
+ETA_SAMPLER = {
+    **SAMPLERS["sde"],
+    "dynamics": "eta",
+    "solver": (
+        SAMPLERS["sde"]["solver"] if SAMPLERS["sde"]["grid"] == "sampling" else "euler"
+    ),
+    "grid": "sampling",
+    "nfe": None,
+    "options": {},
+}
 # One CSV of rows per run, each row naming its run: the tables concatenate them.
 ETA_ROWS = f"{STUDY_DIR}/eta/{RUN}.csv"
 SAMPLER_ROWS = f"{STUDY_DIR}/samplers/{RUN}.csv"
@@ -33,10 +44,13 @@ rule sample_eta:
         model=MODEL,
         image_shape=shape_of,
         dim=lambda wc: dimension(wc.dataset),
-        sampling=sampler_settings("sde"),
+        sampling=sampling_settings_of(ETA_SAMPLER),
         sample_seed=eta_seed,
-        kind="sde",
-        eta=lambda wc: configured(ETAS, wc, "eta", "studies.eta"),
+        sampler=lambda wc: {
+            **ETA_SAMPLER,
+            "eta": configured(ETAS, wc, "eta", "studies.eta"),
+        },
+        name=lambda wc: f"eta {wc.eta}",
     script:
         "../workflow_scripts/sample.py"
 
@@ -173,3 +187,66 @@ if SAMPLER_STUDY["steps"]:
             study="sampler",
         script:
             "../workflow_scripts/make_study_table.py"
+
+
+# The NFE sweeps: samplers whose `nfe` is a list of budgets (a job per run and sampler, not per
+# budget: every job pays seconds of start-up).
+NFE_ROWS = f"{STUDY_DIR}/nfe/{RUN}/{{sampler}}.csv"
+
+if SWEEP_SAMPLERS:
+
+    rule nfe_sweep:
+        """One NFE sweep of one run: the sampler at each of its budgets, W2^2 of each budget's
+        samples to the data and to the reference sampler's samples, one row per budget.
+        """
+        input:
+            data=f"{DATA}.npz",
+            model=f"{MODEL_DIR}/model.pt",
+            reference=SAMPLES.replace("{sampler}", REFERENCE_SAMPLER),
+        output:
+            rows=NFE_ROWS,
+        log:
+            f"{LOGS}/nfe_sweep/{RUN}/{{sampler}}.log",
+        benchmark:
+            f"{BENCHMARKS}/nfe_sweep/{RUN}/{{sampler}}.tsv"
+        wildcard_constraints:
+            sampler=SWEEP_PATTERN,
+        conda:
+            "../envs/benchmark.yaml"
+        threads: COMPUTE["threads"]
+        resources:
+            **job_resources(),
+        params:
+            engine=ENGINE,
+            process=config["process"],
+            model=MODEL,
+            image_shape=shape_of,
+            dim=lambda wc: dimension(wc.dataset),
+            sampling=sampler_settings,
+            sample_seed=sampler_seed,
+            sampler=sampler_entry,
+            grid=W2_GRID,
+            fp_weight=fp_weight,
+            seed=lambda wc: int(wc.seed),
+        script:
+            "../workflow_scripts/nfe_sweep.py"
+
+    localrules:
+        nfe_table,
+
+    rule nfe_table:
+        """Every NFE sweep's rows of every run in one table (results/tables/nfe_study.csv)."""
+        input:
+            rows=[
+                NFE_ROWS.format(**run, sampler=name)
+                for run in RUNS
+                for name in SWEEP_SAMPLERS
+            ],
+        output:
+            table=f"{TABLES}/nfe_study.csv",
+        log:
+            f"{LOGS}/nfe_table.log",
+        conda:
+            "../envs/benchmark.yaml"
+        script:
+            "../workflow_scripts/make_nfe_table.py"

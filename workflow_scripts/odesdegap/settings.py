@@ -140,18 +140,41 @@ class TrainingSettings(ConfigSection):
 
 @dataclass(frozen=True)
 class SamplingSettings(ConfigSection):
-    """sampling: the ODE and SDE samplers and their shared time grid."""
+    """sampling: what every sampler shares (sample count, chunks) and the time grid of the
+    samplers on grid `sampling`."""
 
     n_samples: int
     chunk_size: int
     steps: int
     refine_last: int
     refine_factor: int
-    ode_method: str
-    sde_method: str
     sde_final_step_noise: bool
     ode_rtol: float
     ode_atol: float
+
+
+@dataclass(frozen=True)
+class SamplerSettings(ConfigSection):
+    """samplers.<name>: one sampler, its dynamics, solver and grid (samplers.sample_problems
+    says which combinations exist). `nfe` is an int, a tuple (an NFE sweep) or None."""
+
+    dynamics: str
+    solver: str
+    grid: str
+    nfe: int | tuple[int, ...] | None
+    eta: float | None
+    rho: float
+    options: dict
+
+    @property
+    def fast(self) -> bool:
+        """A few-step solver of odesdegap.diffusion.fast_solvers (grid edm or logsnr)."""
+        return self.grid != "sampling"
+
+    @property
+    def sweep(self) -> bool:
+        """A list of NFE budgets: one job samples at each and writes rows, not samples."""
+        return isinstance(self.nfe, tuple)
 
 
 # --- evaluation ----------------------------------------------------------------------------

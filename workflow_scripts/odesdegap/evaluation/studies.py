@@ -16,9 +16,14 @@ import itertools
 import numpy as np
 import torch
 
-from odesdegap.diffusion.samplers import sample
+from odesdegap.diffusion.samplers import sample, sampler
 from odesdegap.evaluation.metrics import Grid, w2sq_between_histograms
-from odesdegap.settings import EngineSettings, SamplerStudySettings, SamplingSettings
+from odesdegap.settings import (
+    EngineSettings,
+    SamplerSettings,
+    SamplerStudySettings,
+    SamplingSettings,
+)
 
 EXACT_GAUSSIAN = {"mean": [0.5, -0.5], "std": 0.5}
 # The exact lane's name in the `dataset` column of the sampler study (it has no FP weight).
@@ -49,14 +54,12 @@ def eta_rows(eta_samples: dict[float, np.ndarray], references: dict[str, np.ndar
     return rows
 
 
-def study_sampling(n_samples: int, steps: int, ode_method: str, sde_method: str
-                   ) -> SamplingSettings:
-    """The samplers of one cell of the study: `steps` uniform steps (no refinement), all samples
+def study_sampling(n_samples: int, steps: int) -> SamplingSettings:
+    """The grid of one cell of the study: `steps` uniform steps (no refinement), all samples
     in one chunk, noise on every SDE step. The study's ODE methods are fixed-grid (the schema
     allows euler, midpoint, rk4), so the tolerances are never read."""
     return SamplingSettings(n_samples=n_samples, chunk_size=n_samples, steps=steps,
-                            refine_last=0, refine_factor=1, ode_method=ode_method,
-                            sde_method=sde_method, sde_final_step_noise=True,
+                            refine_last=0, refine_factor=1, sde_final_step_noise=True,
                             ode_rtol=1e-5, ode_atol=1e-5)
 
 
@@ -72,13 +75,12 @@ def sampler_study(model, process, reference: np.ndarray, study: SamplerStudySett
     for n_steps in study.steps:
         drawn = {}
         # each cell pairs an ODE and an SDE method; a sampler reads only its own one
-        cells = [("ode", method, study.sde_methods[0]) for method in study.ode_methods]
-        cells += [("sde", study.ode_methods[0], method) for method in study.sde_methods]
-        for kind, ode_method, sde_method in cells:
-            settings = study_sampling(study.n_samples, n_steps, ode_method, sde_method)
-            result = sample(kind, model, process, dim, settings, seed, device, eta=1.0,
+        cells = [("ode", method) for method in study.ode_methods]
+        cells += [("sde", method) for method in study.sde_methods]
+        settings = study_sampling(study.n_samples, n_steps)
+        for kind, method in cells:
+            result = sample(sampler(kind, method), model, process, dim, settings, seed, device,
                             engine=engine)
-            method = ode_method if kind == "ode" else sde_method
             drawn[kind, method] = (grid.histogram(result["samples"], "model")[0], result["nfe"])
         for ode_method, sde_method in itertools.product(study.ode_methods, study.sde_methods):
             (ode, ode_nfe), (sde, sde_nfe) = drawn["ode", ode_method], drawn["sde", sde_method]
@@ -92,4 +94,41 @@ def sampler_study(model, process, reference: np.ndarray, study: SamplerStudySett
                 "w2sq_ode_data": w2sq_between_histograms(ode, data_weights, grid.support),
                 "w2sq_sde_data": w2sq_between_histograms(sde, data_weights, grid.support),
             })
+    return rows
+
+
+# --- NFE sweeps ---------------------------------------------------------------------------------
+# The columns of an NFE sweep's rows (rule nfe_sweep, results/studies/nfe/{run}/{sampler}.csv),
+# after the run's identity (dataset, fp_weight, seed) and the sampler's name and solver.
+NFE_SWEEP_COLUMNS = ("nfe_budget", "nfe", "w2sq_data", "w2sq_reference", "lost_fraction",
+                     "sample_seconds")
+
+
+def nfe_sweep(name: str, spec: SamplerSettings, model, process, dim: int,
+              settings: SamplingSettings, seed: int, device: torch.device, *,
+              data: np.ndarray, reference: np.ndarray, grid: Grid,
+              engine: EngineSettings) -> list[dict]:
+    """Sample with sampler `spec` (named `name`) at each of its NFE budgets (spec.nfe, a tuple)
+    from the same prior draws (`seed`), in settings' chunks, and measure each budget's samples
+    on the 2-D W2 grid: to the held-out `data` and to the reference sampler's samples
+    `reference`, with the fraction of samples the grid could not use. One row per budget
+    (NFE_SWEEP_COLUMNS): `nfe` is the evaluations counted, which an adaptive solver decides."""
+    data_weights = grid.histogram(data, "data")[0]
+    reference_weights = grid.histogram(reference, "model")[0]
+    rows = []
+    for budget in spec.nfe:
+        result = sample(spec, model, process, dim, settings, seed, device, engine=engine,
+                        nfe=budget)
+        weights, dropped = grid.histogram(result["samples"], "model")
+        rows.append({
+            "sampler": name,
+            "solver": spec.solver,
+            "nfe_budget": budget,
+            "nfe": result["nfe"],
+            "w2sq_data": w2sq_between_histograms(weights, data_weights, grid.support),
+            "w2sq_reference": w2sq_between_histograms(weights, reference_weights, grid.support),
+            "lost_fraction": (dropped["n_outside"] + dropped["n_nonfinite"])
+            / len(result["samples"]),
+            "sample_seconds": result["wall_time_s"],
+        })
     return rows
