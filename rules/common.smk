@@ -34,7 +34,6 @@ wildcard_constraints:
     weight="[0-9][0-9.e+-]*",
     seed="[0-9]+",
     sampler=SAMPLER_PATTERN,
-    eta="[0-9][0-9.e+-]*",
     extractor="classifier|inception",
 
 
@@ -98,7 +97,12 @@ W2_SETTINGS = {
     },
 }
 STUDIES = config["studies"]
-ETAS = {format_weight(eta): float(eta) for eta in STUDIES["eta"]}
+# The eta family's members: name -> eta (the samplers with dynamics eta).
+ETA_SAMPLERS = {
+    name: entry["eta"]
+    for name, entry in SAMPLERS.items()
+    if entry["dynamics"] == "eta" and name in SAMPLE_SAMPLERS
+}
 SAMPLER_STUDY = STUDIES["sampler"]
 # With published.checkpoints_dir set, the models are the authors' (imported), not trained.
 PUBLISHED = config["published"]["checkpoints_dir"] is not None
@@ -220,11 +224,6 @@ def reference_samples(wildcards):
     return {"reference": SAMPLES.format(**{**wildcards, "sampler": REFERENCE_SAMPLER})}
 
 
-def eta_seed(wildcards):
-    """A distinct, stable sampling seed for each member of the eta family."""
-    return seeds.eta_seed(int(wildcards.seed), wildcards.eta)
-
-
 def feature_extractor_inputs(wildcards):
     """The classifier extractor is a file this workflow makes; Inception is clean-fid's."""
     if wildcards.extractor == "classifier":
@@ -261,7 +260,6 @@ WILDCARD_VALUES = {
     "weight": list(WEIGHTS),
     "seed": config["seeds"],
     "sampler": list(SAMPLERS),
-    "eta": list(ETAS),
     "extractor": FID_EXTRACTORS,
 }
 # Rules that run the first seed only.
@@ -322,7 +320,7 @@ def run_tables():
     ]
     if IMAGE_DATASETS:
         tables += [rules.fid_table.output.runs, rules.fid_table.output.summary_csv]
-    if ETAS:
+    if ETA_SAMPLERS:
         tables.append(rules.eta_table.output.table)
     if SAMPLER_STUDY["steps"]:
         tables.append(rules.sampler_table.output.table)
@@ -350,7 +348,7 @@ def final_targets():
         targets.append(rules.published_comparison.output)
     if IMAGE_DATASETS:
         targets.append(rules.fid_table.output)
-    if ETAS:
+    if ETA_SAMPLERS:
         targets.append(rules.eta_table.output)
     if SAMPLER_STUDY["steps"]:
         targets.append(rules.sampler_table.output)

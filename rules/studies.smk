@@ -1,18 +1,4 @@
 STUDY_DIR = f"{RESULTS}/studies"
-ETA_SAMPLES = f"{RESULTS}/samples/{RUN}/eta{{eta}}.npz"
-# The eta family's members: the sde sampler's torchsde method on the `sampling` grid.
-ETA_SAMPLER = {
-    **SAMPLERS["sde"],
-    "dynamics": "eta",
-    "solver": (
-        SAMPLERS["sde"]["solver"] if SAMPLERS["sde"]["grid"] == "sampling" else "euler"
-    ),
-    "grid": "sampling",
-    "nfe": None,
-    "options": {},
-}
-# One CSV of rows per run, each row naming its run: the tables concatenate them.
-ETA_ROWS = f"{STUDY_DIR}/eta/{RUN}.csv"
 SAMPLER_ROWS = f"{STUDY_DIR}/samplers/{RUN}.csv"
 
 
@@ -22,72 +8,15 @@ localrules:
     sampler_table,
 
 
-rule sample_eta:
-    """Samples of one model from a member eta of the SDE family between the ODE (eta = 0) and
-    the reverse SDE (eta = 1), integrated by torchsde."""
-    input:
-        model=f"{MODEL_DIR}/model.pt",
-    output:
-        samples=ETA_SAMPLES,
-    log:
-        f"{LOGS}/sample_eta/{RUN}/eta{{eta}}.log",
-    benchmark:
-        f"{BENCHMARKS}/sample_eta/{RUN}/eta{{eta}}.tsv"
-    conda:
-        "../envs/benchmark.yaml"
-    threads: COMPUTE["threads"]
-    resources:
-        **job_resources(share=0.5),
-    params:
-        engine=ENGINE,
-        process=config["process"],
-        model=MODEL,
-        image_shape=shape_of,
-        dim=lambda wc: dimension(wc.dataset),
-        sampling=sampling_settings_of(ETA_SAMPLER),
-        sample_seed=eta_seed,
-        sampler=lambda wc: {
-            **ETA_SAMPLER,
-            "eta": configured(ETAS, wc, "eta", "studies.eta"),
-        },
-        name=lambda wc: f"eta {wc.eta}",
-    script:
-        "../workflow_scripts/sample.py"
-
-
-# The eta study, when the config lists etas.
-if ETAS:
-
-    rule evaluate_eta:
-        """W2^2 of every eta's samples to the data, the ODE and the SDE samples of one run."""
-        input:
-            data=f"{DATA}.npz",
-            ode=SAMPLES.replace("{sampler}", "ode"),
-            sde=SAMPLES.replace("{sampler}", "sde"),
-            etas=lambda wc: [ETA_SAMPLES.format(eta=eta, **wc) for eta in ETAS],
-        output:
-            rows=ETA_ROWS,
-        log:
-            f"{LOGS}/evaluate_eta/{RUN}.log",
-        benchmark:
-            f"{BENCHMARKS}/evaluate_eta/{RUN}.tsv"
-        conda:
-            "../envs/benchmark.yaml"
-        threads: 1
-        resources:
-            **job_resources(share=0.5, uses_gpu=False),
-        params:
-            etas=list(ETAS.values()),
-            grid=W2_GRID,
-            fp_weight=fp_weight,
-            seed=lambda wc: int(wc.seed),
-        script:
-            "../workflow_scripts/evaluate_eta.py"
+# The eta family: the samplers with dynamics eta, sampled and evaluated like every sampler
+# (rules sample and evaluate_sampler); its table and figure come from their metrics columns.
+if ETA_SAMPLERS:
 
     rule eta_table:
-        """The eta sweep of every run: one table and one figure."""
+        """The eta family of every run: each member's W2^2 to the data and to the reference
+        sampler, from the metrics table, in one table and one figure."""
         input:
-            rows=run_paths(ETA_ROWS),
+            metrics=f"{TABLES}/metrics.csv",
         output:
             table=f"{TABLES}/eta_sweep.csv",
             figure=report(
@@ -105,6 +34,8 @@ if ETAS:
             "../envs/benchmark.yaml"
         params:
             study="eta",
+            members=ETA_SAMPLERS,
+            reference_sampler=REFERENCE_SAMPLER,
         script:
             "../workflow_scripts/make_study_table.py"
 

@@ -38,7 +38,7 @@ MALFORMED = [
     ("evaluation.w2_method", "sinkhorn", "'evaluation.w2_method' has value 'sinkhorn'"),
     ("evaluation.nll", {"points": -1}, "'evaluation.nll.points' has value -1"),
     ("evaluation.nll", {"method": "rk45"}, "'evaluation.nll.method' has value 'rk45'"),
-    ("studies", {"eta": [-0.5]}, "'studies.eta.0' has value -0.5"),
+    ("studies", {"eta": [0.5]}, "'studies.eta' has moved: set a sampler with dynamics eta"),
     ("studies", {"sampler": {"steps": [0]}}, "'studies.sampler.steps.0' has value 0"),
     ("datasets", [], "'datasets' has value []: expected a list with at least 1"),
     ("datasets", "mixture", "'datasets' has value 'mixture': expected a value of type array"),
@@ -241,8 +241,10 @@ IMAGES = merged(REPO / "presets/images.yaml")
     ({"evaluation": {"fid": {"feature_extractors": ["clip"]}}},
      "'evaluation.fid.feature_extractors.0' has value 'clip'"),
     ({"classifier": {"epochs": 0}}, "'classifier.epochs' has value 0"),
-    ({"studies": {"eta": [0.5]}}, "expected empty eta and sampler.steps lists with data sets of "
-                                  "more than 2 dimensions (digits)"),
+    ({"studies": {"sampler": {"steps": [10]}}}, "expected an empty sampler.steps list with data "
+                                                "sets of more than 2 dimensions (digits)"),
+    ({"samplers": {"ode": {"dynamics": "ode", "solver": "heun", "grid": "edm", "nfe": [5, 9]}}},
+     "an NFE sweep measures W2 on the 2-D grid"),
 ], ids=lambda v: str(v)[:40])
 def test_image_configs_are_checked(edit, message):
     config = copy.deepcopy(IMAGES)

@@ -8,7 +8,6 @@ def test_values_are_pinned():
     assert seeds.dataset_seeds("mixture", 2023) == (2023262857, 2023262858)
     assert seeds.floor_seeds("mixture", 2023) == (2023262859, 2023262860)
     assert seeds.sampler_seed(3, "ode") == 3001 and seeds.sampler_seed(3, "sde") == 3002
-    assert seeds.eta_seed(1, "0.5") == 1563472
     assert seeds.brownian_entropy(7, 3, 1) == 4900169
     # any other sampler name: from its text, like the etas
     assert seeds.sampler_seed(1, "heun10") == 1_000_003 + seeds.name_offset("heun10")

@@ -131,7 +131,7 @@ def test_metrics_table_has_every_run_and_finite_values(completed_run):
     assert "w2sq_floor" in markdown and "noise floor" in markdown
     by_rule = pd.read_csv(completed_run / "results" / "tables" / "benchmarks_by_rule.csv")
     assert {"train", "sample", "evaluate", "evaluate_sampler", "prepare_data", "noise_floor",
-            "sample_eta", "evaluate_eta", "sampler_study"} <= set(by_rule.rule)
+            "sampler_study"} <= set(by_rule.rule)
 
 
 def test_benchmark_table_has_every_compute_job(completed_run):
@@ -202,9 +202,9 @@ def test_every_declared_log_is_written(completed_run):
     assert "training: 100%" in (logs / f"train/{run}.log").read_text()
     for sampler in ("ode", "sde"):
         assert f"{sampler} sampling: 100%" in (logs / f"sample/{run}/{sampler}.log").read_text()
-    assert "sde sampling (eta 0.5): 100%" in (logs / f"sample_eta/{run}/eta0.5.log").read_text()
+    assert "euler sampling (eta 0.5): 100%" in (logs / f"sample/{run}/eta0_5.log").read_text()
     evaluation = (logs / f"evaluate/{run}.log").read_text()
-    assert "evaluation: 100%" in evaluation and "7/7" in evaluation
+    assert "evaluation: 100%" in evaluation and "4/4" in evaluation
 
 
 def test_tables_readme_describes_every_column(completed_run):
@@ -327,8 +327,9 @@ def test_changing_one_weight_reruns_only_that_weight(completed_run, tmp_path):
     overlay.write_text("fp_weights: [0.0, 2.0]\n")
     jobs = planned_jobs(completed_run, PRESET, str(overlay))
     # 2 data sets x 2 seeds at the new weight; the sampler study runs at the first seed only
-    assert jobs.pop("train") == 4 and jobs.pop("sample") == 8 and jobs.pop("evaluate") == 4
-    assert jobs.pop("sample_eta") == 8 and jobs.pop("evaluate_eta") == 4
+    # (ode, sde and the two eta members: 4 samplers per run)
+    assert jobs.pop("train") == 4 and jobs.pop("sample") == 16 and jobs.pop("evaluate") == 4
+    assert jobs.pop("evaluate_sampler") == 16 and jobs.pop("metrics") == 4
     assert jobs.pop("sampler_study") == 2
     assert set(jobs) <= AGGREGATION_RULES | {"figure_densities"}
 
@@ -337,7 +338,7 @@ def test_changing_an_evaluation_setting_reruns_only_evaluation(completed_run, tm
     overlay = tmp_path / "evaluation.yaml"
     overlay.write_text("evaluation: {sliced_projections: 60}\n")
     jobs = planned_jobs(completed_run, PRESET, str(overlay))
-    assert jobs.pop("evaluate") == 8 and jobs.pop("evaluate_sampler") == 16
+    assert jobs.pop("evaluate") == 8 and jobs.pop("evaluate_sampler") == 32
     assert set(jobs) <= AGGREGATION_RULES
 
 
@@ -363,8 +364,9 @@ def test_changing_the_sde_final_step_resamples_only_the_sde(completed_run, tmp_p
     overlay = tmp_path / "sde.yaml"
     overlay.write_text("sampling: {sde_final_step_noise: false}\n")
     jobs = planned_jobs(completed_run, PRESET, str(overlay))
-    # the SDE is the reference sampler: the ODE's distance to it is measured again too
-    assert jobs.pop("sample") == 8 and jobs.pop("evaluate_sampler") == 16
+    # the SDE and the eta members (their last step too) are resampled; the SDE is the reference
+    # sampler, so every sampler's distance to it is measured again
+    assert jobs.pop("sample") == 24 and jobs.pop("evaluate_sampler") == 32
     assert "evaluate" not in jobs
 
 
@@ -372,7 +374,7 @@ def test_changing_the_ema_decay_retrains(completed_run, tmp_path):
     overlay = tmp_path / "ema.yaml"
     overlay.write_text("training: {ema_decay: 0.99}\n")
     jobs = planned_jobs(completed_run, PRESET, str(overlay))
-    assert jobs.pop("train") == 8 and jobs.pop("sample") == 16
+    assert jobs.pop("train") == 8 and jobs.pop("sample") == 32
 
 
 def test_changing_the_ode_solver_resamples_only_the_ode(completed_run, tmp_path):
@@ -380,7 +382,6 @@ def test_changing_the_ode_solver_resamples_only_the_ode(completed_run, tmp_path)
     overlay.write_text("samplers: {ode: {solver: rk4}}\n")
     jobs = planned_jobs(completed_run, PRESET, str(overlay))
     assert jobs.pop("sample") == 8 and jobs.pop("evaluate_sampler") == 8
-    assert jobs.pop("evaluate_eta") == 8
     assert set(jobs) <= AGGREGATION_RULES | {"figure_densities"}
 
 

@@ -1,4 +1,4 @@
-"""Rules sample and sample_eta: draw samples from one trained model with one configured sampler
+"""Rule sample: draw samples from one trained model with one configured sampler
 (samplers.<name>: the probability-flow ODE, the reverse SDE, a member eta of the SDE family
 between them, or a few-step solver)."""
 

@@ -89,6 +89,7 @@ def _expected(error: jsonschema.ValidationError) -> str:
 MOVED_KEYS = {
     ("sampling", "ode_method"): "samplers.ode.solver",
     ("sampling", "sde_method"): "samplers.sde.solver",
+    ("studies", "eta"): "a sampler with dynamics eta per member (samplers.<name>.eta)",
 }
 
 
@@ -187,11 +188,11 @@ def consistency_problems(config: dict) -> list[str]:
                             f"({', '.join(planar)})")
     problems += sampler_problems(config)
     studies = config["studies"]
-    if studies["eta"] or studies["sampler"]["steps"]:
+    if studies["sampler"]["steps"]:
         higher = [d for d in config["datasets"] if dimension(d) != 2]
         if higher:
-            problems.append(f"config key 'studies' has value {studies!r}: expected empty eta and "
-                            "sampler.steps lists with data sets of more than 2 dimensions "
+            problems.append(f"config key 'studies' has value {studies!r}: expected an empty "
+                            "sampler.steps list with data sets of more than 2 dimensions "
                             f"({', '.join(higher)}): the studies measure W2 on the 2-D grid")
     if evaluation["residual_points"] < evaluation["residual_points_per_time"]:
         problems.append("config key 'evaluation.residual_points' has value "
@@ -222,11 +223,12 @@ def sampler_problems(config: dict) -> list[str]:
                         f"{samplers[sweeps[0]]['nfe']!r}: expected one budget with data sets of "
                         f"more than 2 dimensions ({', '.join(higher)}): an NFE sweep measures W2 "
                         "on the 2-D grid")
-    missing = [name for name in ("ode", "sde") if name not in samplers]
+    missing = [name for name in ("ode", "sde")
+               if name not in samplers or isinstance(samplers[name].get("nfe"), list)]
     if missing:
         problems.append(f"config key 'samplers' lacks {', '.join(missing)}: expected the ode "
-                        "and sde samplers to stay configured (the findings, headline, figures "
-                        "and FID read the ODE–SDE pair)")
+                        "and sde samplers to stay configured, each with one budget (the "
+                        "findings, headline, figures and FID read the ODE–SDE pair's samples)")
     return problems
 
 

@@ -3,7 +3,8 @@
 - The eta family: dX = [f - (1 + eta^2)/2 g^2 s] dt + eta g dW (reverse time) has the exact
   score's marginals for every eta >= 0 (eta = 0: probability-flow ODE, eta = 1: reverse SDE).
   With a learned score, how far each member lands from the data and from the SDE shows how the
-  gap opens as noise is removed.
+  gap opens as noise is removed. Its members are samplers (dynamics eta) like any other;
+  eta_rows reads their columns of the metrics table.
 - The sampler study: ODE–SDE W2^2 against step count for several integrators. For the exact
   score (Gaussian data) the gap is pure discretisation error and must vanish as steps grow; for
   a trained model what remains at many steps is the model-induced gap.
@@ -14,6 +15,7 @@ from __future__ import annotations
 import itertools
 
 import numpy as np
+import pandas as pd
 import torch
 
 from odesdegap.diffusion.samplers import sample, sampler
@@ -39,19 +41,25 @@ def exact_gaussian_lane(process, n: int, seed: int):
     return GaussianPotential(process, mean, std), data.astype(np.float32)
 
 
-def eta_rows(eta_samples: dict[float, np.ndarray], references: dict[str, np.ndarray],
-             grid: Grid) -> list[dict]:
-    """W2^2 of each eta's samples to each reference set (data, ODE, SDE)."""
-    reference_weights = {name: grid.histogram(s, "data" if name == "data" else "model")[0]
-                         for name, s in references.items()}
+def eta_rows(metrics: pd.DataFrame, members: dict[str, float], reference: str
+             ) -> pd.DataFrame:
+    """The eta family's table from the runs' metrics table: one row per run and member (a
+    sampler with dynamics eta; `members` maps its name to its eta), with its W2^2 to the data
+    (w2sq_to_data) and to the reference sampler (w2sq_to_{reference}), its NFE and the samples
+    the grid could not use (n_outside: off the grid or non-finite)."""
     rows = []
-    for eta, samples in sorted(eta_samples.items()):
-        weights, dropped = grid.histogram(samples, "model")
-        row = {"eta": eta, "n_outside": dropped["n_outside"] + dropped["n_nonfinite"]}
-        for name, other in reference_weights.items():
-            row[f"w2sq_to_{name}"] = w2sq_between_histograms(weights, other, grid.support)
-        rows.append(row)
-    return rows
+    for name, eta in sorted(members.items(), key=lambda item: item[1]):
+        lost = sum(metrics[c].fillna(0) for c in (f"n_outside_{name}", f"n_nonfinite_{name}")
+                   if c in metrics)
+        rows.append(pd.DataFrame({
+            "dataset": metrics["dataset"], "fp_weight": metrics["fp_weight"],
+            "seed": metrics["seed"], "sampler": name, "eta": eta,
+            "n_outside": lost if not isinstance(lost, int) else 0,
+            "nfe": metrics[f"nfe_{name}"],
+            "w2sq_to_data": metrics[f"w2sq_{name}_data"],
+            f"w2sq_to_{reference}": metrics[f"w2sq_{name}_{reference}"],
+        }))
+    return pd.concat(rows, ignore_index=True)
 
 
 def study_sampling(n_samples: int, steps: int) -> SamplingSettings:
