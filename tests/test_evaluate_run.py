@@ -112,9 +112,16 @@ def test_columns_are_keyed_by_sampler_name_against_the_reference_sampler():
     pair = _run(evaluation)
     for column, value in pair.items():
         assert result[column] == value, column
-    # one sampler's columns alone, as rule evaluate_sampler writes them
+    # one sampler's columns alone, as rule evaluate_sampler writes them from its settings
+    import dataclasses
+
+    from odesdegap.settings import SamplerEvaluationSettings
+
+    subset = {f.name: getattr(evaluation, f.name)
+              for f in dataclasses.fields(SamplerEvaluationSettings)}
     alone = evaluate_sampler("heun10", samples["heun10"], data=_gaussian(N, 0),
-                             evaluation=evaluation, reference_name="sde",
+                             evaluation=SamplerEvaluationSettings.from_config(subset),
+                             reference_name="sde",
                              reference=samples["sde"])
     assert alone == {k: v for k, v in result.items() if "heun10" in k}
     by_ode = _run(evaluation, samples=_samples(), reference_sampler="ode")

@@ -24,6 +24,7 @@ SECTIONS = {
     settings.SamplingSettings: "sampling",
     settings.GridSettings: "evaluation",
     settings.W2Settings: "evaluation",
+    settings.SamplerEvaluationSettings: "evaluation",
     settings.EvaluationSettings: "evaluation",
     settings.NllSettings: "evaluation.nll",
     settings.SamplerStudySettings: "studies.sampler",
@@ -63,6 +64,14 @@ def test_whole_sections_are_mirrored():
                 settings.SamplerStudySettings, settings.ClassifierSettings,
                 settings.EngineSettings):
         assert names(cls) == set(_node(SECTIONS[cls])["properties"]), cls.__name__
+
+
+def test_a_sampler_entry_is_mirrored_whole():
+    entry = SCHEMA["properties"]["samplers"]["additionalProperties"]
+    assert {f.name for f in dataclasses.fields(settings.SamplerSettings)} == set(
+        entry["properties"])
+    filled = fill_defaults(MINIMAL)["samplers"]["ode"]
+    assert settings.SamplerSettings.from_config(filled, "samplers.ode").as_dict() == filled
 
 
 def test_a_missing_key_is_an_error_naming_it():

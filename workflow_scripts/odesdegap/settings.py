@@ -7,7 +7,8 @@ is then passed whole to the library. A missing key is an error naming it, never 
 default. Each class lists the keys its consumer reads, so that its fields document them; keys
 of the section that it does not list are ignored (the rules pass on only the keys that change a
 job's result: e.g. the noise floor receives the evaluation keys of `W2Settings` alone).
-Subsets of one section are subclasses: GridSettings < W2Settings < EvaluationSettings.
+Subsets of one section are subclasses: GridSettings < W2Settings < SamplerEvaluationSettings <
+EvaluationSettings.
 """
 
 from __future__ import annotations
@@ -215,11 +216,18 @@ class NllSettings(ConfigSection):
 
 
 @dataclass(frozen=True)
-class EvaluationSettings(W2Settings):
-    """evaluation, without its `fid` part (the FID rules read that; FidSettings)."""
+class SamplerEvaluationSettings(W2Settings):
+    """The evaluation keys of one sampler's distances (rule evaluate_sampler): W2^2 and its
+    sliced cross-check."""
 
     sliced_projections: int
     sliced_max_points: int
+
+
+@dataclass(frozen=True)
+class EvaluationSettings(SamplerEvaluationSettings):
+    """evaluation, without its `fid` part (the FID rules read that; FidSettings)."""
+
     residual_points: int
     residual_points_per_time: int
     residual_time_distribution: str

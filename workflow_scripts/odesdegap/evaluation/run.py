@@ -25,7 +25,7 @@ from odesdegap.diffusion.likelihood import ode_nll
 from odesdegap.diffusion.processes import ForwardProcess
 from odesdegap.diffusion.residual import CollocationSampler
 from odesdegap.evaluation import metrics, noise_floor
-from odesdegap.settings import EngineSettings, EvaluationSettings
+from odesdegap.settings import EngineSettings, EvaluationSettings, SamplerEvaluationSettings
 
 # The role of held-out data on the grid (metrics.Grid: out-of-box model samples are dropped,
 # data samples snapped to the boundary under the paper's convention); every sampler's samples
@@ -47,7 +47,8 @@ def role(name: str) -> str:
     return "data" if name == DATA else "model"
 
 
-def evaluate_sampler(name: str, drawn: dict, *, data: np.ndarray, evaluation: EvaluationSettings,
+def evaluate_sampler(name: str, drawn: dict, *, data: np.ndarray,
+                     evaluation: SamplerEvaluationSettings,
                      reference_name: str | None = None, reference: dict | None = None) -> dict:
     """The columns of sampler `name` (its output `drawn`: samples, nfe, wall_time_s): W2^2 and
     sliced W2^2 to the held-out `data` and, unless it is the reference sampler itself
@@ -170,7 +171,7 @@ def evaluate_run(*, dataset: str, fp_weight: float, seed: int, samples: dict[str
     return join_metrics(model_record, records)
 
 
-def _w2_distances(sample_sets: dict, pairs, evaluation: EvaluationSettings, on_grid: bool,
+def _w2_distances(sample_sets: dict, pairs, evaluation: SamplerEvaluationSettings, on_grid: bool,
                   counted=()) -> dict:
     """W2^2 and sliced W2^2 of each pair (a, b) of sample sets, and (in 2-D) what the grid
     dropped of the sets named in `counted`."""
