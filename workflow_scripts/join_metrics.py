@@ -15,3 +15,5 @@ result["config"]["samplers"] = {name: sm.config["samplers"][name] for name in re
 result["config"]["reference_sampler"] = sm.config["reference_sampler"]
 result["config"]["evaluation"] = dict(sm.params.evaluation)
 artifacts.write_json(sm.output.metrics, result)
+print(f"{sm.output.metrics}: the model's metrics and {len(records)} sampler(s) "
+      f"({', '.join(records)}), {len(result) - 1} columns")
