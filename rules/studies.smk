@@ -1,19 +1,77 @@
 STUDY_DIR = f"{RESULTS}/studies"
+ETA_SAMPLES = f"{RESULTS}/samples/{RUN}/eta{{eta}}.npz"
+# One CSV of rows per run, each row naming its run: the tables concatenate them.
+ETA_ROWS = f"{STUDY_DIR}/eta/{RUN}.csv"
 SAMPLER_ROWS = f"{STUDY_DIR}/samplers/{RUN}.csv"
 
 
-# The eta family: the samplers with dynamics eta, sampled and evaluated like every sampler
-# (rules sample and evaluate_sampler); its table and figure come from their metrics columns.
-if ETA_SAMPLERS:
+rule sample_eta:
+    """Samples of one model from a member eta of the SDE family between the ODE (eta = 0) and
+    the reverse SDE (eta = 1), integrated by torchsde."""
+    input:
+        model=f"{MODEL_DIR}/model.pt",
+    output:
+        samples=ETA_SAMPLES,
+    log:
+        f"{LOGS}/sample_eta/{RUN}/eta{{eta}}.log",
+    benchmark:
+        f"{BENCHMARKS}/sample_eta/{RUN}/eta{{eta}}.tsv"
+    conda:
+        "../envs/benchmark.yaml"
+    threads: COMPUTE["threads"]
+    resources:
+        **job_resources(share=0.5),
+    params:
+        engine=ENGINE,
+        process=config["process"],
+        model=MODEL,
+        image_shape=shape_of,
+        dim=lambda wc: dimension(wc.dataset),
+        sampling=sampler_settings("sde"),
+        sample_seed=eta_seed,
+        kind="sde",
+        eta=lambda wc: configured(ETAS, wc, "eta", "studies.eta"),
+    script:
+        "../workflow_scripts/sample.py"
 
+
+# The eta study, when the config lists etas.
+if ETAS:
+
+    # The table and figure that gather every run: seconds of work, run where Snakemake runs.
     localrules:
         eta_table,
 
-    rule eta_table:
-        """The eta family of every run: each member's W2^2 to the data and to the reference
-        sampler, from the metrics table, in one table and one figure."""
+    rule evaluate_eta:
+        """W2^2 of every eta's samples to the data, the ODE and the SDE samples of one run."""
         input:
-            metrics=f"{TABLES}/metrics.csv",
+            data=f"{DATA}.npz",
+            ode=SAMPLES.replace("{sampler}", "ode"),
+            sde=SAMPLES.replace("{sampler}", "sde"),
+            etas=lambda wc: [ETA_SAMPLES.format(eta=eta, **wc) for eta in ETAS],
+        output:
+            rows=ETA_ROWS,
+        log:
+            f"{LOGS}/evaluate_eta/{RUN}.log",
+        benchmark:
+            f"{BENCHMARKS}/evaluate_eta/{RUN}.tsv"
+        conda:
+            "../envs/benchmark.yaml"
+        threads: 1
+        resources:
+            **job_resources(share=0.5, uses_gpu=False),
+        params:
+            etas=list(ETAS.values()),
+            grid=W2_GRID,
+            fp_weight=fp_weight,
+            seed=lambda wc: int(wc.seed),
+        script:
+            "../workflow_scripts/evaluate_eta.py"
+
+    rule eta_table:
+        """The eta sweep of every run: one table and one figure."""
+        input:
+            rows=run_paths(ETA_ROWS),
         output:
             table=f"{TABLES}/eta_sweep.csv",
             figure=report(
@@ -31,8 +89,6 @@ if ETA_SAMPLERS:
             "../envs/benchmark.yaml"
         params:
             study="eta",
-            members=ETA_SAMPLERS,
-            reference_sampler=REFERENCE_SAMPLER,
         script:
             "../workflow_scripts/make_study_table.py"
 
@@ -118,66 +174,3 @@ if SAMPLER_STUDY["steps"]:
             study="sampler",
         script:
             "../workflow_scripts/make_study_table.py"
-
-
-# The NFE sweeps: samplers whose `nfe` is a list of budgets (a job per run and sampler, not per
-# budget: every job pays seconds of start-up).
-NFE_ROWS = f"{STUDY_DIR}/nfe/{RUN}/{{sampler}}.csv"
-
-if SWEEP_SAMPLERS:
-
-    rule nfe_sweep:
-        """One NFE sweep of one run: the sampler at each of its budgets, W2^2 of each budget's
-        samples to the data and to the reference sampler's samples, one row per budget.
-        """
-        input:
-            data=f"{DATA}.npz",
-            model=f"{MODEL_DIR}/model.pt",
-            reference=SAMPLES.replace("{sampler}", REFERENCE_SAMPLER),
-        output:
-            rows=NFE_ROWS,
-        log:
-            f"{LOGS}/nfe_sweep/{RUN}/{{sampler}}.log",
-        benchmark:
-            f"{BENCHMARKS}/nfe_sweep/{RUN}/{{sampler}}.tsv"
-        wildcard_constraints:
-            sampler=SWEEP_PATTERN,
-        conda:
-            "../envs/benchmark.yaml"
-        threads: COMPUTE["threads"]
-        resources:
-            **job_resources(),
-        params:
-            engine=ENGINE,
-            process=config["process"],
-            model=MODEL,
-            image_shape=shape_of,
-            dim=lambda wc: dimension(wc.dataset),
-            sampling=sampler_settings,
-            sample_seed=sampler_seed,
-            sampler=sampler_entry,
-            grid=W2_GRID,
-            fp_weight=fp_weight,
-            seed=lambda wc: int(wc.seed),
-        script:
-            "../workflow_scripts/nfe_sweep.py"
-
-    localrules:
-        nfe_table,
-
-    rule nfe_table:
-        """Every NFE sweep's rows of every run in one table (results/tables/nfe_study.csv)."""
-        input:
-            rows=[
-                NFE_ROWS.format(**run, sampler=name)
-                for run in RUNS
-                for name in SWEEP_SAMPLERS
-            ],
-        output:
-            table=f"{TABLES}/nfe_study.csv",
-        log:
-            f"{LOGS}/nfe_table.log",
-        conda:
-            "../envs/benchmark.yaml"
-        script:
-            "../workflow_scripts/make_nfe_table.py"

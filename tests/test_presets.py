@@ -68,13 +68,8 @@ PAPER = {
     "sampling.steps": 800,
     "sampling.refine_last": 10,
     "sampling.refine_factor": 10,
-    "samplers.ode.dynamics": "ode",
-    "samplers.ode.solver": "euler",
-    "samplers.ode.grid": "sampling",
-    "samplers.sde.dynamics": "sde",
-    "samplers.sde.solver": "euler",
-    "samplers.sde.grid": "sampling",
-    "reference_sampler": "sde",
+    "sampling.ode_method": "euler",
+    "sampling.sde_method": "euler",
     "sampling.sde_final_step_noise": False,
     "evaluation.grid_bins": 64,
     "evaluation.box_half_width": 3.5,
@@ -106,8 +101,7 @@ def _has(config: dict, dotted: str) -> bool:
 
 def _leaves(node: dict, path: str = ""):
     for key, value in node.items():
-        # a mapping of named entries (samplers) is one value of the schema, with one default
-        if isinstance(value, dict) and "properties" in _schema_at(f"{path}{key}"):
+        if isinstance(value, dict):
             yield from _leaves(value, f"{path}{key}.")
         else:
             yield f"{path}{key}", value
