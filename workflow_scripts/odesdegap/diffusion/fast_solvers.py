@@ -65,15 +65,20 @@ def heun(denoise, x, sigmas, final_euler: bool = True):
     every step is corrected and NFE = 2 steps."""
     n = len(sigmas) - 1
     for i in range(n):
-        s, s_next = sigmas[i], sigmas[i + 1]
-        slope = (x - denoise(x, s)) / s
-        x_euler = x + (s_next - s) * slope
-        if final_euler and i == n - 1:
-            x = x_euler
-        else:
-            slope_next = (x_euler - denoise(x_euler, s_next)) / s_next
-            x = x + (s_next - s) * 0.5 * (slope + slope_next)
+        x = _heun_step(denoise, x, sigmas[i], sigmas[i + 1],
+                       corrected=not (final_euler and i == n - 1))
     return x
+
+
+def _heun_step(denoise, x, s, s_next, corrected: bool):
+    """One step of Heun's method in sigma~ from s to s_next: Euler's predictor, then (if
+    `corrected`) the trapezoidal corrector with the slope at the predicted point."""
+    slope = (x - denoise(x, s)) / s
+    x_euler = x + (s_next - s) * slope
+    if not corrected:
+        return x_euler
+    slope_next = (x_euler - denoise(x_euler, s_next)) / s_next
+    return x + (s_next - s) * 0.5 * (slope + slope_next)
 
 
 def dpmpp_2m(denoise, x, sigmas):
@@ -254,13 +259,7 @@ def heun_sde(denoise, x, sigmas, churn: float = 40.0, churn_min: float = 0.0,
             x = x + noise_inflation * math.sqrt(s_hat**2 - s**2) * noise(i, x)
         else:
             s_hat = s
-        slope = (x - denoise(x, s_hat)) / s_hat
-        x_euler = x + (s_next - s_hat) * slope
-        if final_euler and i == n - 1:
-            x = x_euler
-        else:
-            slope_next = (x_euler - denoise(x_euler, s_next)) / s_next
-            x = x + (s_next - s_hat) * 0.5 * (slope + slope_next)
+        x = _heun_step(denoise, x, s_hat, s_next, corrected=not (final_euler and i == n - 1))
     return x
 
 
