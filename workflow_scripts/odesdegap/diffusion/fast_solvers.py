@@ -81,6 +81,15 @@ def _heun_step(denoise, x, s, s_next, corrected: bool):
     return x + (s_next - s) * 0.5 * (slope + slope_next)
 
 
+def _extrapolated(denoised, previous, lambdas, i: int):
+    """2M's data prediction for step i: D_i + (D_i - D_{i-1}) / (2 r), r = h_{i-1} / h_i, or
+    D_i alone on the first step (no history)."""
+    if previous is None:
+        return denoised
+    r = float(lambdas[i] - lambdas[i - 1]) / float(lambdas[i + 1] - lambdas[i])
+    return denoised + (denoised - previous) / (2 * r)
+
+
 def dpmpp_2m(denoise, x, sigmas):
     """DPM-Solver++(2M), Lu et al. 2022b, Algorithm 2: D is extrapolated linearly in lambda
     from the last two evaluations, D_i + (D_i - D_{i-1}) / (2 r), r = h_{i-1} / h_i, and the
@@ -91,11 +100,7 @@ def dpmpp_2m(denoise, x, sigmas):
     for i in range(len(sigmas) - 1):
         h = float(lambdas[i + 1] - lambdas[i])
         denoised = denoise(x, sigmas[i])
-        if previous is None:
-            target = denoised
-        else:
-            r = float(lambdas[i] - lambdas[i - 1]) / h
-            target = denoised + (denoised - previous) / (2 * r)
+        target = _extrapolated(denoised, previous, lambdas, i)
         x = math.exp(-h) * x - math.expm1(-h) * target
         previous = denoised
     return x
@@ -224,11 +229,7 @@ def dpmpp_2m_sde(denoise, x, sigmas, eta: float = 1.0, noise: NoiseSampler | Non
     for i in range(len(sigmas) - 1):
         h = float(lambdas[i + 1] - lambdas[i])
         denoised = denoise(x, sigmas[i])
-        if previous is None:
-            target = denoised
-        else:
-            r = float(lambdas[i] - lambdas[i - 1]) / h
-            target = denoised + (denoised - previous) / (2 * r)
+        target = _extrapolated(denoised, previous, lambdas, i)
         x = math.exp(-(1 + k) * h) * x - math.expm1(-(1 + k) * h) * target
         if k > 0:
             x = x + float(sigmas[i + 1]) * math.sqrt(-math.expm1(-2 * k * h)) * noise(i, x)
