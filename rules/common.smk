@@ -3,7 +3,6 @@ only; every setting that changes a result reaches a rule as params."""
 
 import itertools
 import os
-import re
 import sys
 
 from odesdegap import cluster, seeds
@@ -184,59 +183,38 @@ FID_SETTINGS = config["evaluation"]["fid"]
 EXTRACTOR_PARAMS = dict(image_shape=shape_of, batch_size=FID_SETTINGS["batch_size"])
 
 
-# The rules that gather the whole run into its final tables, figures and pages: the benchmark
-# table times every other job (compute_jobs).
-GATHERING_RULES = {
-    "tables",
-    "findings",
-    "figure_metrics",
-    "figure_densities",
-    "figure_sample_grids",
-    "figure_training_curves",
-    "benchmark_table",
-    "eta_table",
-    "sampler_table",
-    "fid_table",
-    "published_table",
-    "published_comparison",
-}
-# The values each wildcard takes in this run.
-WILDCARD_VALUES = {
-    "dataset": config["datasets"],
-    "weight": list(WEIGHTS),
-    "seed": config["seeds"],
-    "sampler": ["ode", "sde"],
-    "eta": list(ETAS),
-    "extractor": FID_EXTRACTORS,
-}
-# Rules that run the first seed only.
-FIRST_SEED_RULES = {"sampler_study"}
-
-
 def compute_jobs():
     """Every compute job of this run, as {rule name -> the wildcards of each of its jobs}, the
-    jobs of every rule of this run that has a benchmark file and does not gather the run, one
-    per combination of the wildcard values its benchmark path names. A rule that does not apply
-    to this config is not defined (see the `if`s around rules), so a new compute rule needs no
-    entry anywhere."""
-    jobs = {}
-    for defined in workflow.rules:
-        name_of_rule = defined.name
-        gathers = name_of_rule in GATHERING_RULES
-        if defined.benchmark is None or gathers:
-            continue
-        names = re.findall(r"{(\w+)}", str(getattr(rules, name_of_rule).benchmark))
-        values = [
-            (
-                [FIRST_SEED]
-                if name == "seed" and name_of_rule in FIRST_SEED_RULES
-                else WILDCARD_VALUES[name]
-            )
-            for name in names
-        ]
-        jobs[name_of_rule] = [
-            dict(zip(names, combination)) for combination in itertools.product(*values)
-        ]
+    one list the benchmark table reads (a rule missing here has no runtime in the table).
+    """
+    jobs = {
+        "prepare_data": [{"dataset": d} for d in config["datasets"]],
+        "noise_floor": [{"dataset": d} for d in config["datasets"]],
+    }
+    if PUBLISHED:
+        jobs["import_published"] = RUNS
+    else:
+        if TRAINING["schedule"] == "finetune":
+            jobs["pretrain"] = [
+                {"dataset": d, "seed": s}
+                for d, s in itertools.product(config["datasets"], config["seeds"])
+            ]
+        jobs["train"] = RUNS
+    jobs["sample"] = [{**run, "sampler": s} for s in ("ode", "sde") for run in RUNS]
+    jobs["evaluate"] = RUNS
+    if "classifier" in FID_EXTRACTORS:
+        jobs["train_classifier"] = [{"dataset": d} for d in IMAGE_DATASETS]
+    jobs["reference_features"] = [
+        {"extractor": e, "dataset": d} for e in FID_EXTRACTORS for d in IMAGE_DATASETS
+    ]
+    jobs["evaluate_fid"] = [
+        {**run, "extractor": e} for e in FID_EXTRACTORS for run in RUNS
+    ]
+    jobs["sample_eta"] = [{**run, "eta": eta} for run in RUNS for eta in ETAS]
+    jobs["evaluate_eta"] = RUNS if ETAS else []
+    if SAMPLER_STUDY["steps"]:
+        jobs["sampler_study"] = FIRST_SEED_RUNS
+        jobs["sampler_study_exact"] = [{}]
     return jobs
 
 

@@ -242,6 +242,6 @@ def test_dry_run_of_the_paper_preset_plans_the_papers_recipe(planned_paper_jobs)
         elif section == "evaluation":
             assert jobs["evaluate"]["evaluation"][rest] == value, key
     assert train["fp_weight"] == 1.0
-    assert ode["method"] == "euler" and sde["method"] == "euler"
+    assert ode["sampling"]["ode_method"] == "euler" and sde["sampling"]["sde_method"] == "euler"
     assert sde["sampling"]["sde_final_step_noise"] is False
     assert "sde_final_step_noise" not in ode["sampling"]  # the ODE does not rerun over it
