@@ -4,33 +4,30 @@ localrules:
     fid_table,
 
 
-# Only where the classifier is one of the FID feature extractors.
-if "classifier" in FID_EXTRACTORS:
-
-    rule train_classifier:
-        """The small CNN classifier of one image data set: the offline FID feature extractor. Its
-        held-out accuracy is recorded, so a poor extractor is visible next to the FID it gives.
-        """
-        input:
-            data=f"{DATA}.npz",
-        output:
-            model=f"{CLASSIFIER_DIR}/model.pt",
-            meta=f"{CLASSIFIER_DIR}/model.json",
-            history=f"{CLASSIFIER_DIR}/training_log.csv",
-        log:
-            f"{LOGS}/train_classifier/{{dataset}}.log",
-        benchmark:
-            f"{BENCHMARKS}/train_classifier/{{dataset}}.tsv"
-        conda:
-            "../envs/benchmark.yaml"
-        threads: COMPUTE["threads"]
-        resources:
-            **job_resources(share=0.5),
-        params:
-            classifier=config["classifier"],
-            image_shape=shape_of,
-        script:
-            "../workflow_scripts/train_classifier.py"
+rule train_classifier:
+    """The small CNN classifier of one image data set: the offline FID feature extractor. Its
+    held-out accuracy is recorded, so a poor extractor is visible next to the FID it gives.
+    """
+    input:
+        data=f"{DATA}.npz",
+    output:
+        model=f"{CLASSIFIER_DIR}/model.pt",
+        meta=f"{CLASSIFIER_DIR}/model.json",
+        history=f"{CLASSIFIER_DIR}/training_log.csv",
+    log:
+        f"{LOGS}/train_classifier/{{dataset}}.log",
+    benchmark:
+        f"{BENCHMARKS}/train_classifier/{{dataset}}.tsv"
+    conda:
+        "../envs/benchmark.yaml"
+    threads: COMPUTE["threads"]
+    resources:
+        **job_resources(share=0.5),
+    params:
+        classifier=config["classifier"],
+        image_shape=shape_of,
+    script:
+        "../workflow_scripts/train_classifier.py"
 
 
 rule reference_features:

@@ -1,34 +1,31 @@
-# Only the finetune schedule has a shared pretrained model.
-if TRAINING["schedule"] == "finetune":
-
-    rule pretrain:
-        """The shared DSM-only model that the finetune schedule starts every weight from."""
-        input:
-            data=f"{DATA}.npz",
-        output:
-            model=f"{PRETRAINED_DIR}/model.pt",
-            history=f"{PRETRAINED_DIR}/training_log.csv",
-            meta=f"{PRETRAINED_DIR}/model.json",
-        log:
-            f"{LOGS}/pretrain/{{dataset}}/seed{{seed}}.log",
-        benchmark:
-            f"{BENCHMARKS}/pretrain/{{dataset}}/seed{{seed}}.tsv"
-        conda:
-            "../envs/benchmark.yaml"
-        threads: COMPUTE["threads"]
-        resources:
-            **job_resources(),
-        params:
-            engine=ENGINE,
-            process=config["process"],
-            model=MODEL,
-            image_shape=shape_of,
-            training={**TRAINING_PARAMS, "steps": TRAINING["pretrain_steps"]},
-            fp_weight=0.0,
-            seed=lambda wc: int(wc.seed),
-            checkpoint=f"{RESULTS}/checkpoints/{{dataset}}/pretrained/seed{{seed}}.pt",
-        script:
-            "../workflow_scripts/train.py"
+rule pretrain:
+    """The shared DSM-only model that the finetune schedule starts every weight from."""
+    input:
+        data=f"{DATA}.npz",
+    output:
+        model=f"{PRETRAINED_DIR}/model.pt",
+        history=f"{PRETRAINED_DIR}/training_log.csv",
+        meta=f"{PRETRAINED_DIR}/model.json",
+    log:
+        f"{LOGS}/pretrain/{{dataset}}/seed{{seed}}.log",
+    benchmark:
+        f"{BENCHMARKS}/pretrain/{{dataset}}/seed{{seed}}.tsv"
+    conda:
+        "../envs/benchmark.yaml"
+    threads: COMPUTE["threads"]
+    resources:
+        **job_resources(),
+    params:
+        engine=ENGINE,
+        process=config["process"],
+        model=MODEL,
+        image_shape=shape_of,
+        training={**TRAINING_PARAMS, "steps": TRAINING["pretrain_steps"]},
+        fp_weight=0.0,
+        seed=lambda wc: int(wc.seed),
+        checkpoint=f"{RESULTS}/checkpoints/{{dataset}}/pretrained/seed{{seed}}.pt",
+    script:
+        "../workflow_scripts/train.py"
 
 
 rule train:

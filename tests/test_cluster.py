@@ -36,8 +36,7 @@ def rule_scripts() -> dict[str, str]:
 def declared_localrules() -> set[str]:
     names = set()
     for smk in (REPO / "rules").glob("*.smk"):
-        for _, block in re.findall(r"^( *)localrules:\n((?:\1    \w+,?\n)+)", smk.read_text(),
-                                   flags=re.M):
+        for block in re.findall(r"^localrules:\n((?:    \w+,?\n)+)", smk.read_text(), flags=re.M):
             names |= {line.strip().rstrip(",") for line in block.splitlines()}
     return names
 

@@ -55,9 +55,9 @@ def problems(root: Path) -> list[str]:
         path = root / relative
         if not path.is_file():
             found.append(f"{path}: missing")
-        elif file_digest(path) != digest:
-            found.append(f"{path}: SHA-256 {file_digest(path)}, expected {digest} (not the "
-                         f"authors' file at commit {COMMIT})")
+        elif (actual := file_digest(path)) != digest:
+            found.append(f"{path}: SHA-256 {actual}, expected {digest} (not the authors' file "
+                         f"at commit {COMMIT})")
     return found
 
 
