@@ -185,7 +185,8 @@ EXTRACTOR_PARAMS = dict(image_shape=shape_of, batch_size=FID_SETTINGS["batch_siz
 
 def compute_jobs():
     """Every compute job of this run, as {rule name -> the wildcards of each of its jobs}, the
-    one list the benchmark table reads (a rule missing here has no runtime in the table).
+    one list the benchmark table reads. A submitted rule missing here fails
+    tests/test_cluster.py::test_the_benchmark_table_reads_every_compute_job, which names it.
     """
     jobs = {
         "prepare_data": [{"dataset": d} for d in config["datasets"]],

@@ -4,9 +4,11 @@ each job's partition and GPU request must match what the job does (it computes w
 it does not), whatever its rule is called. Aggregation, plots and data preparation are
 localrules; memory and runtime grow with the attempt."""
 
+import functools
 import re
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -49,22 +51,46 @@ TORCH_RULES = {name for name, source in SCRIPTS.items()
                if "runtime.job(snakemake)" in source}
 
 
-def dry_run_jobs(tmp_path: Path, *configfiles: Path) -> list[tuple[str, dict]]:
-    """(rule, resources) of every job of the SLURM profile's dry run."""
+def dry_run(workdir: Path, *configfiles: Path) -> list[tuple[str, dict]]:
+    """(rule, {field: value}) of every job of the SLURM profile's dry run, with the fields
+    Snakemake prints for it (input, output, benchmark, resources, ...)."""
     result = subprocess.run(
         [sys.executable, "-m", "snakemake", "-n", "-s", str(REPO / "Snakefile"),
-         "-d", str(tmp_path), "--profile", str(REPO / "profiles/slurm"),
+         "-d", str(workdir), "--profile", str(REPO / "profiles/slurm"),
          "--configfile", *map(str, configfiles)],
         capture_output=True, text=True)
     assert result.returncode == 0, result.stdout + result.stderr[-3000:]
     jobs = []
     for block in re.split(r"^(?:local)?rule ", result.stdout, flags=re.M)[1:]:
         name = block.split(":", 1)[0]
-        line = re.search(r"^    resources: (.*)$", block, flags=re.M)
-        pairs = [item.split("=", 1) for item in line.group(1).split(", ")] if line else []
-        jobs.append((name, dict(pairs)))
+        fields = dict(re.findall(r"^    (\w+): (.*)$", block, flags=re.M))
+        jobs.append((name, fields))
     assert jobs, result.stdout
     return jobs
+
+
+def resources_of(fields: dict) -> dict:
+    """A job's printed `resources: a=1, b=x` line as {a: '1', b: 'x'}."""
+    line = fields.get("resources")
+    return dict(item.split("=", 1) for item in line.split(", ")) if line else {}
+
+
+def dry_run_jobs(workdir: Path, *configfiles: Path) -> list[tuple[str, dict]]:
+    """(rule, resources) of every job of the SLURM profile's dry run."""
+    return [(name, resources_of(fields)) for name, fields in dry_run(workdir, *configfiles)]
+
+
+SHARED_OVERLAY = paths_overlay(Path(tempfile.mkdtemp()) / "published_paths.yaml")
+
+
+@functools.cache
+def preset_dry_run(preset: Path) -> list[tuple[str, dict]]:
+    """The dry run of `preset` (the published one with the folders the tests found), once per
+    test session."""
+    configfiles = [preset]
+    if preset.stem == "published":  # its folders, wherever they are, by absolute path
+        configfiles.append(SHARED_OVERLAY)
+    return dry_run(Path(tempfile.mkdtemp(prefix=f"dry_run_{preset.stem}_")), *configfiles)
 
 
 def test_the_rule_classification_is_not_empty():
@@ -81,15 +107,14 @@ def test_the_rule_classification_is_not_empty():
 @pytest.mark.parametrize("preset", [
     pytest.param(p, marks=needs(SHARED)) if p.stem == "published" else p for p in PRESETS],
     ids=lambda p: p.stem)
-def test_slurm_requests_match_what_each_job_uses(preset, tmp_path):
+def test_slurm_requests_match_what_each_job_uses(preset):
     configfiles = [preset]
     if preset.stem == "published":  # its folders, wherever they are, by absolute path
-        configfiles.append(paths_overlay(tmp_path / "published_paths.yaml"))
-    config = checked(merged(*configfiles))
-    compute = config["compute"]
-    jobs = dry_run_jobs(tmp_path, *configfiles)
+        configfiles.append(SHARED_OVERLAY)
+    compute = checked(merged(*configfiles))["compute"]
     seen = set()
-    for rule, resources in jobs:
+    for rule, fields in preset_dry_run(preset):
+        resources = resources_of(fields)
         seen.add(rule)
         if rule == "all" or rule in LOCAL_RULES:
             # Runs on the submitting node: no partition, no GPU.
@@ -104,6 +129,25 @@ def test_slurm_requests_match_what_each_job_uses(preset, tmp_path):
                                                                                     resources)
             assert "gpu" not in resources and "gres" not in resources, (rule, resources)
     assert seen - {"all"} <= set(SCRIPTS)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("preset", [
+    pytest.param(p, marks=needs(SHARED)) if p.stem == "published" else p for p in PRESETS],
+    ids=lambda p: p.stem)
+def test_the_benchmark_table_reads_every_compute_job(preset):
+    """A compute rule missing from compute_jobs (rules/common.smk) would drop its runtime from
+    the benchmark table without a word: every benchmark file a submitted (not local) job
+    writes must be an input of benchmark_table."""
+    jobs = preset_dry_run(preset)
+    table_inputs = {fields["input"] for rule, fields in jobs if rule == "benchmark_table"}
+    assert len(table_inputs) == 1, "the run has no benchmark table"
+    read = set(table_inputs.pop().split(", "))
+    written = {(rule, fields["benchmark"]) for rule, fields in jobs if "benchmark" in fields}
+    unread = sorted((rule, path) for rule, path in written
+                    if rule not in LOCAL_RULES and path not in read)
+    assert not unread, f"add these rules' jobs to compute_jobs (rules/common.smk): {unread}"
+    assert read <= {path for _, path in written}, "the table reads a file no job writes"
 
 
 @pytest.mark.slow
