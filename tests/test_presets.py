@@ -68,8 +68,13 @@ PAPER = {
     "sampling.steps": 800,
     "sampling.refine_last": 10,
     "sampling.refine_factor": 10,
-    "sampling.ode_method": "euler",
-    "sampling.sde_method": "euler",
+    "samplers.ode.dynamics": "ode",
+    "samplers.ode.solver": "euler",
+    "samplers.ode.grid": "sampling",
+    "samplers.sde.dynamics": "sde",
+    "samplers.sde.solver": "euler",
+    "samplers.sde.grid": "sampling",
+    "reference_sampler": "sde",
     "sampling.sde_final_step_noise": False,
     "evaluation.grid_bins": 64,
     "evaluation.box_half_width": 3.5,
@@ -101,7 +106,8 @@ def _has(config: dict, dotted: str) -> bool:
 
 def _leaves(node: dict, path: str = ""):
     for key, value in node.items():
-        if isinstance(value, dict):
+        # a mapping of named entries (samplers) is one value of the schema, with one default
+        if isinstance(value, dict) and "properties" in _schema_at(f"{path}{key}"):
             yield from _leaves(value, f"{path}{key}.")
         else:
             yield f"{path}{key}", value
@@ -242,6 +248,6 @@ def test_dry_run_of_the_paper_preset_plans_the_papers_recipe(planned_paper_jobs)
         elif section == "evaluation":
             assert jobs["evaluate"]["evaluation"][rest] == value, key
     assert train["fp_weight"] == 1.0
-    assert ode["sampling"]["ode_method"] == "euler" and sde["sampling"]["sde_method"] == "euler"
+    assert ode["sampler"]["solver"] == "euler" and sde["sampler"]["solver"] == "euler"
     assert sde["sampling"]["sde_final_step_noise"] is False
     assert "sde_final_step_noise" not in ode["sampling"]  # the ODE does not rerun over it
