@@ -325,5 +325,5 @@ def final_targets():
     if SAMPLER_STUDY["steps"]:
         targets.append(rules.sampler_table.output)
     if SWEEP_SAMPLERS:
-        targets.append(rules.nfe_table.output)
+        targets += [rules.nfe_table.output, rules.nfe_findings.output]
     return targets

@@ -164,20 +164,57 @@ if SWEEP_SAMPLERS:
 
     localrules:
         nfe_table,
+        nfe_findings,
 
     rule nfe_table:
-        """Every NFE sweep's rows of every run in one table (results/tables/nfe_study.csv)."""
+        """Every NFE sweep's rows of every run in one table (results/tables/nfe_study.csv), each
+        row with its run's noise floors and sample count (from the metrics table)."""
         input:
             rows=[
                 NFE_ROWS.format(**run, sampler=name)
                 for run in RUNS
                 for name in SWEEP_SAMPLERS
             ],
+            metrics=f"{TABLES}/metrics.csv",
         output:
             table=f"{TABLES}/nfe_study.csv",
         log:
             f"{LOGS}/nfe_table.log",
         conda:
             "../envs/benchmark.yaml"
+        params:
+            n_samples=SAMPLING["n_samples"],
         script:
             "../workflow_scripts/make_nfe_table.py"
+
+    rule nfe_findings:
+        """The NFE study's findings, computed from its table: per solver, the smallest budget
+        at which an FP weight beats w = 0 beyond the floor, whether the advantage seen with the
+        reference samplers survives at 10 and 20 NFE, and the budget each solver needs to come
+        within the floor of its own best result; and its figure."""
+        input:
+            table=rules.nfe_table.output.table,
+            metrics=f"{TABLES}/metrics.csv",
+        output:
+            json=f"{TABLES}/nfe_findings.json",
+            markdown=report(
+                f"{TABLES}/nfe_findings.md",
+                caption="captions/nfe_findings.rst",
+                category=CATEGORIES["studies"],
+                labels={"table": "NFE study findings"},
+            ),
+            figure=report(
+                f"{FIGURES}/nfe_study.png",
+                caption="captions/nfe_study.rst",
+                category=CATEGORIES["studies"],
+                labels={"figure": "NFE study"},
+            ),
+            pdf=f"{FIGURES}/nfe_study.pdf",
+        log:
+            f"{LOGS}/nfe_findings.log",
+        benchmark:
+            f"{BENCHMARKS}/nfe_findings/all.tsv"
+        conda:
+            "../envs/benchmark.yaml"
+        script:
+            "../workflow_scripts/make_nfe_findings.py"

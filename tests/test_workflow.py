@@ -403,7 +403,34 @@ def test_an_extra_sampler_samples_and_evaluates_only_itself(completed_run, tmp_p
                      "nfe: [5, 10, 20]}}\n")
     jobs = planned_jobs(completed_run, PRESET, str(sweep))
     assert jobs.pop("nfe_sweep") == 8 and jobs.pop("nfe_table") == 1
+    assert jobs.pop("nfe_findings") == 1
     assert set(jobs) <= AGGREGATION_RULES
+
+
+def test_an_nfe_sweep_runs_to_its_findings_and_figure(completed_run, tmp_path):
+    """Two fast solvers swept over budgets on top of the finished run: one row per run, solver
+    and budget, each with its floors and sample count; findings per data set and solver, stated
+    with their floors; the figure. The other samplers' outputs are untouched."""
+    sweep = tmp_path / "sweep.yaml"
+    sweep.write_text("samplers:\n"
+                     "  heun: {dynamics: ode, solver: heun, grid: edm, nfe: [5, 20]}\n"
+                     "  sde2m: {dynamics: sde, solver: dpmpp_2m_sde, grid: edm, nfe: [5, 20]}\n")
+    metrics = completed_run / "results/tables/metrics.csv"
+    before = pd.read_csv(metrics)
+    snakemake(completed_run, "--configfile", PRESET, str(sweep))
+    tables = completed_run / "results/tables"
+    study = pd.read_csv(tables / "nfe_study.csv")
+    assert len(study) == 8 * 2 * 2
+    assert set(study.sampler) == {"heun", "sde2m"} and set(study.nfe_budget) == {5, 20}
+    assert (study.nfe <= study.nfe_budget).all() and (study.nfe >= 1).all()
+    assert study.w2sq_floor_data.notna().all() and study.w2sq_floor.notna().all()
+    assert (study.n_samples == before.n_samples_ode.iloc[0]).all()
+    found = json.loads((tables / "nfe_findings.json").read_text())
+    assert {(g["dataset"], g["sampler"]) for g in found["groups"]} == {
+        (d, s) for d in ("mixture", "checkerboard") for s in ("heun", "sde2m")}
+    assert "floor" in (tables / "nfe_findings.md").read_text()
+    assert (completed_run / "results/figures/nfe_study.png").stat().st_size > 10_000
+    pd.testing.assert_frame_equal(pd.read_csv(metrics), before)
 
 
 def test_finetune_schedule_adds_one_shared_pretraining_per_data_set_and_seed(completed_run,
