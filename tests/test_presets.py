@@ -254,7 +254,7 @@ def test_dry_run_of_the_paper_preset_plans_the_papers_recipe(planned_paper_jobs)
 
 
 NFE_STUDY = REPO / "presets/studies/nfe.yaml"
-FAST_SOLVERS = {"ddim", "heun", "dpmpp_2m", "dpmpp_3m", "unipc", "dpmpp_2m_sde", "heun_sde"}
+FAST_SOLVERS = {"ddim", "heun", "dpmpp_2m", "unipc", "dpmpp_2m_sde"}
 
 
 def test_the_nfe_study_adds_one_sweep_per_solver_over_the_paper_pair():
