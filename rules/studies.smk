@@ -168,7 +168,8 @@ if SWEEP_SAMPLERS:
 
     rule nfe_table:
         """Every NFE sweep's rows of every run in one table (results/tables/nfe_study.csv), each
-        row with its run's noise floors and sample count (from the metrics table)."""
+        row with its run's noise floors and sample count (from the metrics table).
+        """
         input:
             rows=[
                 NFE_ROWS.format(**run, sampler=name)
