@@ -28,9 +28,13 @@ def needs(folder: Path):
                "project's copy, or set ODESDEGAP_PUBLISHED_DIR")
 
 
+def found_paths() -> dict:
+    """The `published` config section pointing at the folders found above, by absolute path."""
+    return {"checkpoints_dir": str(CHECKPOINTS), "histograms_dir": str(HISTOGRAMS)}
+
+
 def paths_overlay(path: Path) -> Path:
     """A config file at `path` pointing the published preset at the folders found above (by
     absolute path, so that a run in a temporary folder finds them)."""
-    path.write_text(yaml.safe_dump({"published": {
-        "checkpoints_dir": str(CHECKPOINTS), "histograms_dir": str(HISTOGRAMS)}}))
+    path.write_text(yaml.safe_dump({"published": found_paths()}))
     return path

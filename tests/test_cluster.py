@@ -83,14 +83,16 @@ def dry_run_jobs(workdir: Path, *configfiles: Path) -> list[tuple[str, dict]]:
 SHARED_OVERLAY = paths_overlay(Path(tempfile.mkdtemp()) / "published_paths.yaml")
 
 
+def preset_configfiles(preset: Path) -> list[Path]:
+    """`preset`, and for the published one the folders the tests found, by absolute path."""
+    return [preset, SHARED_OVERLAY] if preset.stem == "published" else [preset]
+
+
 @functools.cache
 def preset_dry_run(preset: Path) -> list[tuple[str, dict]]:
-    """The dry run of `preset` (the published one with the folders the tests found), once per
-    test session."""
-    configfiles = [preset]
-    if preset.stem == "published":  # its folders, wherever they are, by absolute path
-        configfiles.append(SHARED_OVERLAY)
-    return dry_run(Path(tempfile.mkdtemp(prefix=f"dry_run_{preset.stem}_")), *configfiles)
+    """The dry run of `preset`, once per test session."""
+    workdir = Path(tempfile.mkdtemp(prefix=f"dry_run_{preset.stem}_"))
+    return dry_run(workdir, *preset_configfiles(preset))
 
 
 def test_the_rule_classification_is_not_empty():
@@ -108,10 +110,7 @@ def test_the_rule_classification_is_not_empty():
     pytest.param(p, marks=needs(SHARED)) if p.stem == "published" else p for p in PRESETS],
     ids=lambda p: p.stem)
 def test_slurm_requests_match_what_each_job_uses(preset):
-    configfiles = [preset]
-    if preset.stem == "published":  # its folders, wherever they are, by absolute path
-        configfiles.append(SHARED_OVERLAY)
-    compute = checked(merged(*configfiles))["compute"]
+    compute = checked(merged(*preset_configfiles(preset)))["compute"]
     seen = set()
     for rule, fields in preset_dry_run(preset):
         resources = resources_of(fields)
