@@ -38,7 +38,7 @@ sys.path.insert(0, str(REPO / "workflow_scripts"))
 from odesdegap.config import resolve  # noqa: E402
 from odesdegap.data.datasets import image_shape, sample_dataset  # noqa: E402
 from odesdegap.diffusion.processes import build_process  # noqa: E402
-from odesdegap.diffusion.samplers import sample  # noqa: E402
+from odesdegap.diffusion.samplers import sample, sampler  # noqa: E402
 from odesdegap.diffusion.training import train  # noqa: E402
 from odesdegap.engine import REFERENCE  # noqa: E402
 from odesdegap.evaluation import metrics, noise_floor  # noqa: E402
@@ -109,8 +109,7 @@ def euler_sampling(config, n: int, steps: int, refine_last: int, refine_factor: 
     on the given time grid."""
     return dataclasses.replace(
         SamplingSettings.from_config(config["sampling"], "sampling"), n_samples=n, chunk_size=n,
-        steps=steps, refine_last=refine_last, refine_factor=refine_factor, ode_method="euler",
-        sde_method="euler")
+        steps=steps, refine_last=refine_last, refine_factor=refine_factor)
 
 
 def sampling(model, process, settings: SamplingSettings, device):
@@ -121,10 +120,10 @@ def sampling(model, process, settings: SamplingSettings, device):
         seconds = {}
         for name, engine in ENGINES.items():
             if engine.compile:  # compile on a short grid first
-                sample(kind, model, process, 2, warm, 0, device, eta=1.0, engine=engine)
+                sample(sampler(kind), model, process, 2, warm, 0, device, engine=engine)
             run, seconds[name] = timed(
-                lambda k=kind, e=engine: sample(k, model, process, 2, settings, 0, device,
-                                                eta=1.0, engine=e), device)
+                lambda k=kind, e=engine: sample(sampler(k), model, process, 2, settings, 0,
+                                                device, engine=e), device)
         result[kind] = (seconds, run["nfe"])
     return result
 
@@ -183,7 +182,7 @@ def evaluation_job(config, name, process, data, workdir: Path):
     settings = euler_sampling(config, n, sampling_config["steps"], sampling_config["refine_last"],
                               sampling_config["refine_factor"])
     for kind in ("ode", "sde"):
-        result = sample(kind, model, process, dim, settings, 0, torch.device("cpu"), eta=1.0,
+        result = sample(sampler(kind), model, process, dim, settings, 0, torch.device("cpu"),
                         engine=ENGINES["forward, eager"])
         artifacts.save_arrays(workdir / f"{kind}.npz", samples=result["samples"],
                               nfe=result["nfe"], wall_time_s=result["wall_time_s"])
@@ -207,7 +206,7 @@ def evaluation_job(config, name, process, data, workdir: Path):
             "params": {"process": config["process"], "model": config["model"],
                        "image_shape": None, "evaluation": evaluation,
                        "dsm_weighting": config["training"]["dsm_weighting"], "fp_weight": 1.0,
-                       "seed": 0, "engine": engine.as_dict()},
+                       "seed": 0, "engine": engine.as_dict(), "n_samples": n},
             "log": str(workdir / "evaluate.log"), "dataset": name, "config": config,
             "reference_metrics": reference_metrics,
         }

@@ -11,13 +11,28 @@ from odesdegap.data.datasets import dimension, image_shape
 from odesdegap.data.images import TORCHVISION_DATASETS
 from odesdegap.models import model_settings
 
+# The configured samplers, by name (samplers.<name>): the `sampler` wildcard takes these only.
+SAMPLERS = config["samplers"]
+REFERENCE_SAMPLER = config["reference_sampler"]
+# A sampler whose `nfe` is a list is an NFE sweep: it writes rows (rule nfe_sweep), not samples.
+SWEEP_SAMPLERS = [
+    name for name, entry in SAMPLERS.items() if isinstance(entry["nfe"], list)
+]
+SAMPLE_SAMPLERS = [name for name in SAMPLERS if name not in SWEEP_SAMPLERS]
+
+
+# The `sampler` wildcard's patterns: every configured name; those that write samples; the
+# NFE sweeps ("(?!)" matches nothing).
+SAMPLER_PATTERN = "|".join(SAMPLERS)
+SAMPLE_PATTERN = "|".join(SAMPLE_SAMPLERS) or "(?!)"
+SWEEP_PATTERN = "|".join(SWEEP_SAMPLERS) or "(?!)"
+
 
 wildcard_constraints:
     dataset="[a-z0-9_]+",
     weight="[0-9][0-9.e+-]*",
     seed="[0-9]+",
-    sampler="ode|sde",
-    eta="[0-9][0-9.e+-]*",
+    sampler=SAMPLER_PATTERN,
     extractor="classifier|inception",
 
 
@@ -28,6 +43,9 @@ MODEL_DIR = f"{RESULTS}/models/{RUN}"
 PRETRAINED_DIR = f"{RESULTS}/models/{{dataset}}/pretrained/seed{{seed}}"
 SAMPLES = f"{RESULTS}/samples/{RUN}/{{sampler}}.npz"
 METRICS = f"{RESULTS}/metrics/{RUN}.json"
+# The parts a run's metrics row is joined from (the metrics rule): the model's, and each sampler's.
+MODEL_METRICS = f"{RESULTS}/metrics/{RUN}/model.json"
+SAMPLER_METRICS = f"{RESULTS}/metrics/{RUN}/samplers/{{sampler}}.json"
 FLOOR = f"{RESULTS}/floor/{{dataset}}.json"
 TABLES = f"{RESULTS}/tables"
 FIGURES = f"{RESULTS}/figures"
@@ -78,7 +96,12 @@ W2_SETTINGS = {
     },
 }
 STUDIES = config["studies"]
-ETAS = {format_weight(eta): float(eta) for eta in STUDIES["eta"]}
+# The eta family's members: name -> eta (the samplers with dynamics eta).
+ETA_SAMPLERS = {
+    name: entry["eta"]
+    for name, entry in SAMPLERS.items()
+    if entry["dynamics"] == "eta" and name in SAMPLE_SAMPLERS
+}
 SAMPLER_STUDY = STUDIES["sampler"]
 # With published.checkpoints_dir set, the models are the authors' (imported), not trained.
 PUBLISHED = config["published"]["checkpoints_dir"] is not None
@@ -115,7 +138,7 @@ def first_seed_samples(wildcards):
             )
             for w in WEIGHTS
         ]
-        for sampler in ("sde", "ode")
+        for sampler in ("sde", "ode")  # the figures show the ODE–SDE pair
     }
 
 
@@ -155,19 +178,49 @@ def initial_weights(wildcards):
     return {}
 
 
-def sampler_settings(kind):
-    """The sampling settings one sampler depends on (ODE tolerances do not touch the SDE)."""
-    own = {
-        "ode": ("ode_method", "ode_rtol", "ode_atol"),
-        "sde": ("sde_method", "sde_final_step_noise"),
-    }
-    other = {k for name, keys in own.items() if name != kind for k in keys}
-    return {k: v for k, v in SAMPLING.items() if k not in other}
+def sampler_entry(wildcards):
+    """The config entry samplers.<name> of the job's sampler."""
+    return configured(SAMPLERS, wildcards, "sampler", "samplers")
 
 
-def eta_seed(wildcards):
-    """A distinct, stable sampling seed for each member of the eta family."""
-    return seeds.eta_seed(int(wildcards.seed), wildcards.eta)
+def sampling_settings_of(entry):
+    """The `sampling` keys one sampler depends on (ODE tolerances do not touch the SDE, and a
+    few-step solver reads the sample count and chunks alone)."""
+    shared = ("n_samples", "chunk_size")
+    if entry["grid"] != "sampling":
+        keys = shared
+    elif entry["dynamics"] == "ode":
+        keys = shared + (
+            "steps",
+            "refine_last",
+            "refine_factor",
+            "ode_rtol",
+            "ode_atol",
+        )
+    else:
+        keys = shared + (
+            "steps",
+            "refine_last",
+            "refine_factor",
+            "sde_final_step_noise",
+        )
+    return {k: SAMPLING[k] for k in keys}
+
+
+def sampler_settings(wildcards):
+    return sampling_settings_of(sampler_entry(wildcards))
+
+
+def sampler_seed(wildcards):
+    """The prior draw of the job's sampler (seeds.sampler_seed: by its name)."""
+    return seeds.sampler_seed(int(wildcards.seed), wildcards.sampler)
+
+
+def reference_samples(wildcards):
+    """The reference sampler's samples of the job's run, unless the job's sampler is it."""
+    if wildcards.sampler == REFERENCE_SAMPLER:
+        return {}
+    return {"reference": SAMPLES.format(**{**wildcards, "sampler": REFERENCE_SAMPLER})}
 
 
 def feature_extractor_inputs(wildcards):
@@ -201,7 +254,9 @@ def compute_jobs():
                 for d, s in itertools.product(config["datasets"], config["seeds"])
             ]
         jobs["train"] = RUNS
-    jobs["sample"] = [{**run, "sampler": s} for s in ("ode", "sde") for run in RUNS]
+    jobs["sample"] = [{**run, "sampler": s} for s in SAMPLE_SAMPLERS for run in RUNS]
+    jobs["evaluate_sampler"] = jobs["sample"]
+    jobs["nfe_sweep"] = [{**run, "sampler": s} for s in SWEEP_SAMPLERS for run in RUNS]
     jobs["evaluate"] = RUNS
     if "classifier" in FID_EXTRACTORS:
         jobs["train_classifier"] = [{"dataset": d} for d in IMAGE_DATASETS]
@@ -211,8 +266,6 @@ def compute_jobs():
     jobs["evaluate_fid"] = [
         {**run, "extractor": e} for e in FID_EXTRACTORS for run in RUNS
     ]
-    jobs["sample_eta"] = [{**run, "eta": eta} for run in RUNS for eta in ETAS]
-    jobs["evaluate_eta"] = RUNS if ETAS else []
     if SAMPLER_STUDY["steps"]:
         jobs["sampler_study"] = FIRST_SEED_RUNS
         jobs["sampler_study_exact"] = [{}]
@@ -239,10 +292,12 @@ def run_tables():
     ]
     if IMAGE_DATASETS:
         tables += [rules.fid_table.output.runs, rules.fid_table.output.summary_csv]
-    if ETAS:
+    if ETA_SAMPLERS:
         tables.append(rules.eta_table.output.table)
     if SAMPLER_STUDY["steps"]:
         tables.append(rules.sampler_table.output.table)
+    if SWEEP_SAMPLERS:
+        tables.append(rules.nfe_table.output.table)
     return tables
 
 
@@ -265,8 +320,10 @@ def final_targets():
         targets.append(rules.published_comparison.output)
     if IMAGE_DATASETS:
         targets.append(rules.fid_table.output)
-    if ETAS:
+    if ETA_SAMPLERS:
         targets.append(rules.eta_table.output)
     if SAMPLER_STUDY["steps"]:
         targets.append(rules.sampler_table.output)
+    if SWEEP_SAMPLERS:
+        targets += [rules.nfe_table.output, rules.nfe_findings.output]
     return targets

@@ -1,6 +1,8 @@
 rule sample:
-    """Samples of one model with the probability-flow ODE (torchdiffeq) or the reverse SDE
-    (torchsde), from the prior at t_max down to t_min."""
+    """Samples of one model with one configured sampler (samplers.<name>): the probability-flow
+    ODE (torchdiffeq), the reverse SDE or a member eta of the family between them (torchsde),
+    or a few-step solver (odesdegap.diffusion.fast_solvers), from the prior at t_max down to
+    t_min. A rule per sampler, cached separately: adding a sampler samples only it."""
     input:
         model=f"{MODEL_DIR}/model.pt",
     output:
@@ -9,6 +11,8 @@ rule sample:
         f"{LOGS}/sample/{RUN}/{{sampler}}.log",
     benchmark:
         f"{BENCHMARKS}/sample/{RUN}/{{sampler}}.tsv"
+    wildcard_constraints:
+        sampler=SAMPLE_PATTERN,
     conda:
         "../envs/benchmark.yaml"
     threads: COMPUTE["threads"]
@@ -20,9 +24,9 @@ rule sample:
         model=MODEL,
         image_shape=shape_of,
         dim=lambda wc: dimension(wc.dataset),
-        sampling=lambda wc: sampler_settings(wc.sampler),
-        sample_seed=lambda wc: seeds.sampler_seed(int(wc.seed), wc.sampler),
-        kind=lambda wc: wc.sampler,
-        eta=1.0,
+        sampling=sampler_settings,
+        sample_seed=sampler_seed,
+        sampler=sampler_entry,
+        name=lambda wc: wc.sampler,
     script:
         "../workflow_scripts/sample.py"

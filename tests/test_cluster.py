@@ -38,7 +38,9 @@ def rule_scripts() -> dict[str, str]:
 def declared_localrules() -> set[str]:
     names = set()
     for smk in (REPO / "rules").glob("*.smk"):
-        for block in re.findall(r"^localrules:\n((?:    \w+,?\n)+)", smk.read_text(), flags=re.M):
+        # at the top level or inside an `if` (the rules of a study that is configured)
+        for _, block in re.findall(r"^( *)localrules:\n((?:\1    \w+,?\n)+)", smk.read_text(),
+                                   flags=re.M):
             names |= {line.strip().rstrip(",") for line in block.splitlines()}
     return names
 
@@ -98,7 +100,7 @@ def preset_dry_run(preset: Path) -> list[tuple[str, dict]]:
 def test_the_rule_classification_is_not_empty():
     assert {"train", "sample", "evaluate", "train_classifier", "reference_features",
             "evaluate_fid"} <= TORCH_RULES
-    assert "evaluate_eta" not in TORCH_RULES and "evaluate_eta" in SCRIPTS
+    assert "evaluate_sampler" not in TORCH_RULES and "evaluate_sampler" in SCRIPTS
     assert {"prepare_data", "tables", "findings", "figure_metrics", "figure_densities",
             "fid_table"} <= LOCAL_RULES
     assert not LOCAL_RULES & TORCH_RULES
@@ -167,8 +169,8 @@ def test_partition_names_come_from_the_config(tmp_path):
     for rule, resources in jobs:
         by_rule.setdefault(rule, resources)
     assert by_rule["train"]["slurm_partition"] == "a100" and by_rule["train"]["gpu"] == "2"
-    assert by_rule["evaluate_eta"]["slurm_partition"] == "short"
-    assert "gpu" not in by_rule["evaluate_eta"]
+    assert by_rule["evaluate_sampler"]["slurm_partition"] == "short"
+    assert "gpu" not in by_rule["evaluate_sampler"]
 
 
 def test_the_slurm_profile_names_no_rule():

@@ -39,7 +39,7 @@ MALFORMED = [
     ("evaluation.w2_method", "sinkhorn", "'evaluation.w2_method' has value 'sinkhorn'"),
     ("evaluation.nll", {"points": -1}, "'evaluation.nll.points' has value -1"),
     ("evaluation.nll", {"method": "rk45"}, "'evaluation.nll.method' has value 'rk45'"),
-    ("studies", {"eta": [-0.5]}, "'studies.eta.0' has value -0.5"),
+    ("studies", {"eta": [0.5]}, "'studies.eta' has moved: set a sampler with dynamics eta"),
     ("studies", {"sampler": {"steps": [0]}}, "'studies.sampler.steps.0' has value 0"),
     ("datasets", [], "'datasets' has value []: expected a list with at least 1"),
     ("datasets", "mixture", "'datasets' has value 'mixture': expected a value of type array"),
@@ -111,8 +111,26 @@ MALFORMED = [
     ("sampling.refine_last", -1, "'sampling.refine_last' has value -1"),
     ("sampling.refine_last", 10**6, "expected at most sampling.steps"),
     ("sampling.refine_factor", 0, "'sampling.refine_factor' has value 0"),
-    ("sampling.ode_method", "leapfrog", "'sampling.ode_method' has value 'leapfrog'"),
-    ("sampling.sde_method", "heun", "'sampling.sde_method' has value 'heun'"),
+    ("sampling.ode_method", "rk4", "'sampling.ode_method' has moved: set samplers.ode.solver"),
+    ("sampling.sde_method", "srk", "'sampling.sde_method' has moved: set samplers.sde.solver"),
+    ("samplers.ode.solver", "leapfrog", "'samplers.ode.solver' has value 'leapfrog'"),
+    ("samplers.sde.solver", "heun", "'samplers.sde.solver' has value 'heun': expected one of "
+     "euler, milstein, srk"),
+    ("samplers.ode.dynamics", "langevin", "'samplers.ode.dynamics' has value 'langevin'"),
+    ("samplers.ode.grid", "edm", "'samplers.ode.nfe' has value None: expected an NFE budget"),
+    ("samplers.ode.nfe", 10, "'samplers.ode.nfe' has value 10: expected null on grid sampling"),
+    ("samplers.sde.eta", 0.5, "'samplers.sde.eta' has value 0.5: expected null unless"),
+    ("samplers.ode.colour", "red", "unknown config key(s) 'colour' under 'samplers.ode'"),
+    ("samplers.Heun", {"dynamics": "ode"}, "'samplers' has value 'Heun': expected a name"),
+    ("samplers.heun", {"dynamics": "sde", "solver": "heun", "grid": "edm", "nfe": 10},
+     "'samplers.heun.dynamics' has value 'sde': expected ode for solver heun"),
+    ("samplers.unipc", {"dynamics": "ode", "solver": "unipc", "grid": "edm", "nfe": 10,
+                        "options": {"churn": 1}}, "expected options of unipc only (order)"),
+    ("samplers.dopri", {"dynamics": "ode", "solver": "dopri5", "grid": "edm", "nfe": 10},
+     "expected null for the adaptive dopri5"),
+    ("samplers.ode", DELETE, "'samplers' lacks ode"),
+    ("reference_sampler", "heun", "'reference_sampler' has value 'heun': expected one of the "
+     "configured samplers (ode, sde)"),
     ("sampling.ode_rtol", 0, "'sampling.ode_rtol' has value 0"),
     ("evaluation.grid_bins", 1, "'evaluation.grid_bins' has value 1"),
     ("evaluation.box_half_width", -3.5, "'evaluation.box_half_width' has value -3.5"),
@@ -158,7 +176,10 @@ def test_default_config_and_presets_are_valid():
 
 def test_defaults_fill_missing_sections():
     config = checked({"datasets": ["mixture"], "fp_weights": [0.0], "seeds": [0]})
-    assert config["sampling"]["ode_method"] == "euler"
+    assert config["samplers"]["ode"] == {
+        "dynamics": "ode", "solver": "euler", "grid": "sampling", "nfe": None, "eta": None,
+        "rho": 7.0, "options": {}}
+    assert config["reference_sampler"] == "sde"
     assert config["training"]["residual"]["points_per_time"] == 32
 
 
@@ -225,8 +246,10 @@ IMAGES = merged(REPO / "presets/images.yaml")
     ({"evaluation": {"fid": {"feature_extractors": ["clip"]}}},
      "'evaluation.fid.feature_extractors.0' has value 'clip'"),
     ({"classifier": {"epochs": 0}}, "'classifier.epochs' has value 0"),
-    ({"studies": {"eta": [0.5]}}, "expected empty eta and sampler.steps lists with data sets of "
-                                  "more than 2 dimensions (digits)"),
+    ({"studies": {"sampler": {"steps": [10]}}}, "expected an empty sampler.steps list with data "
+                                                "sets of more than 2 dimensions (digits)"),
+    ({"samplers": {"ode": {"dynamics": "ode", "solver": "heun", "grid": "edm", "nfe": [5, 9]}}},
+     "an NFE sweep measures W2 on the 2-D grid"),
 ], ids=lambda v: str(v)[:40])
 def test_image_configs_are_checked(edit, message):
     config = copy.deepcopy(IMAGES)

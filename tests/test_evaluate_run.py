@@ -1,4 +1,5 @@
-"""evaluate_run, the whole of rule evaluate, on tiny inputs with the exact model of Gaussian
+"""evaluate_run (rules evaluate_sampler, evaluate and metrics in one call) on tiny inputs
+with the exact model of Gaussian
 data: ODE and SDE "samples" drawn from the data distribution itself are as close to the data as
 the noise floor says, the exact model's FP residual vanishes on the box and near the data, and
 its NLL is the Gaussian's own."""
@@ -10,7 +11,7 @@ import torch
 from odesdegap.diffusion.processes import OrnsteinUhlenbeck
 from odesdegap.engine import REFERENCE
 from odesdegap.evaluation import noise_floor
-from odesdegap.evaluation.run import evaluate_run
+from odesdegap.evaluation.run import evaluate_run, evaluate_sampler
 from odesdegap.models import GaussianPotential
 from odesdegap.settings import EvaluationSettings, from_schema_defaults
 
@@ -39,15 +40,20 @@ def _floor(evaluation, n, dim=2):
             "lost_fraction_floor": noise_floor.lost_fraction(first, evaluation)}
 
 
-def _run(evaluation, dim=2, floor=None, ode=None):
+def _samples(dim=2, names=(("ode", 1), ("sde", 2))):
+    return {name: {"samples": _gaussian(N, seed, dim), "nfe": 7, "wall_time_s": 0.5}
+            for name, seed in names}
+
+
+def _run(evaluation, dim=2, floor=None, ode=None, samples=None, reference_sampler="sde"):
     reference = _gaussian(N, 0, dim)
-    samples = {name: {"samples": _gaussian(N, seed, dim), "nfe": 7, "wall_time_s": 0.5}
-               for name, seed in (("ode", 1), ("sde", 2))}
+    samples = samples or _samples(dim)
     if ode is not None:
         samples["ode"]["samples"] = ode
     model = GaussianPotential(PROCESS, np.resize(MEAN, dim), STD)
-    return evaluate_run(dataset="gaussian", fp_weight=0.0, seed=0, ode=samples["ode"],
-                        sde=samples["sde"], reference=reference, model=model, process=PROCESS,
+    return evaluate_run(dataset="gaussian", fp_weight=0.0, seed=0, samples=samples,
+                        reference_sampler=reference_sampler, reference=reference, model=model,
+                        process=PROCESS,
                         evaluation=evaluation, dsm_weighting="uniform",
                         floor=floor or _floor(evaluation, N, dim), device=CPU, engine=REFERENCE)
 
@@ -92,3 +98,31 @@ def test_floor_at_another_sample_size_is_refused():
     evaluation = _evaluation(nll=dict(points=0))
     with pytest.raises(ValueError, match="measured at 500 points"):
         _run(evaluation, floor=_floor(evaluation, 500))
+
+
+def test_columns_are_keyed_by_sampler_name_against_the_reference_sampler():
+    """Every sampler is measured against the data and the reference sampler; the default pair
+    gives the paper's columns, a third sampler adds only its own."""
+    evaluation = _evaluation(nll=dict(points=0))
+    samples = _samples(names=(("ode", 1), ("sde", 2), ("heun10", 3)))
+    result = _run(evaluation, samples=samples)
+    assert {c for c in result if c.startswith("w2sq_") and "floor" not in c} == {
+        "w2sq_ode_sde", "w2sq_ode_data", "w2sq_sde_data", "w2sq_heun10_sde", "w2sq_heun10_data"}
+    assert result["nfe_heun10"] == 7 and result["n_samples_heun10"] == N
+    pair = _run(evaluation)
+    for column, value in pair.items():
+        assert result[column] == value, column
+    # one sampler's columns alone, as rule evaluate_sampler writes them from its settings
+    import dataclasses
+
+    from odesdegap.settings import SamplerEvaluationSettings
+
+    subset = {f.name: getattr(evaluation, f.name)
+              for f in dataclasses.fields(SamplerEvaluationSettings)}
+    alone = evaluate_sampler("heun10", samples["heun10"], data=_gaussian(N, 0),
+                             evaluation=SamplerEvaluationSettings.from_config(subset),
+                             reference_name="sde",
+                             reference=samples["sde"])
+    assert alone == {k: v for k, v in result.items() if "heun10" in k}
+    by_ode = _run(evaluation, samples=_samples(), reference_sampler="ode")
+    assert "w2sq_sde_ode" in by_ode and "w2sq_ode_sde" not in by_ode

@@ -149,7 +149,8 @@ def test_missing_zero_or_a_single_weight_is_said():
 def reference(ode, sde, floor=FLOOR):
     return pd.DataFrame([{"dataset": "checkerboard", "fp_weight": w, "seed": 0,
                           "w2sq_ode_data": o, "w2sq_sde_data": s, "w2sq_floor_data": floor,
-                          "n_samples_ode": 20_000, "n_samples_sde": 20_000}
+                          "n_samples_ode": 20_000, "n_samples_sde": 20_000,
+                          "nfe_ode": 890, "nfe_sde": 890}
                          for w, o, s in zip(sorted(ode), ode.values(), sde.values(),
                                             strict=True)])
 
@@ -168,12 +169,14 @@ def test_the_euler_advantage_survives_or_not_at_nfe_10_and_20():
     assert [a["survives"]["ode"] for a in ten["at"]] == [True, False]  # 0.06 vs 0.055 at 20
     assert survival[0.1]["at"][0]["survives"] == {"ode": None, "sde": None}
     text = nfe_findings_markdown(found)
-    assert ("w=10's advantage at the 800-step Euler ODE holds (0.05 vs 0.1, margin 0.05, floor "
-            "0.01, 20,000 samples); at NFE 10 survives: 0.08 vs 0.1, margin 0.02, floor 0.01, "
+    assert ("w=10's advantage at the run's ODE sampler (890 NFE) holds (0.05 vs 0.1, margin "
+            "0.05, floor 0.01, 20,000 samples); at NFE 10 survives: 0.08 vs 0.1, margin 0.02, "
+            "floor 0.01, "
             "20,000 samples; at NFE 20 does not survive: 0.06 vs 0.055, margin -0.005, "
             "floor 0.01, 20,000 samples.") in text
-    assert ("w=1's advantage at the 800-step Euler SDE does not hold (within the floor) (0.055 vs "
-            "0.06, margin 0.005, floor 0.01, 20,000 samples); at NFE 10 beyond the floor") in text
+    assert ("w=1's advantage at the run's SDE sampler (890 NFE) does not hold (within the "
+            "floor) (0.055 vs 0.06, margin 0.005, floor 0.01, 20,000 samples); at NFE 10 "
+            "beyond the floor") in text
     # An Euler ODE that lost 1% of its samples (off the grid) carries no advantage.
     lossy = ref.assign(n_outside_ode=np.where(ref.fp_weight == 1.0, 200, 0))
     claim = by_weight(group_of(nfe_findings(study_rows(CURVES), lossy))["survival"])[1.0]
@@ -183,7 +186,7 @@ def test_the_euler_advantage_survives_or_not_at_nfe_10_and_20():
     found = nfe_findings(rows[rows.nfe_budget != 20], ref)
     assert by_weight(group_of(found)["survival"])[1.0]["at"][1]["measured"] is False
     assert "NFE 20 not measured" in nfe_findings_markdown(found)
-    assert "no 800-step reference given" in nfe_findings_markdown(nfe_findings(rows, None))
+    assert "no ode/sde reference given" in nfe_findings_markdown(nfe_findings(rows, None))
 
 
 def test_figure_has_a_panel_per_dataset_and_sampler_and_a_line_per_weight():

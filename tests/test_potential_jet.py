@@ -138,12 +138,11 @@ def test_an_unknown_derivative_engine_is_an_error():
 
 
 def _sample(kind, engine, steps=20):
-    from odesdegap.diffusion.samplers import sample
+    from odesdegap.diffusion.samplers import sample, sampler
 
     settings = from_schema_defaults(SamplingSettings, "sampling", n_samples=300, chunk_size=300,
-                                    steps=steps, refine_last=0, refine_factor=1,
-                                    ode_method="euler", sde_method="euler")
-    return sample(kind, _model(), PROCESS, 2, settings, 7, torch.device("cpu"), eta=1.0,
+                                    steps=steps, refine_last=0, refine_factor=1)
+    return sample(sampler(kind), _model(), PROCESS, 2, settings, 7, torch.device("cpu"),
                   engine=engine)
 
 

@@ -68,8 +68,13 @@ PAPER = {
     "sampling.steps": 800,
     "sampling.refine_last": 10,
     "sampling.refine_factor": 10,
-    "sampling.ode_method": "euler",
-    "sampling.sde_method": "euler",
+    "samplers.ode.dynamics": "ode",
+    "samplers.ode.solver": "euler",
+    "samplers.ode.grid": "sampling",
+    "samplers.sde.dynamics": "sde",
+    "samplers.sde.solver": "euler",
+    "samplers.sde.grid": "sampling",
+    "reference_sampler": "sde",
     "sampling.sde_final_step_noise": False,
     "evaluation.grid_bins": 64,
     "evaluation.box_half_width": 3.5,
@@ -101,7 +106,8 @@ def _has(config: dict, dotted: str) -> bool:
 
 def _leaves(node: dict, path: str = ""):
     for key, value in node.items():
-        if isinstance(value, dict):
+        # a mapping of named entries (samplers) is one value of the schema, with one default
+        if isinstance(value, dict) and "properties" in _schema_at(f"{path}{key}"):
             yield from _leaves(value, f"{path}{key}.")
         else:
             yield f"{path}{key}", value
@@ -242,6 +248,39 @@ def test_dry_run_of_the_paper_preset_plans_the_papers_recipe(planned_paper_jobs)
         elif section == "evaluation":
             assert jobs["evaluate"]["evaluation"][rest] == value, key
     assert train["fp_weight"] == 1.0
-    assert ode["sampling"]["ode_method"] == "euler" and sde["sampling"]["sde_method"] == "euler"
+    assert ode["sampler"]["solver"] == "euler" and sde["sampler"]["solver"] == "euler"
     assert sde["sampling"]["sde_final_step_noise"] is False
     assert "sde_final_step_noise" not in ode["sampling"]  # the ODE does not rerun over it
+
+
+NFE_STUDY = REPO / "presets/studies/nfe.yaml"
+FAST_SOLVERS = {"ddim", "heun", "dpmpp_2m", "unipc", "dpmpp_2m_sde"}
+
+
+def test_the_nfe_study_adds_one_sweep_per_solver_over_the_paper_pair():
+    config = checked(merged(REPO / "presets/laptop.yaml", NFE_STUDY))
+    samplers = config["samplers"]
+    sweeps = {name: entry for name, entry in samplers.items() if isinstance(entry["nfe"], list)}
+    assert {e["solver"] for e in sweeps.values()} == FAST_SOLVERS
+    assert all(e["nfe"] == [5, 10, 20, 50, 100, 200] for e in sweeps.values())
+    # the reference stays the preset's 800-step Euler–Maruyama SDE, beside its Euler ODE
+    assert config["reference_sampler"] == "sde"
+    assert {n: (samplers[n]["solver"], samplers[n]["grid"]) for n in ("ode", "sde")} == {
+        "ode": ("euler", "sampling"), "sde": ("euler", "sampling")}
+    assert config["sampling"]["steps"] == 800
+
+
+@pytest.mark.slow
+@needs(SHARED)
+def test_the_nfe_study_on_the_published_models_is_a_job_per_model_and_solver(tmp_path):
+    result = subprocess.run(
+        [sys.executable, "-m", "snakemake", "-n", "-s", str(REPO / "Snakefile"), "-d",
+         str(tmp_path), "--configfile", str(REPO / "presets/published.yaml"),
+         str(paths_overlay(tmp_path / "published_paths.yaml")), str(NFE_STUDY)],
+        capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stdout + result.stderr[-3000:]
+    table = result.stdout.split("Job stats:")[1].split("\n\n")[0].splitlines()[3:]
+    jobs = {rule: int(n) for rule, n in (line.split() for line in table)}
+    assert jobs["nfe_sweep"] == 12 * len(FAST_SOLVERS)
+    assert jobs["sample"] == 12 * 2 and jobs["import_published"] == 12
+    assert jobs["nfe_findings"] == 1

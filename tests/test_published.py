@@ -171,9 +171,11 @@ def paths(models=CHECKPOINTS, histograms=HISTOGRAMS) -> dict:
 @needs_published
 def test_the_published_preset_states_the_papers_sampler_and_network():
     config = resolved_preset(paths())
-    paper_grid = {"steps": 800, "refine_last": 10, "refine_factor": 10, "ode_method": "euler",
-                  "sde_method": "euler"}
+    paper_grid = {"steps": 800, "refine_last": 10, "refine_factor": 10}
     assert {k: config["sampling"][k] for k in paper_grid} == paper_grid
+    for name in ("ode", "sde"):
+        assert config["samplers"][name]["solver"] == "euler"
+        assert config["samplers"][name]["grid"] == "sampling"
     assert {k: config["model"][k] for k in layout.MODEL_SETTINGS} == layout.MODEL_SETTINGS
     assert config["evaluation"]["grid_bins"] == 64 and config["evaluation"]["box_half_width"] == 3.5
 

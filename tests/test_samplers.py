@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from odesdegap.diffusion.processes import OrnsteinUhlenbeck
-from odesdegap.diffusion.samplers import SamplingProgress, TimeGrid, sample
+from odesdegap.diffusion.samplers import SamplingProgress, TimeGrid, sample, sampler
 from odesdegap.engine import REFERENCE
 from odesdegap.evaluation.metrics import Grid, grid_w2sq
 from odesdegap.models import GaussianPotential
@@ -17,13 +17,15 @@ MEAN, STD = [1.0, -0.5], 0.5
 CPU = torch.device("cpu")
 
 
-def _settings(n=4000, steps=200, method="euler", chunk=None, refine_last=0, refine_factor=10,
+ODE, SDE = sampler("ode"), sampler("sde")  # the default pair: Euler and Euler–Maruyama
+
+
+def _settings(n=4000, steps=200, chunk=None, refine_last=0, refine_factor=10,
               final_step_noise=True) -> SamplingSettings:
-    """`method` is the ODE's; the SDE is Euler–Maruyama."""
     return from_schema_defaults(
         SamplingSettings, "sampling", n_samples=n, chunk_size=chunk or n, steps=steps,
-        refine_last=refine_last, refine_factor=refine_factor, ode_method=method,
-        sde_method="euler", sde_final_step_noise=final_step_noise)
+        refine_last=refine_last, refine_factor=refine_factor,
+        sde_final_step_noise=final_step_noise)
 
 
 def _w2sq(a, b):
@@ -49,9 +51,9 @@ def exact_samples():
     model = GaussianPotential(PROCESS, MEAN, STD)
     rng = np.random.default_rng(0)
     data = (np.array(MEAN) + STD * rng.standard_normal((4000, 2))).astype(np.float32)
-    ode = sample("ode", model, PROCESS, 2, _settings(), seed=1, device=CPU, eta=1.0,
+    ode = sample(ODE, model, PROCESS, 2, _settings(), seed=1, device=CPU,
                  engine=REFERENCE)
-    sde = sample("sde", model, PROCESS, 2, _settings(), seed=2, device=CPU, eta=1.0,
+    sde = sample(SDE, model, PROCESS, 2, _settings(), seed=2, device=CPU,
                  engine=REFERENCE)
     return data, ode, sde
 
@@ -73,39 +75,40 @@ def test_nfe_is_counted(exact_samples):
     # torchsde evaluates the drift once more per sdeint call to check shapes: that is spent too.
     assert sde["nfe"] == 201
     model = GaussianPotential(PROCESS, MEAN, STD)
-    rk4 = sample("ode", model, PROCESS, 2, _settings(n=100, steps=20, method="rk4"), 0, CPU,
-                    eta=1.0, engine=REFERENCE)
+    rk4 = sample(sampler("ode", "rk4"), model, PROCESS, 2, _settings(n=100, steps=20), 0, CPU,
+                 engine=REFERENCE)
     assert rk4["nfe"] == 80
-    dopri = sample("ode", model, PROCESS, 2, _settings(n=100, method="dopri5"), 0, CPU, eta=1.0,
+    dopri = sample(sampler("ode", "dopri5"), model, PROCESS, 2, _settings(n=100), 0, CPU,
                    engine=REFERENCE)
     assert dopri["nfe"] > 0 and np.isfinite(dopri["samples"]).all()
 
 
 def test_same_seed_same_samples_and_chunking_does_not_change_the_ode():
     model = GaussianPotential(PROCESS, MEAN, STD)
-    first = sample("sde", model, PROCESS, 2, _settings(n=300, steps=30), 5, CPU, eta=1.0,
+    first = sample(SDE, model, PROCESS, 2, _settings(n=300, steps=30), 5, CPU,
                    engine=REFERENCE)
-    again = sample("sde", model, PROCESS, 2, _settings(n=300, steps=30), 5, CPU, eta=1.0,
+    again = sample(SDE, model, PROCESS, 2, _settings(n=300, steps=30), 5, CPU,
                    engine=REFERENCE)
     assert np.array_equal(first["samples"], again["samples"])
-    whole = sample("ode", model, PROCESS, 2, _settings(n=300, steps=30), 5, CPU, eta=1.0,
+    whole = sample(ODE, model, PROCESS, 2, _settings(n=300, steps=30), 5, CPU,
                    engine=REFERENCE)
-    chunked = sample("ode", model, PROCESS, 2, _settings(n=300, steps=30, chunk=70), 5, CPU,
-                    eta=1.0, engine=REFERENCE)
+    chunked = sample(ODE, model, PROCESS, 2, _settings(n=300, steps=30, chunk=70), 5, CPU,
+                     engine=REFERENCE)
     assert np.allclose(whole["samples"], chunked["samples"], atol=1e-5)
 
 
 def test_refined_grid_spends_the_extra_steps():
     model = GaussianPotential(PROCESS, MEAN, STD)
-    result = sample("ode", model, PROCESS, 2, _settings(n=50, steps=40, refine_last=4), 0, CPU,
-                    eta=1.0, engine=REFERENCE)
+    result = sample(ODE, model, PROCESS, 2, _settings(n=50, steps=40, refine_last=4), 0, CPU,
+                    engine=REFERENCE)
     assert result["nfe"] == 36 + 40
 
 
 def test_unknown_sampler_kind_is_refused():
     model = GaussianPotential(PROCESS, MEAN, STD)
-    with pytest.raises(ValueError, match="'ode' or 'sde'"):
-        sample("langevin", model, PROCESS, 2, _settings(n=10), 0, CPU, eta=1.0, engine=REFERENCE)
+    with pytest.raises(ValueError, match="'sampler.solver' has value 'leapfrog'"):
+        sample(sampler("ode", "leapfrog"), model, PROCESS, 2, _settings(n=10), 0, CPU,
+               engine=REFERENCE)
 
 
 def test_eta_family_interpolates_between_the_dynamics():
@@ -113,10 +116,12 @@ def test_eta_family_interpolates_between_the_dynamics():
     eta keeps the exact score's marginals."""
     model = GaussianPotential(PROCESS, MEAN, STD)
     settings = _settings(n=2000, steps=200)
-    ode = sample("ode", model, PROCESS, 2, settings, 3, CPU, eta=1.0, engine=REFERENCE)
-    flow_as_sde = sample("sde", model, PROCESS, 2, settings, 3, CPU, eta=0.0, engine=REFERENCE)
+    ode = sample(ODE, model, PROCESS, 2, settings, 3, CPU, engine=REFERENCE)
+    flow_as_sde = sample(sampler("eta", eta=0.0), model, PROCESS, 2, settings, 3, CPU,
+                         engine=REFERENCE)
     assert np.allclose(ode["samples"], flow_as_sde["samples"], atol=1e-4)
-    halfway = sample("sde", model, PROCESS, 2, settings, 4, CPU, eta=0.5, engine=REFERENCE)
+    halfway = sample(sampler("eta", eta=0.5), model, PROCESS, 2, settings, 4, CPU,
+                     engine=REFERENCE)
     assert np.allclose(halfway["samples"].mean(0), MEAN, atol=0.05)
     assert np.allclose(halfway["samples"].std(0), STD, atol=0.05)
 
@@ -133,7 +138,7 @@ def test_sde_takes_exactly_the_grid_steps(steps, refine_last, refine_factor, nfe
     model = GaussianPotential(PROCESS, MEAN, STD)
     settings = _settings(n=20, steps=steps, refine_last=refine_last, refine_factor=refine_factor,
                          final_step_noise=final_step_noise)
-    assert sample("sde", model, PROCESS, 2, settings, 0, CPU, eta=1.0,
+    assert sample(SDE, model, PROCESS, 2, settings, 0, CPU,
                   engine=REFERENCE)["nfe"] == nfe
 
 
@@ -141,25 +146,24 @@ def test_noise_free_final_step_is_the_drifts_euler_step():
     """On a one-step grid the noise-free SDE is x_prior + dt * reverse drift, exactly."""
     model = GaussianPotential(PROCESS, MEAN, STD)
     settings = _settings(n=50, steps=1, final_step_noise=False)
-    result = sample("sde", model, PROCESS, 2, settings, 3, CPU, eta=1.0, engine=REFERENCE)
+    result = sample(SDE, model, PROCESS, 2, settings, 3, CPU, engine=REFERENCE)
     x = PROCESS.prior_sample(50, 2, torch.Generator().manual_seed(3))
     t = torch.tensor(PROCESS.t_max)
     drift = PROCESS.drift(x, t) - PROCESS.diffusion(t) ** 2 * model.score(x, t)
     expected = x - (PROCESS.t_max - PROCESS.t_min) * drift
     assert result["nfe"] == 1
     np.testing.assert_allclose(result["samples"], expected.numpy(), rtol=1e-5, atol=1e-5)
-    noisy = sample("sde", model, PROCESS, 2, _settings(n=50, steps=1), 3, CPU,
-                   eta=1.0, engine=REFERENCE)
+    noisy = sample(SDE, model, PROCESS, 2, _settings(n=50, steps=1), 3, CPU, engine=REFERENCE)
     assert not np.allclose(noisy["samples"], expected.numpy(), atol=1e-3)
 
 
 def test_sampling_reports_progress_to_stderr(capsys):
     """A progress bar over the chunks, advanced within a chunk by the integrator's time."""
     model = GaussianPotential(PROCESS, MEAN, STD)
-    sample("sde", model, PROCESS, 2, _settings(n=90, steps=10, chunk=30), 0, CPU, eta=0.5,
-           engine=REFERENCE)
+    sample(sampler("eta", eta=0.5), model, PROCESS, 2, _settings(n=90, steps=10, chunk=30), 0,
+           CPU, engine=REFERENCE)
     err = capsys.readouterr().err
-    assert "sde sampling (eta 0.5): 100%" in err and "3.00/3 chunks" in err
+    assert "euler sampling (eta 0.5): 100%" in err and "3.00/3 chunks" in err
     progress = SamplingProgress("ode sampling", 2, t_max=10.0, t_min=0.0, interval=0.0)
     progress.at(torch.tensor(7.5))
     assert progress.bar.n == pytest.approx(0.25)
@@ -168,3 +172,41 @@ def test_sampling_reports_progress_to_stderr(capsys):
     assert progress.bar.n == pytest.approx(1.5)
     progress.close()
     assert "ode sampling:  75%" in capsys.readouterr().err  # 1.5 of 2 chunks
+
+
+@pytest.mark.parametrize(("name", "dynamics"), [("heun", "ode"), ("dpmpp_2m", "ode"),
+                                                 ("unipc", "ode"), ("dpmpp_2m_sde", "sde"),
+                                                 ("heun_sde", "sde")])
+def test_fast_solvers_are_wired_chunk_by_chunk_within_their_budget(name, dynamics):
+    """A few-step solver is a sampler like the others: sample() runs fast_solvers.solve on each
+    chunk of the prior draws (a stochastic one with the chunk's own seeded generator) and counts
+    its score evaluations, which meet the budget and do not exceed it."""
+    from odesdegap import seeds
+    from odesdegap.diffusion.fast_solvers import FAST_SOLVERS, solve
+
+    model = GaussianPotential(PROCESS, MEAN, STD)
+    result = sample(sampler(dynamics, name, grid="edm", nfe=20), model, PROCESS, 2,
+                    _settings(n=300, chunk=100), 6, CPU, engine=REFERENCE)
+    solver = FAST_SOLVERS[name]
+    assert result["nfe"] == solver.nfe(solver.steps(20)) <= 20
+    prior = PROCESS.prior_sample(300, 2, torch.Generator().manual_seed(6))
+    expected = [solve(name, model.score, PROCESS, prior[100 * i:100 * (i + 1)], nfe=20,
+                      generator=torch.Generator().manual_seed(seeds.solver_noise_seed(6, i))
+                      if solver.stochastic else None) for i in range(3)]
+    np.testing.assert_array_equal(result["samples"], torch.cat(expected).numpy())
+
+
+def test_a_stochastic_fast_solver_repeats_with_its_seed_and_a_sweep_takes_one_budget():
+    model = GaussianPotential(PROCESS, MEAN, STD)
+    spec = sampler("sde", "dpmpp_2m_sde", grid="edm", nfe=10)
+    first, again, other = (sample(spec, model, PROCESS, 2, _settings(n=200, chunk=70), seed,
+                                  CPU, engine=REFERENCE)["samples"] for seed in (4, 4, 5))
+    assert np.array_equal(first, again) and not np.allclose(first, other)
+    sweep = sampler("ode", "heun", grid="edm", nfe=[5, 9])
+    with pytest.raises(ValueError, match="one budget at a time"):
+        sample(sweep, model, PROCESS, 2, _settings(n=10), 0, CPU, engine=REFERENCE)
+    assert sample(sweep, model, PROCESS, 2, _settings(n=10), 0, CPU, engine=REFERENCE,
+                  nfe=5)["nfe"] == 5
+    adaptive = sample(sampler("ode", "dopri5", grid="edm"), model, PROCESS, 2, _settings(n=50),
+                      0, CPU, engine=REFERENCE)
+    assert adaptive["nfe"] > 0 and np.isfinite(adaptive["samples"]).all()

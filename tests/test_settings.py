@@ -24,6 +24,7 @@ SECTIONS = {
     settings.SamplingSettings: "sampling",
     settings.GridSettings: "evaluation",
     settings.W2Settings: "evaluation",
+    settings.SamplerEvaluationSettings: "evaluation",
     settings.EvaluationSettings: "evaluation",
     settings.NllSettings: "evaluation.nll",
     settings.SamplerStudySettings: "studies.sampler",
@@ -65,6 +66,14 @@ def test_whole_sections_are_mirrored():
         assert names(cls) == set(_node(SECTIONS[cls])["properties"]), cls.__name__
 
 
+def test_a_sampler_entry_is_mirrored_whole():
+    entry = SCHEMA["properties"]["samplers"]["additionalProperties"]
+    assert {f.name for f in dataclasses.fields(settings.SamplerSettings)} == set(
+        entry["properties"])
+    filled = fill_defaults(MINIMAL)["samplers"]["ode"]
+    assert settings.SamplerSettings.from_config(filled, "samplers.ode").as_dict() == filled
+
+
 def test_a_missing_key_is_an_error_naming_it():
     section = fill_defaults(MINIMAL)["training"]
     del section["residual"]["noised_fraction"]
@@ -104,14 +113,16 @@ def test_schema_choices_are_the_code_registries(path, registry):
 def test_integrator_choices_are_methods_of_the_libraries():
     # torchdiffeq's registry of solvers (odeint refuses any other name)
     ode_solvers = set(importlib.import_module("torchdiffeq._impl.odeint").SOLVERS)
-    for path in ("sampling.ode_method", "evaluation.nll.method", "studies.sampler.ode_methods"):
+    for path in ("evaluation.nll.method", "studies.sampler.ode_methods"):
         assert set(_enum(path)) <= ode_solvers, path
-    adaptive = {m for m in _enum("sampling.ode_method") if m not in ("euler", "midpoint", "rk4")}
+    assert set(samplers.GRID_SOLVERS["ode"]) <= ode_solvers
+    adaptive = {m for m in samplers.GRID_SOLVERS["ode"] if m not in ("euler", "midpoint", "rk4")}
     assert adaptive <= set(samplers.ODE_ADAPTIVE_METHODS)
     assert not set(_enum("studies.sampler.ode_methods")) & set(samplers.ODE_ADAPTIVE_METHODS)
     sde_methods = {v for k, v in vars(SDE_METHODS).items() if not k.startswith("_")}
-    for path in ("sampling.sde_method", "studies.sampler.sde_methods"):
-        assert set(_enum(path)) <= sde_methods, path
+    assert set(samplers.GRID_SOLVERS["sde"]) <= sde_methods
+    assert set(samplers.GRID_SOLVERS["eta"]) <= sde_methods
+    assert set(_enum("studies.sampler.sde_methods")) <= sde_methods
 
 
 def test_model_kinds_come_from_the_registry_and_each_builds():

@@ -31,7 +31,7 @@ PRESET = ".test/smoke.yaml"
 TIMING_COLUMNS = ["sample_seconds_ode", "sample_seconds_sde", "nll_wall_time_s"]
 AGGREGATION_RULES = {"tables", "findings", "figure_metrics", "figure_training_curves",
                      "benchmark_table", "eta_table", "sampler_table", "headline", "tables_readme",
-                     "all"}
+                     "metrics", "all"}
 
 pytestmark = pytest.mark.workflow
 
@@ -93,6 +93,9 @@ def test_every_output_exists(completed_run):
                 assert (results / "samples" / dataset / f"w{weight}" / "seed0" /
                         f"{sampler}.npz").exists()
             assert (results / "metrics" / dataset / f"w{weight}" / "seed0.json").exists()
+            for part in ("model", "samplers/ode", "samplers/sde"):
+                assert (results / "metrics" / dataset / f"w{weight}" / "seed0" /
+                        f"{part}.json").exists()
             assert (results / "logs" / "train" / dataset / f"w{weight}" / "seed0.log").exists()
     for name in ("metrics.csv", "summary.csv", "summary.md", "summary.tex",
                  "benchmarks_by_rule.csv", "benchmarks_by_job.csv"):
@@ -127,8 +130,8 @@ def test_metrics_table_has_every_run_and_finite_values(completed_run):
     assert "±" in markdown and "checkerboard" in markdown
     assert "w2sq_floor" in markdown and "noise floor" in markdown
     by_rule = pd.read_csv(completed_run / "results" / "tables" / "benchmarks_by_rule.csv")
-    assert {"train", "sample", "evaluate", "prepare_data", "noise_floor", "sample_eta",
-            "evaluate_eta", "sampler_study"} <= set(by_rule.rule)
+    assert {"train", "sample", "evaluate", "evaluate_sampler", "prepare_data", "noise_floor",
+            "sampler_study"} <= set(by_rule.rule)
 
 
 def test_benchmark_table_has_every_compute_job(completed_run):
@@ -199,9 +202,9 @@ def test_every_declared_log_is_written(completed_run):
     assert "training: 100%" in (logs / f"train/{run}.log").read_text()
     for sampler in ("ode", "sde"):
         assert f"{sampler} sampling: 100%" in (logs / f"sample/{run}/{sampler}.log").read_text()
-    assert "sde sampling (eta 0.5): 100%" in (logs / f"sample_eta/{run}/eta0.5.log").read_text()
+    assert "euler sampling (eta 0.5): 100%" in (logs / f"sample/{run}/eta0_5.log").read_text()
     evaluation = (logs / f"evaluate/{run}.log").read_text()
-    assert "evaluation: 100%" in evaluation and "7/7" in evaluation
+    assert "evaluation: 100%" in evaluation and "4/4" in evaluation
 
 
 def test_tables_readme_describes_every_column(completed_run):
@@ -324,8 +327,9 @@ def test_changing_one_weight_reruns_only_that_weight(completed_run, tmp_path):
     overlay.write_text("fp_weights: [0.0, 2.0]\n")
     jobs = planned_jobs(completed_run, PRESET, str(overlay))
     # 2 data sets x 2 seeds at the new weight; the sampler study runs at the first seed only
-    assert jobs.pop("train") == 4 and jobs.pop("sample") == 8 and jobs.pop("evaluate") == 4
-    assert jobs.pop("sample_eta") == 8 and jobs.pop("evaluate_eta") == 4
+    # (ode, sde and the two eta members: 4 samplers per run)
+    assert jobs.pop("train") == 4 and jobs.pop("sample") == 16 and jobs.pop("evaluate") == 4
+    assert jobs.pop("evaluate_sampler") == 16 and jobs.pop("metrics") == 4
     assert jobs.pop("sampler_study") == 2
     assert set(jobs) <= AGGREGATION_RULES | {"figure_densities"}
 
@@ -334,7 +338,7 @@ def test_changing_an_evaluation_setting_reruns_only_evaluation(completed_run, tm
     overlay = tmp_path / "evaluation.yaml"
     overlay.write_text("evaluation: {sliced_projections: 60}\n")
     jobs = planned_jobs(completed_run, PRESET, str(overlay))
-    assert jobs.pop("evaluate") == 8
+    assert jobs.pop("evaluate") == 8 and jobs.pop("evaluate_sampler") == 32
     assert set(jobs) <= AGGREGATION_RULES
 
 
@@ -351,6 +355,8 @@ def test_model_and_metrics_record_what_the_run_used(completed_run):
     assert meta["weights"] == "final" and meta["ema_decay"] == 0.0
     metrics = json.loads((completed_run / "results/metrics/mixture/w1/seed0.json").read_text())
     assert metrics["config"]["sampling"] == resolved["sampling"]
+    assert metrics["config"]["samplers"] == resolved["samplers"]
+    assert metrics["config"]["reference_sampler"] == "sde"
     assert metrics["config"]["evaluation"]["nll"] == resolved["evaluation"]["nll"]
 
 
@@ -358,23 +364,73 @@ def test_changing_the_sde_final_step_resamples_only_the_sde(completed_run, tmp_p
     overlay = tmp_path / "sde.yaml"
     overlay.write_text("sampling: {sde_final_step_noise: false}\n")
     jobs = planned_jobs(completed_run, PRESET, str(overlay))
-    assert jobs.pop("sample") == 8 and jobs.pop("evaluate") == 8
+    # the SDE and the eta members (their last step too) are resampled; the SDE is the reference
+    # sampler, so every sampler's distance to it is measured again
+    assert jobs.pop("sample") == 24 and jobs.pop("evaluate_sampler") == 32
+    assert "evaluate" not in jobs
 
 
 def test_changing_the_ema_decay_retrains(completed_run, tmp_path):
     overlay = tmp_path / "ema.yaml"
     overlay.write_text("training: {ema_decay: 0.99}\n")
     jobs = planned_jobs(completed_run, PRESET, str(overlay))
-    assert jobs.pop("train") == 8 and jobs.pop("sample") == 16
+    assert jobs.pop("train") == 8 and jobs.pop("sample") == 32
 
 
-def test_changing_the_ode_method_resamples_only_the_ode(completed_run, tmp_path):
+def test_changing_the_ode_solver_resamples_only_the_ode(completed_run, tmp_path):
     overlay = tmp_path / "ode.yaml"
-    overlay.write_text("sampling: {ode_method: rk4}\n")
+    overlay.write_text("samplers: {ode: {solver: rk4}}\n")
     jobs = planned_jobs(completed_run, PRESET, str(overlay))
-    assert jobs.pop("sample") == 8 and jobs.pop("evaluate") == 8
-    assert jobs.pop("evaluate_eta") == 8
+    assert jobs.pop("sample") == 8 and jobs.pop("evaluate_sampler") == 8
     assert set(jobs) <= AGGREGATION_RULES | {"figure_densities"}
+
+
+def test_an_extra_sampler_samples_and_evaluates_only_itself(completed_run, tmp_path):
+    """A sampler added by a --configfile on top of a finished run: its own sample and
+    evaluate_sampler job per run, each run's row joined again, and the gathering rules; no
+    training, no other sampler, no model metric. An NFE sweep is one job per run (not per
+    budget) and samples nothing else."""
+    overlay = tmp_path / "heun.yaml"
+    overlay.write_text("samplers: {heun10: {dynamics: ode, solver: heun, grid: edm, nfe: 10}}\n")
+    jobs = planned_jobs(completed_run, PRESET, str(overlay))
+    assert jobs.pop("sample") == 8 and jobs.pop("evaluate_sampler") == 8
+    assert jobs.pop("metrics") == 8
+    assert set(jobs) <= AGGREGATION_RULES
+    output = snakemake(completed_run, "-n", "--configfile", PRESET, str(overlay)).stdout
+    assert "samples/mixture/w1/seed0/heun10.npz" in output
+    sweep = tmp_path / "sweep.yaml"
+    sweep.write_text("samplers: {heun: {dynamics: ode, solver: heun, grid: edm, "
+                     "nfe: [5, 10, 20]}}\n")
+    jobs = planned_jobs(completed_run, PRESET, str(sweep))
+    assert jobs.pop("nfe_sweep") == 8 and jobs.pop("nfe_table") == 1
+    assert jobs.pop("nfe_findings") == 1
+    assert set(jobs) <= AGGREGATION_RULES
+
+
+def test_an_nfe_sweep_runs_to_its_findings_and_figure(completed_run, tmp_path):
+    """Two fast solvers swept over budgets on top of the finished run: one row per run, solver
+    and budget, each with its floors and sample count; findings per data set and solver, stated
+    with their floors; the figure. The other samplers' outputs are untouched."""
+    sweep = tmp_path / "sweep.yaml"
+    sweep.write_text("samplers:\n"
+                     "  heun: {dynamics: ode, solver: heun, grid: edm, nfe: [5, 20]}\n"
+                     "  sde2m: {dynamics: sde, solver: dpmpp_2m_sde, grid: edm, nfe: [5, 20]}\n")
+    metrics = completed_run / "results/tables/metrics.csv"
+    before = pd.read_csv(metrics)
+    snakemake(completed_run, "--configfile", PRESET, str(sweep))
+    tables = completed_run / "results/tables"
+    study = pd.read_csv(tables / "nfe_study.csv")
+    assert len(study) == 8 * 2 * 2
+    assert set(study.sampler) == {"heun", "sde2m"} and set(study.nfe_budget) == {5, 20}
+    assert (study.nfe <= study.nfe_budget).all() and (study.nfe >= 1).all()
+    assert study.w2sq_floor_data.notna().all() and study.w2sq_floor.notna().all()
+    assert (study.n_samples == before.n_samples_ode.iloc[0]).all()
+    found = json.loads((tables / "nfe_findings.json").read_text())
+    assert {(g["dataset"], g["sampler"]) for g in found["groups"]} == {
+        (d, s) for d in ("mixture", "checkerboard") for s in ("heun", "sde2m")}
+    assert "floor" in (tables / "nfe_findings.md").read_text()
+    assert (completed_run / "results/figures/nfe_study.png").stat().st_size > 10_000
+    pd.testing.assert_frame_equal(pd.read_csv(metrics), before)
 
 
 def test_finetune_schedule_adds_one_shared_pretraining_per_data_set_and_seed(completed_run,
@@ -388,7 +444,11 @@ def test_finetune_schedule_adds_one_shared_pretraining_per_data_set_and_seed(com
 def test_a_failing_job_leaves_every_other_output_intact(completed_run):
     damaged = completed_run / "results/models/mixture/w1/seed0/model.pt"
     original = damaged.read_bytes()
-    metrics = sorted((completed_run / "results/metrics").rglob("*.json"))
+    # every metrics file but the failing jobs' own output (rule evaluate of the damaged model,
+    # whose output Snakemake removes when the job fails): the run's joined row stays intact
+    failing = completed_run / "results/metrics/mixture/w1/seed0/model.json"
+    metrics = sorted(p for p in (completed_run / "results/metrics").rglob("*.json")
+                     if p != failing)
     before = {path: path.read_bytes() for path in metrics}
     try:
         damaged.write_bytes(b"not a checkpoint")

@@ -34,7 +34,7 @@ sys.path.insert(0, str(REPO / "workflow_scripts"))
 from odesdegap.config import checked  # noqa: E402
 from odesdegap.data.datasets import image_shape, sample_dataset  # noqa: E402
 from odesdegap.diffusion.processes import build_process  # noqa: E402
-from odesdegap.diffusion.samplers import TimeGrid, sample  # noqa: E402
+from odesdegap.diffusion.samplers import TimeGrid, sample, sampler  # noqa: E402
 from odesdegap.diffusion.training import train  # noqa: E402
 from odesdegap.engine import REFERENCE  # noqa: E402
 from odesdegap.models import build_model  # noqa: E402
@@ -152,7 +152,8 @@ def short_run(config: dict, dataset: str, device: torch.device, steps: int, tiny
     for kind in ("ode", "sde"):
         synchronise(device)
         started = time.perf_counter()
-        sample(kind, model, process, dim, sampler_settings, 0, device, eta=1.0, engine=REFERENCE)
+        sample(sampler(kind), model, process, dim, sampler_settings, 0, device,
+               engine=REFERENCE)
         synchronise(device)
         figures[f"sampling samples/s, {kind.upper()}"] = n_samples / (time.perf_counter()
                                                                       - started)

@@ -19,10 +19,11 @@ floor = ("`w2sq_floor` is the noise floor of this run: W2^2 between two disjoint
          "sets of the run's sample size." if "w2sq_floor" in metrics
          else "This run has no noise-floor column.")
 tables = {Path(path).name: table_docs.read_table(path) for path in sm.input.tables}
-text = table_docs.readme(tables, w2, floor)
+samplers = list(sm.config["samplers"])
+text = table_docs.readme(tables, w2, floor, samplers)
 with artifacts.atomic_path(sm.output.readme) as tmp:
     tmp.write_text(text)
 print(f"described {sum(len(t.columns) for t in tables.values())} columns of {len(tables)} tables")
-missing = table_docs.undescribed(tables)
+missing = table_docs.undescribed(tables, samplers)
 if missing:
     print(f"warning: columns without a description: {', '.join(missing)}")

@@ -65,6 +65,10 @@ def _expected(error: jsonschema.ValidationError) -> str:
             if "pattern" in option:
                 choices.append(f"a name matching {option['pattern']}")
         return "one of " + ", ".join(choices)
+    if rule == "pattern":
+        return f"a name matching {value}"
+    if rule == "minProperties":
+        return f"a mapping with at least {value} entry(ies)"
     if rule == "maximum":
         return f"a number <= {value}"
     if rule == "exclusiveMaximum":
@@ -81,10 +85,23 @@ def _expected(error: jsonschema.ValidationError) -> str:
     return error.message
 
 
+# Keys that moved, and where to: a config that still sets one is told so.
+MOVED_KEYS = {
+    ("sampling", "ode_method"): "samplers.ode.solver",
+    ("sampling", "sde_method"): "samplers.sde.solver",
+    ("studies", "eta"): "a sampler with dynamics eta per member (samplers.<name>.eta)",
+}
+
+
 def schema_problems(config: dict, schema: dict | None = None) -> list[str]:
     schema = schema or load_schema()
     validator = jsonschema.Draft202012Validator(schema)
     problems = []
+    for (section, key), home in MOVED_KEYS.items():
+        if isinstance(config.get(section), dict) and key in config[section]:
+            config = {**config, section: {k: v for k, v in config[section].items() if k != key}}
+            problems.append(f"config key '{section}.{key}' has moved: set {home} instead (every "
+                            "sampler is an entry of `samplers`; see docs/extending.md)")
     for error in sorted(validator.iter_errors(config), key=lambda e: list(map(str, e.path))):
         key = _key(error.absolute_path)
         if error.validator == "required":
@@ -110,6 +127,12 @@ def fill_defaults(config: dict, schema: dict | None = None) -> dict:
         if node_schema.get("type") != "object" or not isinstance(node, dict):
             return node
         filled = dict(node)
+        entries = node_schema.get("additionalProperties")
+        if isinstance(entries, dict) and entries.get("type") == "object":
+            # a mapping of named entries (samplers): each entry gets its own defaults
+            known = node_schema.get("properties", {})
+            filled.update({key: fill(value, entries) for key, value in filled.items()
+                           if key not in known})
         for key, sub in node_schema.get("properties", {}).items():
             if key not in filled and "default" in sub:
                 filled[key] = sub["default"]
@@ -163,18 +186,50 @@ def consistency_problems(config: dict) -> list[str]:
             problems.append(f"config key 'evaluation.w2_method' has value 'grid': expected "
                             f"auto or subsample with data sets of more than 2 dimensions "
                             f"({', '.join(planar)})")
+    problems += sampler_problems(config)
     studies = config["studies"]
-    if studies["eta"] or studies["sampler"]["steps"]:
+    if studies["sampler"]["steps"]:
         higher = [d for d in config["datasets"] if dimension(d) != 2]
         if higher:
-            problems.append(f"config key 'studies' has value {studies!r}: expected empty eta and "
-                            "sampler.steps lists with data sets of more than 2 dimensions "
+            problems.append(f"config key 'studies' has value {studies!r}: expected an empty "
+                            "sampler.steps list with data sets of more than 2 dimensions "
                             f"({', '.join(higher)}): the studies measure W2 on the 2-D grid")
     if evaluation["residual_points"] < evaluation["residual_points_per_time"]:
         problems.append("config key 'evaluation.residual_points' has value "
                         f"{evaluation['residual_points']!r}: expected at least "
                         "evaluation.residual_points_per_time")
     return problems + image_problems(config) + published_rules.config_problems(config)
+
+
+def sampler_problems(config: dict) -> list[str]:
+    """Each sampler's solver must exist for its dynamics and grid, with the keys it reads; the
+    reference sampler must be configured."""
+    from odesdegap.diffusion.samplers import sampler_problems as problems_of
+
+    samplers = config["samplers"]
+    problems = [problem for name, entry in samplers.items()
+                for problem in problems_of(entry, f"samplers.{name}")]
+    reference = config["reference_sampler"]
+    if reference not in samplers:
+        problems.append(f"config key 'reference_sampler' has value {reference!r}: expected one "
+                        f"of the configured samplers ({', '.join(samplers)})")
+    elif isinstance(samplers[reference].get("nfe"), list):
+        problems.append(f"config key 'reference_sampler' has value {reference!r}: expected a "
+                        "sampler that writes samples, not an NFE sweep (a list `nfe`)")
+    sweeps = [name for name, entry in samplers.items() if isinstance(entry.get("nfe"), list)]
+    higher = [d for d in config["datasets"] if dimension(d) != 2]
+    if sweeps and higher:
+        problems.append(f"config key 'samplers.{sweeps[0]}.nfe' has value "
+                        f"{samplers[sweeps[0]]['nfe']!r}: expected one budget with data sets of "
+                        f"more than 2 dimensions ({', '.join(higher)}): an NFE sweep measures W2 "
+                        "on the 2-D grid")
+    missing = [name for name in ("ode", "sde")
+               if name not in samplers or isinstance(samplers[name].get("nfe"), list)]
+    if missing:
+        problems.append(f"config key 'samplers' lacks {', '.join(missing)}: expected the ode "
+                        "and sde samplers to stay configured, each with one budget (the "
+                        "findings, headline, figures and FID read the ODE–SDE pair's samples)")
+    return problems
 
 
 def image_problems(config: dict) -> list[str]:

@@ -53,6 +53,10 @@ def _rows(node: dict, prefix: str, required: set[str]):
         default = "required" if key in required else _value(sub.get("default"))
         meaning = " ".join(sub.get("description", "").split()).replace("|", "\\|")
         yield f"| `{name}` | {default} | {_allowed(sub)} | {meaning} |"
+        entries = sub.get("additionalProperties")
+        if isinstance(entries, dict) and "properties" in entries:
+            # a mapping of named entries (samplers): the keys of each entry
+            yield from _rows(entries, f"{name}.<name>.", set(entries.get("required", [])))
 
 
 def reference_markdown(schema: dict | None = None) -> str:

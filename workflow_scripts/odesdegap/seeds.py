@@ -42,14 +42,17 @@ def floor_seeds(dataset: str, base_seed: int) -> tuple[int, int]:
 
 
 def sampler_seed(run_seed: int, sampler: str) -> int:
-    """The prior draw of one sampler of one run (the ODE and SDE of a run start from different
-    points)."""
-    return _SAMPLER_STRIDE * run_seed + SAMPLER_OFFSETS[sampler]
+    """The prior draw of one sampler (by its name in the config's `samplers`) of one run: every
+    sampler of a run starts from its own points. The paper's ode and sde keep their historical
+    seeds; every other name (a member of the eta family included) gets one from its text."""
+    if sampler in SAMPLER_OFFSETS:
+        return _SAMPLER_STRIDE * run_seed + SAMPLER_OFFSETS[sampler]
+    return run_seed * _STRIDE + name_offset(sampler)
 
 
-def eta_seed(run_seed: int, eta: str) -> int:
-    """The prior draw of one member of the eta family, from the eta's text as in its path."""
-    return run_seed * _STRIDE + name_offset(eta)
+def solver_noise_seed(sample_seed: int, chunk_index: int) -> int:
+    """The noise of a stochastic few-step solver (fast_solvers) for one chunk of a job."""
+    return sample_seed * _CHUNK_STRIDE + chunk_index
 
 
 def brownian_entropy(sample_seed: int, chunk_index: int, segment_index: int) -> int:

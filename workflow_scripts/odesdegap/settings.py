@@ -7,7 +7,8 @@ is then passed whole to the library. A missing key is an error naming it, never 
 default. Each class lists the keys its consumer reads, so that its fields document them; keys
 of the section that it does not list are ignored (the rules pass on only the keys that change a
 job's result: e.g. the noise floor receives the evaluation keys of `W2Settings` alone).
-Subsets of one section are subclasses: GridSettings < W2Settings < EvaluationSettings.
+Subsets of one section are subclasses: GridSettings < W2Settings < SamplerEvaluationSettings <
+EvaluationSettings.
 """
 
 from __future__ import annotations
@@ -140,18 +141,41 @@ class TrainingSettings(ConfigSection):
 
 @dataclass(frozen=True)
 class SamplingSettings(ConfigSection):
-    """sampling: the ODE and SDE samplers and their shared time grid."""
+    """sampling: what every sampler shares (sample count, chunks) and the time grid of the
+    samplers on grid `sampling`."""
 
     n_samples: int
     chunk_size: int
     steps: int
     refine_last: int
     refine_factor: int
-    ode_method: str
-    sde_method: str
     sde_final_step_noise: bool
     ode_rtol: float
     ode_atol: float
+
+
+@dataclass(frozen=True)
+class SamplerSettings(ConfigSection):
+    """samplers.<name>: one sampler, its dynamics, solver and grid (samplers.sample_problems
+    says which combinations exist). `nfe` is an int, a tuple (an NFE sweep) or None."""
+
+    dynamics: str
+    solver: str
+    grid: str
+    nfe: int | tuple[int, ...] | None
+    eta: float | None
+    rho: float
+    options: dict
+
+    @property
+    def fast(self) -> bool:
+        """A few-step solver of odesdegap.diffusion.fast_solvers (grid edm or logsnr)."""
+        return self.grid != "sampling"
+
+    @property
+    def sweep(self) -> bool:
+        """A list of NFE budgets: one job samples at each and writes rows, not samples."""
+        return isinstance(self.nfe, tuple)
 
 
 # --- evaluation ----------------------------------------------------------------------------
@@ -192,11 +216,18 @@ class NllSettings(ConfigSection):
 
 
 @dataclass(frozen=True)
-class EvaluationSettings(W2Settings):
-    """evaluation, without its `fid` part (the FID rules read that; FidSettings)."""
+class SamplerEvaluationSettings(W2Settings):
+    """The evaluation keys of one sampler's distances (rule evaluate_sampler): W2^2 and its
+    sliced cross-check."""
 
     sliced_projections: int
     sliced_max_points: int
+
+
+@dataclass(frozen=True)
+class EvaluationSettings(SamplerEvaluationSettings):
+    """evaluation, without its `fid` part (the FID rules read that; FidSettings)."""
+
     residual_points: int
     residual_points_per_time: int
     residual_time_distribution: str

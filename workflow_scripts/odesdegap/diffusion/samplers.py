@@ -1,10 +1,14 @@
-"""Sampling from t_max down to t_min: the reverse SDE through torchsde and the probability-flow
-ODE through torchdiffeq, on a shared, piecewise-uniform time grid."""
+"""Sampling from t_max down to t_min with one configured sampler (samplers.<name>): the
+probability-flow ODE through torchdiffeq or the reverse SDE (or a member eta of the family
+between them) through torchsde, on the `sampling` section's piecewise-uniform time grid; or a
+few-step solver of fast_solvers on the EDM or log-SNR grid, sized by an NFE budget."""
 
 from __future__ import annotations
 
+import inspect
 import sys
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 import numpy as np
@@ -14,12 +18,77 @@ import torchsde
 from tqdm import tqdm
 
 from odesdegap import seeds
+from odesdegap.diffusion.fast_solvers import FAST_SOLVERS, solve
 from odesdegap.diffusion.processes import ForwardProcess
 from odesdegap.engine import maybe_compiled, uses_forward_jet
 from odesdegap.models.potential_jet import potential_score
-from odesdegap.settings import EngineSettings, SamplingSettings
+from odesdegap.settings import EngineSettings, SamplerSettings, SamplingSettings
 
 ODE_ADAPTIVE_METHODS = ("dopri5", "dopri8", "bosh3", "adaptive_heun")
+# The solvers of the samplers on grid `sampling`, by dynamics: torchdiffeq's and torchsde's.
+GRID_SOLVERS = {
+    "ode": ("euler", "midpoint", "rk4", "dopri5", "bosh3", "adaptive_heun"),
+    "sde": ("euler", "milstein", "srk"),
+    "eta": ("euler", "milstein", "srk"),
+}
+
+
+def sampler(dynamics: str, solver: str = "euler", *, grid: str = "sampling", nfe=None,
+            eta: float | None = None, rho: float = 7.0, options: dict | None = None
+            ) -> SamplerSettings:
+    """A sampler entry (samplers.<name>) in code, e.g. sampler("ode", "rk4") or
+    sampler("ode", "heun", grid="edm", nfe=10); the defaults are the schema's."""
+    return SamplerSettings(dynamics=dynamics, solver=solver, grid=grid,
+                           nfe=tuple(nfe) if isinstance(nfe, list) else nfe, eta=eta, rho=rho,
+                           options=dict(options or {}))
+
+
+def sampler_problems(entry: dict, where: str) -> list[str]:
+    """What is wrong with one sampler entry (samplers.<name>, defaults filled in), one line per
+    problem naming the key; [] when it can sample."""
+    dynamics, solver, grid = entry["dynamics"], entry["solver"], entry["grid"]
+    nfe, eta, options = entry["nfe"], entry["eta"], entry["options"]
+    problems = []
+
+    def problem(key, value, expected):
+        problems.append(f"config key '{where}.{key}' has value {value!r}: expected {expected}")
+
+    if (dynamics == "eta") != (eta is not None):
+        problem("eta", eta, "a number >= 0 with dynamics eta" if dynamics == "eta"
+                else "null unless dynamics is eta")
+    if grid == "sampling":
+        if solver not in GRID_SOLVERS[dynamics]:
+            problem("solver", solver, f"one of {', '.join(GRID_SOLVERS[dynamics])} for dynamics "
+                    f"{dynamics} on grid sampling (the few-step solvers take grid edm or logsnr)")
+        if nfe is not None:
+            problem("nfe", nfe, "null on grid sampling (its size is sampling.steps, "
+                    "refine_last and refine_factor); use grid edm for an NFE budget")
+        if options:
+            problem("options", options, "{} on grid sampling (options are the fast solvers')")
+        return problems
+    if solver not in FAST_SOLVERS:
+        problem("solver", solver, f"one of {', '.join(FAST_SOLVERS)} on grid {grid}")
+        return problems
+    fast = FAST_SOLVERS[solver]
+    if dynamics == "eta" or fast.stochastic != (dynamics == "sde"):
+        kinds = [n for n, s in FAST_SOLVERS.items() if s.stochastic == (dynamics == "sde")]
+        problem("dynamics", dynamics, f"{'sde' if fast.stochastic else 'ode'} for solver "
+                f"{solver}" + ("" if dynamics == "eta" else
+                               f" ({dynamics}'s solvers: {', '.join(kinds)})"))
+    if fast.adaptive and nfe is not None:
+        problem("nfe", nfe, f"null for the adaptive {solver} (options rtol and atol size it)")
+    if not fast.adaptive and nfe is None:
+        problem("nfe", nfe, f"an NFE budget (or a list of them) for solver {solver}")
+    budgets = nfe if isinstance(nfe, list) else [] if nfe is None else [nfe]
+    for budget in budgets:
+        if not fast.adaptive and budget < fast.nfe(1):
+            problem("nfe", nfe, f"budgets of at least {fast.nfe(1)} (one step of {solver})")
+    known = set(inspect.signature(fast.integrate).parameters) - {"denoise", "x", "sigmas",
+                                                                 "noise"}
+    if unknown := sorted(set(options) - known):
+        allowed = ", ".join(sorted(known)) or "none"
+        problem("options", options, f"options of {solver} only ({allowed}), not {unknown}")
+    return problems
 
 
 @dataclass(frozen=True)
@@ -163,64 +232,89 @@ def score_function(model, engine: EngineSettings):
     return maybe_compiled(closed_form, engine, "sample")
 
 
-def sample(kind: str, model, process: ForwardProcess, dim: int, settings: SamplingSettings,
-           seed: int, device: torch.device, *, eta: float, engine: EngineSettings) -> dict:
-    """Draw `n_samples` with the `ode` (settings.ode_method) or `sde` (settings.sde_method)
-    dynamics, in chunks; returns the samples (numpy), the NFE per trajectory and the wall time.
-    `eta` picks a member of the SDE family between the two (1: the reverse SDE); `engine` how
-    the score is computed."""
-    if kind not in ("ode", "sde"):
-        raise ValueError(f"sampler kind must be 'ode' or 'sde', got {kind!r}")
+def sample(sampler: SamplerSettings | Mapping, model, process: ForwardProcess, dim: int,
+           settings: SamplingSettings, seed: int, device: torch.device, *,
+           engine: EngineSettings, nfe: int | None = None) -> dict:
+    """Draw `settings.n_samples` with `sampler` (a samplers.<name> entry), in chunks of
+    `settings.chunk_size`; returns the samples (numpy), the NFE per trajectory and the wall
+    time. `nfe` overrides the sampler's budget (one budget of an NFE sweep); `engine` picks how
+    the score is computed. Every chunk's noise (Brownian paths, a stochastic solver's draws)
+    has its own seed, derived from `seed` and the chunk's index."""
+    if isinstance(sampler, Mapping):
+        sampler = SamplerSettings.from_config(sampler, "sampler")
+    if problems := sampler_problems(sampler.as_dict(), "sampler"):
+        raise ValueError("; ".join(problems))
+    budget = nfe if nfe is not None else sampler.nfe
+    if sampler.fast and isinstance(budget, tuple | list):
+        raise ValueError("an NFE sweep samples one budget at a time: pass nfe=")
     model = model.to(device).eval()
     for parameter in model.parameters():
         parameter.requires_grad_(False)
     # All prior draws at once: torch's normal sampler is not prefix-stable across sizes, and
     # the ODE's samples should not depend on the chunk size.
     prior = process.prior_sample(settings.n_samples, dim, torch.Generator().manual_seed(seed))
-    chunks, nfe = [], 0
+    chunks, calls = [], 0
     score_of = score_function(model, engine)
     started = time.perf_counter()
     starts = range(0, settings.n_samples, settings.chunk_size)
-    progress = SamplingProgress(f"{kind} sampling" + (f" (eta {eta:g})" if eta != 1.0 else ""),
-                                len(starts), process.t_max, process.t_min)
+    progress = SamplingProgress(_description(sampler, budget), len(starts), process.t_max,
+                                process.t_min)
     for chunk_index, start in enumerate(starts):
         x_prior = prior[start:start + settings.chunk_size].to(device)
         score = CountingScore(model, progress, score_of)
-        if kind == "ode":
-            x = _integrate_ode(score, process, x_prior, settings)
+        if sampler.fast:
+            solver = FAST_SOLVERS[sampler.solver]
+            generator = (torch.Generator().manual_seed(seeds.solver_noise_seed(seed, chunk_index))
+                         if solver.stochastic else None)
+            x = solve(sampler.solver, score, process, x_prior,
+                      nfe=None if solver.adaptive else budget, generator=generator,
+                      grid=sampler.grid, rho=sampler.rho, **dict(sampler.options))
+        elif sampler.dynamics == "ode":
+            x = _integrate_ode(score, process, x_prior, settings, sampler.solver)
         else:
-            x = _integrate_sde(score, process, x_prior, settings, seed, chunk_index, eta)
+            eta = 1.0 if sampler.dynamics == "sde" else sampler.eta
+            x = _integrate_sde(score, process, x_prior, settings, seed, chunk_index, eta,
+                               sampler.solver)
         chunks.append(x.detach().cpu().numpy())
-        nfe = max(nfe, score.calls)
+        calls = max(calls, score.calls)
         progress.chunk_done()
     progress.close()
     return {
         "samples": np.concatenate(chunks).astype(np.float32),
-        "nfe": nfe,
+        "nfe": calls,
         "wall_time_s": time.perf_counter() - started,
     }
 
 
-def _integrate_ode(score, process, x_prior, settings: SamplingSettings) -> torch.Tensor:
+def _description(sampler: SamplerSettings, budget) -> str:
+    if sampler.fast:
+        return f"{sampler.solver} sampling" + (f" (NFE {budget})" if budget else "")
+    if sampler.dynamics == "eta":
+        return f"{sampler.solver} sampling (eta {sampler.eta:g})"
+    return f"{sampler.dynamics} sampling"
+
+
+def _integrate_ode(score, process, x_prior, settings: SamplingSettings, method: str
+                   ) -> torch.Tensor:
     flow = ProbabilityFlow(score, process)
-    if settings.ode_method in ODE_ADAPTIVE_METHODS:
+    if method in ODE_ADAPTIVE_METHODS:
         times = torch.tensor([process.t_max, process.t_min], device=x_prior.device)
-        path = torchdiffeq.odeint(flow, x_prior, times, method=settings.ode_method,
+        path = torchdiffeq.odeint(flow, x_prior, times, method=method,
                                   rtol=settings.ode_rtol, atol=settings.ode_atol)
     else:
         grid = TimeGrid.of_sampling(settings, process)
         path = torchdiffeq.odeint(flow, x_prior, grid.points().to(x_prior.device),
-                                  method=settings.ode_method)
+                                  method=method)
     return path[-1]
 
 
 def _integrate_sde(score, process, x_prior, settings: SamplingSettings, seed: int,
-                   chunk_index: int, eta: float) -> torch.Tensor:
+                   chunk_index: int, eta: float, method: str) -> torch.Tensor:
     """Euler–Maruyama (or another torchsde method) over the grid's segments. Without
     `sde_final_step_noise` the very last step is the drift's Euler step alone (the authors'
     sampler, and score_sde's `denoise` convention): it returns the last step's mean."""
     sde = ReverseSDE(score, process, eta=eta)
-    method, final_step_noise = settings.sde_method, settings.sde_final_step_noise
+    final_step_noise = settings.sde_final_step_noise
     levy_area = "space-time" if method == "srk" else "none"
     segments = TimeGrid.of_sampling(settings, process).segments()
     if not final_step_noise:

@@ -195,12 +195,15 @@ def training_curves(histories: pd.DataFrame):
 
 
 def eta_sweep(frame: pd.DataFrame):
-    """W2^2 of the eta family's samples to the data and to the SDE, against eta, per weight."""
+    """W2^2 of the eta family's samples to the data and to the reference sampler (the SDE by
+    default), against eta, per weight."""
     sns.set_theme(style="whitegrid")
-    long = frame.melt(id_vars=["dataset", "fp_weight", "seed", "eta"],
-                      value_vars=["w2sq_to_data", "w2sq_to_sde"], var_name="distance",
-                      value_name="W2^2")
-    long["distance"] = long["distance"].map({"w2sq_to_data": "to data", "w2sq_to_sde": "to SDE"})
+    to = [c for c in frame.columns if c.startswith("w2sq_to_")]
+    long = frame.melt(id_vars=["dataset", "fp_weight", "seed", "eta"], value_vars=to,
+                      var_name="distance", value_name="W2^2")
+    long["distance"] = long["distance"].map(
+        {c: "to " + (c.removeprefix("w2sq_to_").upper() if c in ("w2sq_to_sde", "w2sq_to_ode")
+                     else c.removeprefix("w2sq_to_")) for c in to})
     long["fp_weight"] = long["fp_weight"].map(lambda w: f"{w:g}")
     grid = sns.relplot(data=long, x="eta", y="W2^2", hue="fp_weight", style="distance",
                        col="dataset", kind="line", marker="o", errorbar=("ci", 95),

@@ -1,6 +1,7 @@
 """Findings of the NFE study, computed from its rows, never written by hand: from which NFE budget
 an FP-weighted model beats the w = 0 model on W2^2 to the data, whether the advantage seen with
-the 800-step Euler samplers survives at NFE 10 and 20, and how many NFE each solver needs to come
+the run's own ode and sde samplers (800 Euler steps in the paper's presets) survives at NFE 10
+and 20, and how many NFE each solver needs to come
 within the noise floor of its own converged result.
 
 Every claim is read against the noise floor of a distance to the data (`w2sq_floor_data`): two
@@ -41,9 +42,9 @@ def nfe_findings(rows: pd.DataFrame, reference_rows: pd.DataFrame | None,
                  check_budgets=CHECK_BUDGETS) -> dict:
     """The findings per (dataset, sampler) as a JSON-able dict (NaN written as None):
     `groups`, each with its seeds, budgets and weights, `beats` (a), `survival` (a, at
-    `check_budgets` against the 800-step Euler samplers of `reference_rows`, the metrics table:
+    `check_budgets` against the ode and sde samplers of `reference_rows`, the metrics table:
     dataset, fp_weight, seed, w2sq_ode_data, w2sq_sde_data, w2sq_floor_data and optionally
-    n_samples_ode/_sde and the loss counts) and `convergence` (b)."""
+    nfe_ode/_sde, n_samples_ode/_sde and the loss counts) and `convergence` (b)."""
     missing = [c for c in ROW_COLUMNS if c not in rows and c not in ("w2sq_reference", "nfe")]
     if missing:
         raise ValueError(f"NFE study rows lack {missing}")
@@ -107,8 +108,9 @@ def _cells(rows: pd.DataFrame) -> pd.DataFrame:
 
 
 def _reference(reference_rows: pd.DataFrame | None) -> dict:
-    """Per dataset and weight, for each 800-step Euler sampler: seed-mean W2^2 to the data, its
-    floor, the sample count and whether it lost samples (then it cannot carry an advantage)."""
+    """Per dataset and weight, for the ode and sde samplers: seed-mean W2^2 to the data, its
+    floor, the sample count, the NFE and whether it lost samples (then it cannot carry an
+    advantage)."""
     if reference_rows is None:
         return {}
     found = {}
@@ -118,11 +120,13 @@ def _reference(reference_rows: pd.DataFrame | None) -> dict:
             if column not in runs:
                 continue
             n = runs.get(f"n_samples_{sampler}", runs.get("n_floor_points"))
+            nfe = runs.get(f"nfe_{sampler}")
             floor = runs.get("w2sq_floor_data", pd.Series(np.nan, index=runs.index))
             entry[sampler] = {
                 "w2sq": runs[column].mean(skipna=False),
                 "floor": floor.mean(),
                 "n_samples": None if n is None else n.min(),
+                "nfe": None if nfe is None else int(nfe.max()),
                 # the metrics table's own rule (tables.loses_samples), worst seed
                 "valid": bool(np.isfinite(runs[column]).all()
                               and not loses_samples(runs, sampler).any()),
@@ -169,7 +173,7 @@ def _beats(weight: float, model: pd.DataFrame, zero: pd.DataFrame) -> dict:
 
 def _survival(weight: float, model: pd.DataFrame, zero: pd.DataFrame,
               reference: dict | None, check_budgets) -> dict:
-    """(a) At each check budget: the advantage over w = 0 and, for each 800-step Euler sampler,
+    """(a) At each check budget: the advantage over w = 0 and, for the ode and sde samplers,
     whether an advantage that holds there (beyond its floor) survives: True/False, None where
     there is no advantage to survive (none beyond the floor, a sampler that lost samples, no
     reference) or the budget was not measured or not compared."""
@@ -185,6 +189,7 @@ def _survival(weight: float, model: pd.DataFrame, zero: pd.DataFrame,
         claims[sampler] = {
             "w2sq": here["w2sq"], "w2sq_zero": base["w2sq"], "advantage": advantage,
             "floor": floor, "n_samples": _min(here["n_samples"], base["n_samples"]),
+            "nfe": here.get("nfe"),
             "holds": bool(here["valid"] and base["valid"] and advantage > floor),
         }
     at = []
@@ -304,11 +309,12 @@ def _beat_sentence(beat: dict, budgets: list[int]) -> str:
 def _survival_sentences(item: dict, findings: dict) -> list[str]:
     w = f"w={item['fp_weight']:g}"
     if not findings["has_reference"]:
-        return [f"{w}: no 800-step reference given; survival at NFE "
+        return [f"{w}: no ode/sde reference given; survival at NFE "
                 f"{', '.join(str(a['nfe_budget']) for a in item['at'])} not assessed."]
     sentences = []
     for sampler, claim in item["reference"].items():
-        label = f"800-step Euler {sampler.upper()}"
+        nfe = claim and claim.get("nfe")
+        label = f"run's {sampler.upper()} sampler" + (f" ({nfe} NFE)" if nfe else "")
         if claim is None:
             sentences.append(f"{w}: no {label} result for this weight or for w=0.")
             continue

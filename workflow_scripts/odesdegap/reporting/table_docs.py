@@ -60,6 +60,14 @@ EXACT = {
     "classifier_accuracy": "held-out accuracy of the classifier extractor",
     "eta": "member of the SDE family: 0 is the probability-flow ODE, 1 the reverse SDE",
     "n_outside": "samples of this eta outside the grid or non-finite (dropped)",
+    "sampler": "the sampler's name in the config's `samplers`",
+    "solver": "the sampler's solver (samplers.<name>.solver)",
+    "nfe": "score evaluations per trajectory, as counted",
+    "nfe_budget": "the NFE budget of this row of an NFE sweep (samplers.<name>.nfe)",
+    "w2sq_data": "W2^2 between this budget's samples and the held-out data",
+    "w2sq_reference": "W2^2 between this budget's samples and the reference sampler's samples",
+    "lost_fraction": "fraction of this budget's samples that is non-finite or off the grid",
+    "sample_seconds": "wall time of drawing this budget's samples (s)",
     "steps": "integration steps",
     "ode_method": "torchdiffeq method of the ODE",
     "sde_method": "torchsde method of the SDE",
@@ -82,40 +90,61 @@ EXACT = {
     "cpu_time": "CPU time (s)",
 }
 
-PAIR = "(ode|sde|data)_(ode|sde|data)"
-PATTERNS = [
-    (rf"w2sq_{PAIR}", lambda a, b: f"W2^2 between {SETS[a]} and {SETS[b]}"),
-    (rf"sliced_w2sq_{PAIR}", lambda a, b: f"sliced W2^2 between {SETS[a]} and {SETS[b]} on the "
-                                          "raw samples inside the box (a grid-free cross-check)"),
-    (rf"fid_{PAIR}", lambda a, b: f"FID between {SETS[a]} and {SETS[b]} (clean-fid)"),
-    (rf"kid_{PAIR}", lambda a, b: f"KID between {SETS[a]} and {SETS[b]} (clean-fid)"),
-    (r"w2sq_to_(ode|sde|data)", lambda a: f"W2^2 between this eta's samples and {SETS[a]}"),
-    (r"n_outside_(ode|sde|data)", lambda a: f"points of {SETS[a]} outside the grid's box "
-                                            "(dropped from the grid W2^2)"),
-    (r"n_nonfinite_(ode|sde|data)", lambda a: f"non-finite points of {SETS[a]} (dropped)"),
-    (r"n_images_(ode|sde|data)", lambda a: f"images of {SETS[a]} fed to the extractor"),
-    (r"nfe_(ode|sde)", lambda a: f"score evaluations per trajectory of the {a.upper()}"),
-    (r"n_samples_(ode|sde)", lambda a: f"number of {SETS[a]}"),
-    (rf"near_floor_{PAIR}", lambda a, b: f"true where W2^2 between {SETS[a]} and {SETS[b]} is "
-                                         "within 2x of its noise floor (a bound, not a "
-                                         "measurement)"),
-    (r"lost_fraction_(ode|sde)", lambda a: f"fraction of {SETS[a]} that is non-finite or off "
-                                           "the grid (dropped from the grid W2^2)"),
-    (r"lost_samples_(ode|sde)", lambda a: f"true where {SETS[a]} lose more than 2x what a data "
-                                          "set of the same size loses, or any non-finite point: "
-                                          "such a model is never called best"),
-    (r"sample_seconds_(ode|sde)", lambda a: f"wall time of drawing {SETS[a]} (s)"),
-]
+# The samplers a column may name besides the default pair: the config's `samplers` (readme's
+# `samplers`); each is described by its name.
+DEFAULT_SAMPLERS = ("ode", "sde")
 
 
-def describe(column: str) -> str:
-    """What `column` means; KeyError for a column the workflow does not know."""
+def _set(name: str) -> str:
+    return SETS.get(name, f"sampler `{name}`'s samples")
+
+
+def patterns(samplers=DEFAULT_SAMPLERS) -> list:
+    """(regex, description) of every family of column names, for these sampler names."""
+    names = "|".join(sorted({*samplers, *DEFAULT_SAMPLERS}, key=len, reverse=True))
+    one, sets = f"({names})", f"({names}|data)"
+    pair = f"{sets}_{sets}"
+    return [
+        (rf"w2sq_{pair}", lambda a, b: f"W2^2 between {_set(a)} and {_set(b)}"),
+        (rf"sliced_w2sq_{pair}", lambda a, b: f"sliced W2^2 between {_set(a)} and {_set(b)} on "
+                                              "the raw samples inside the box (a grid-free "
+                                              "cross-check)"),
+        (rf"fid_{pair}", lambda a, b: f"FID between {_set(a)} and {_set(b)} (clean-fid)"),
+        (rf"kid_{pair}", lambda a, b: f"KID between {_set(a)} and {_set(b)} (clean-fid)"),
+        (rf"w2sq_to_{sets}", lambda a: f"W2^2 between this eta's samples and {_set(a)}"),
+        (rf"n_outside_{sets}", lambda a: f"points of {_set(a)} outside the grid's box "
+                                         "(dropped from the grid W2^2)"),
+        (rf"n_nonfinite_{sets}", lambda a: f"non-finite points of {_set(a)} (dropped)"),
+        (rf"n_images_{sets}", lambda a: f"images of {_set(a)} fed to the extractor"),
+        (rf"nfe_{one}", lambda a: f"score evaluations per trajectory of {_set(a)}"
+                                  if a not in SETS else
+                                  f"score evaluations per trajectory of the {a.upper()}"),
+        (rf"n_samples_{one}", lambda a: f"number of {_set(a)}"),
+        (rf"near_floor_{pair}", lambda a, b: f"true where W2^2 between {_set(a)} and {_set(b)} "
+                                             "is within 2x of its noise floor (a bound, not a "
+                                             "measurement)"),
+        (rf"lost_fraction_{one}", lambda a: f"fraction of {_set(a)} that is non-finite or off "
+                                            "the grid (dropped from the grid W2^2)"),
+        (rf"lost_samples_{one}", lambda a: f"true where {_set(a)} lose more than 2x what a data "
+                                           "set of the same size loses, or any non-finite "
+                                           "point: such a model is never called best"),
+        (rf"sample_seconds_{one}", lambda a: f"wall time of drawing {_set(a)} (s)"),
+    ]
+
+
+PATTERNS = patterns()
+
+
+def describe(column: str, samplers=DEFAULT_SAMPLERS) -> str:
+    """What `column` means (`samplers`: the configured sampler names); KeyError for a column
+    the workflow does not know."""
     if column.endswith("_ci95"):
         return (f"half-width of the 95% confidence interval (Student's t over seeds) of "
                 f"`{column[:-5]}`; empty with one seed")
     if column in EXACT:
         return EXACT[column]
-    for pattern, text in PATTERNS:
+    for pattern, text in (PATTERNS if tuple(samplers) == DEFAULT_SAMPLERS
+                          else patterns(samplers)):
         match = re.fullmatch(pattern, column)
         if match:
             return text(*match.groups())
@@ -123,9 +152,10 @@ def describe(column: str) -> str:
                    "odesdegap/reporting/table_docs.py")
 
 
-def readme(tables: dict[str, pd.DataFrame], w2: str, floor_note: str) -> str:
+def readme(tables: dict[str, pd.DataFrame], w2: str, floor_note: str,
+           samplers=DEFAULT_SAMPLERS) -> str:
     """The README of results/tables: for each table (file name -> its frame, in order), what
-    each column means."""
+    each column means (`samplers`: the configured sampler names)."""
     lines = ["# Tables of this run", "",
              "Generated by the workflow (rule `tables_readme`); do not edit by hand.", "",
              f"W2^2 is the squared 2-Wasserstein distance, measured by {w2}. {floor_note}",
@@ -134,23 +164,23 @@ def readme(tables: dict[str, pd.DataFrame], w2: str, floor_note: str) -> str:
              "`mean ± half-width`.", ""]
     for name, frame in tables.items():
         lines += [f"## {name}", ""]
-        lines += [f"- `{column}`: {_described(column)}" for column in frame.columns]
+        lines += [f"- `{column}`: {_described(column, samplers)}" for column in frame.columns]
         lines.append("")
     return "\n".join(lines)
 
 
-def undescribed(tables: dict[str, pd.DataFrame]) -> list[str]:
+def undescribed(tables: dict[str, pd.DataFrame], samplers=DEFAULT_SAMPLERS) -> list[str]:
     """The columns `describe` does not know."""
     return sorted({c for frame in tables.values() for c in frame.columns
-                   if _described(c) == NOT_DESCRIBED})
+                   if _described(c, samplers) == NOT_DESCRIBED})
 
 
 NOT_DESCRIBED = "not described yet (add it to odesdegap/reporting/table_docs.py)"
 
 
-def _described(column: str) -> str:
+def _described(column: str, samplers=DEFAULT_SAMPLERS) -> str:
     try:
-        return describe(column)
+        return describe(column, samplers)
     except KeyError:
         return NOT_DESCRIBED
 

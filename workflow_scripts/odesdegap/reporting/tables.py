@@ -10,6 +10,7 @@ measured on the samples that remain and flatter it."""
 
 from __future__ import annotations
 
+import re
 from html import escape
 
 import numpy as np
@@ -19,32 +20,59 @@ from scipy import stats
 from odesdegap.io import artifacts
 
 KEY_COLUMNS = ["dataset", "fp_weight", "seed"]
-SUMMARY_METRICS = [
-    "w2sq_ode_sde",
-    "w2sq_ode_data",
-    "w2sq_sde_data",
-    "sliced_w2sq_ode_sde",
-    "fp_residual",
-    "fp_residual_data",
-    "dsm_loss",
-    "nll_nats_per_dim",
-]
-# The floor each W2^2 pair is judged against: two model-role sets of the run's sample size for
-# ODE–SDE; a sample-sized set against the held-out reference for the pairs with the data.
-FLOOR_OF = {
-    "w2sq_ode_sde": "w2sq_floor",
-    "w2sq_ode_data": "w2sq_floor_data",
-    "w2sq_sde_data": "w2sq_floor_data",
-}
+# The summary's metrics that no sampler changes, after the samplers' distances (distance_metrics).
+MODEL_METRICS = ["fp_residual", "fp_residual_data", "dsm_loss", "nll_nats_per_dim"]
 FLOOR_COLUMNS = ["w2sq_floor", "w2sq_floor_data", "n_floor_points", "lost_fraction_floor"]
 NEAR_FLOOR_FACTOR = 2.0
 # Off-grid losses up to this fraction are tolerated: dropping that much mass moves W2^2 by a
 # fraction of the noise floor (0.5% at a transport cost of ~0.25 is ~0.001, against floors of
 # 0.003-0.01 at 10k-100k samples). The authors' own models lose 0.05-0.4% at w <= 1.
 LOST_TOLERANCE = 0.005
-SAMPLERS = ("ode", "sde")
 NEAR_FLOOR_MARK = "†"
 LOST_MARK = "‡"
+
+
+def samplers_of(frame: pd.DataFrame) -> list[str]:
+    """The samplers a table has (the config's `samplers`, in its order): every name with a
+    w2sq_{name}_data column."""
+    found = (re.fullmatch(r"w2sq_(\w+)_data", str(column)) for column in frame.columns)
+    return [m.group(1) for m in found if m and m.group(1) != "floor"]
+
+
+def reference_of(frame: pd.DataFrame) -> str | None:
+    """The reference sampler: the one every other sampler has a w2sq_{name}_{reference}
+    column to (None with a single sampler)."""
+    names = samplers_of(frame)
+    for reference in names:
+        others = [name for name in names if name != reference]
+        if others and all(f"w2sq_{name}_{reference}" in frame for name in others):
+            return reference
+    return None
+
+
+def distance_metrics(frame: pd.DataFrame) -> list[str]:
+    """The samplers' W2^2 columns of the summary: each sampler to the reference sampler, each
+    to the data, then the sliced cross-check of the first kind (for the default pair:
+    w2sq_ode_sde, w2sq_ode_data, w2sq_sde_data, sliced_w2sq_ode_sde)."""
+    names, reference = samplers_of(frame), reference_of(frame)
+    to_reference = [f"w2sq_{n}_{reference}" for n in names if reference and n != reference]
+    return (to_reference + [f"w2sq_{n}_data" for n in names]
+            + [f"sliced_{metric}" for metric in to_reference])
+
+
+def summary_metrics(frame: pd.DataFrame) -> list[str]:
+    """Every metric the summary may show, the samplers' distances first."""
+    return distance_metrics(frame) + MODEL_METRICS
+
+
+def floor_of(frame: pd.DataFrame) -> dict[str, str]:
+    """The floor each W2^2 column is judged against: two model-role sets of the run's sample
+    size for a pair of samplers; a sample-sized set against the held-out reference for the
+    pairs with the data."""
+    reference = reference_of(frame)
+    pairs = {f"w2sq_{n}_{reference}": "w2sq_floor" for n in samplers_of(frame)
+             if reference and n != reference}
+    return pairs | {f"w2sq_{n}_data": "w2sq_floor_data" for n in samplers_of(frame)}
 
 
 def collect(metric_paths) -> pd.DataFrame:
@@ -52,7 +80,7 @@ def collect(metric_paths) -> pd.DataFrame:
     rows = [{k: v for k, v in artifacts.read_json(path).items() if k != "config"}
             for path in metric_paths]
     frame = pd.DataFrame(rows).sort_values(KEY_COLUMNS).reset_index(drop=True)
-    front = KEY_COLUMNS + [c for c in SUMMARY_METRICS + FLOOR_COLUMNS if c in frame]
+    front = KEY_COLUMNS + [c for c in summary_metrics(frame) + FLOOR_COLUMNS if c in frame]
     return frame[front + [c for c in frame.columns if c not in front]]
 
 
@@ -92,11 +120,11 @@ def flag_runs(frame: pd.DataFrame) -> pd.DataFrame:
     """The per-run table with `near_floor_{pair}` for each W2^2 pair that has a floor and
     `lost_fraction_{sampler}` for each sampler."""
     flagged = frame.copy()
-    for metric, floor in FLOOR_OF.items():
+    for metric, floor in floor_of(frame).items():
         if metric in frame and floor in frame:
             flagged[f"near_floor_{metric.removeprefix('w2sq_')}"] = near_floor(
                 frame[metric], frame[floor])
-    for sampler in SAMPLERS:
+    for sampler in samplers_of(frame):
         flagged[f"lost_fraction_{sampler}"] = lost_fraction(frame, sampler)
         flagged[f"lost_samples_{sampler}"] = loses_samples(flagged, sampler)
     return flagged
@@ -104,7 +132,7 @@ def flag_runs(frame: pd.DataFrame) -> pd.DataFrame:
 
 def present_metrics(frame: pd.DataFrame) -> list[str]:
     """The summary metrics this run has (the NLL, say, can be switched off)."""
-    return [metric for metric in SUMMARY_METRICS if metric in frame]
+    return [metric for metric in summary_metrics(frame) if metric in frame]
 
 
 def confidence_halfwidth(values: pd.Series, level: float = 0.95) -> float:
@@ -131,11 +159,11 @@ def summarise(frame: pd.DataFrame, keys: tuple[str, ...] = ("dataset", "fp_weigh
     for column in FLOOR_COLUMNS:
         if column in frame:
             summary[column] = grouped[column].mean()
-    for metric, floor in FLOOR_OF.items():
+    for metric, floor in floor_of(frame).items():
         if metric in summary and floor in summary:
             summary[f"near_floor_{metric.removeprefix('w2sq_')}"] = near_floor(
                 summary[metric], summary[floor])
-    for sampler in SAMPLERS:
+    for sampler in samplers_of(frame):
         if f"n_samples_{sampler}" in frame:
             # The worst seed: one run that lost samples is enough to distrust the mean.
             by_key = [frame[k] for k in keys]
@@ -150,6 +178,7 @@ def format_summary(summary: pd.DataFrame, keys: tuple[str, ...] = ("dataset", "f
                    metrics: list[str] | None = None) -> pd.DataFrame:
     """Human-readable cells: 'mean ± ci' where an interval exists, else the mean."""
     metrics = present_metrics(summary) if metrics is None else metrics
+    last_of = {floor: metric for metric, floor in floor_of(summary).items()}
     labels = [c for c in ("n_seeds", "w2_convention") if c in summary]
     shown = summary[[*keys, *labels]].copy()
     if "n_floor_points" in summary:
@@ -164,11 +193,12 @@ def format_summary(summary: pd.DataFrame, keys: tuple[str, ...] = ("dataset", "f
         if flag in summary:
             shown[metric] = [f"{cell} {NEAR_FLOOR_MARK}" if near else cell
                              for cell, near in zip(shown[metric], summary[flag], strict=True)]
-        if metric == "w2sq_ode_sde" and "w2sq_floor" in summary:
+        # each floor right after the last distance it is the floor of
+        if metric == last_of.get("w2sq_floor") and "w2sq_floor" in summary:
             shown["w2sq_floor"] = [_value(v) for v in summary["w2sq_floor"]]
-        if metric == "w2sq_sde_data" and "w2sq_floor_data" in summary:
+        if metric == last_of.get("w2sq_floor_data") and "w2sq_floor_data" in summary:
             shown["w2sq_floor_data"] = [_value(v) for v in summary["w2sq_floor_data"]]
-    for sampler in SAMPLERS:
+    for sampler in samplers_of(summary):
         column = f"lost_fraction_{sampler}"
         if column in summary:
             shown[f"lost_{sampler}"] = [
@@ -186,7 +216,8 @@ def summary_notes(summary: pd.DataFrame) -> list[str]:
     notes = [
         "W2^2 noise floor: the W2^2 between two independent held-out sets of the data, of the "
         "run's sample size (n_samples), on the same metric and grid convention as the run "
-        "(w2sq_floor: the floor of ODE–SDE; w2sq_floor_data: a sample-sized set against the "
+        "(w2sq_floor: the floor of a pair of samplers, such as ODE–SDE; w2sq_floor_data: a "
+        "sample-sized set against the "
         "held-out reference, the floor of ODE–data and SDE–data).",
         f"{NEAR_FLOOR_MARK} within {NEAR_FLOOR_FACTOR:g}x of its noise floor: not distinguishable "
         "from sampling noise; ratios involving it are bounds, not measurements.",
@@ -194,11 +225,12 @@ def summary_notes(summary: pd.DataFrame) -> list[str]:
     lost = [
         f"{row.dataset} w = {row.fp_weight:g} {sampler.upper()}: "
         f"{100 * row[f'lost_fraction_{sampler}']:.2g}%"
-        for sampler in SAMPLERS
+        for sampler in samplers_of(summary)
         if (column := f"lost_samples_{sampler}") in summary
         for _, row in summary[summary[column]].iterrows()
     ]
-    notes.append("lost_ode, lost_sde: the fraction of samples (worst seed) outside the grid or "
+    lost_columns = ", ".join(f"lost_{sampler}" for sampler in samplers_of(summary))
+    notes.append(f"{lost_columns}: the fraction of samples (worst seed) outside the grid or "
                  "non-finite, which W2^2 cannot use.")
     if lost:
         notes.append(f"{LOST_MARK} a non-finite sample, or more off the grid than both "

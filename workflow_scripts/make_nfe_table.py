@@ -1,0 +1,21 @@
+"""Rule nfe_table: every NFE sweep's rows (rule nfe_sweep) in one table. Each row file names its
+run (artifacts.write_rows): the table is their concatenation, with each run's noise floors
+(w2sq_floor for the distance to the reference sampler, w2sq_floor_data for the distance to the
+data) and the sample count beside its distances."""
+
+import pandas as pd
+
+from odesdegap import runtime
+from odesdegap.io import artifacts
+
+RUN = ["dataset", "fp_weight", "seed"]
+FLOORS = ["w2sq_floor", "w2sq_floor_data"]
+
+sm, _ = runtime.job(snakemake, computes=False)  # noqa: F821 (injected by Snakemake)
+rows = artifacts.read_rows(sm.input.rows)
+metrics = pd.read_csv(sm.input.metrics)
+table = rows.merge(metrics[RUN + FLOORS], on=RUN, how="left", validate="many_to_one")
+table["n_samples"] = sm.params.n_samples
+with artifacts.atomic_path(sm.output.table) as tmp:
+    table.to_csv(tmp, index=False)
+print(f"NFE study: {len(table)} rows from {len(sm.input.rows)} sweeps -> {sm.output.table}")
