@@ -23,7 +23,7 @@ import pytest
 import torch
 
 from test_cluster import LOCAL_RULES, TORCH_RULES
-from test_workflow import TIMING_COLUMNS, make_checkout
+from test_workflow import make_checkout, without_timing
 
 REPO = Path(__file__).resolve().parents[1]
 PRESET = ".test/smoke.yaml"  # the preset of every run here
@@ -101,8 +101,7 @@ def test_the_metrics_equal_the_local_runs(cluster_run, local_run):
     on_slurm = pd.read_csv(cluster_run[0] / "results/tables/metrics.csv")
     here = pd.read_csv(local_run / "results/tables/metrics.csv")
     assert len(here) == 8
-    pd.testing.assert_frame_equal(here.drop(columns=TIMING_COLUMNS),
-                                  on_slurm.drop(columns=TIMING_COLUMNS))
+    pd.testing.assert_frame_equal(without_timing(here), without_timing(on_slurm))
 
 
 def test_the_report_builds_after_the_cluster_run(cluster_run, slurm_cluster):
