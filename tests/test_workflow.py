@@ -477,7 +477,7 @@ def test_cluster_executor_plugin_gives_the_same_metrics(completed_run, tmp_path)
     shutil.copy2(REPO / "tests" / "cluster_submit.sh", checkout / "submit.sh")
     (checkout / "one_run.yaml").write_text(
         "datasets: [checkerboard]\nfp_weights: [1.0]\nseeds: [1]\n"
-        "studies: {eta: [], sampler: {steps: []}}\n")
+        "studies: {sampler: {steps: []}}\n")
     snakemake(checkout, "--configfile", PRESET, "one_run.yaml", "--executor",
               "cluster-generic", "--cluster-generic-submit-cmd", "bash submit.sh", "--jobs", "2",
               "--latency-wait", "10")
