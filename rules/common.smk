@@ -60,9 +60,8 @@ RUNS = [
     {"dataset": d, "weight": w, "seed": s}
     for d, w, s in itertools.product(config["datasets"], WEIGHTS, config["seeds"])
 ]
-# The seed of the figures of single runs and of the sampler study.
+# The seed of the figures of single runs.
 FIRST_SEED = config["seeds"][0]
-FIRST_SEED_RUNS = [run for run in RUNS if run["seed"] == FIRST_SEED]
 IMAGE_DATASETS = [d for d in config["datasets"] if image_shape(d) is not None]
 POINT_DATASETS = [d for d in config["datasets"] if image_shape(d) is None]
 FID_EXTRACTORS = (
@@ -95,14 +94,12 @@ W2_SETTINGS = {
         k: config["evaluation"][k] for k in ("w2_method", "w2_subsample_points", "seed")
     },
 }
-STUDIES = config["studies"]
 # The eta family's members: name -> eta (the samplers with dynamics eta).
 ETA_SAMPLERS = {
     name: entry["eta"]
     for name, entry in SAMPLERS.items()
     if entry["dynamics"] == "eta" and name in SAMPLE_SAMPLERS
 }
-SAMPLER_STUDY = STUDIES["sampler"]
 # With published.checkpoints_dir set, the models are the authors' (imported), not trained.
 PUBLISHED = config["published"]["checkpoints_dir"] is not None
 HISTOGRAMS = PUBLISHED and config["published"]["histograms_dir"] is not None
@@ -121,11 +118,6 @@ CATEGORIES = {
 def run_paths(pattern):
     """`pattern` filled in for every (dataset, weight, seed) of the sweep."""
     return [pattern.format(**run) for run in RUNS]
-
-
-def first_seed_paths(pattern):
-    """`pattern` for every (dataset, weight) at the first seed only."""
-    return [pattern.format(**run) for run in FIRST_SEED_RUNS]
 
 
 def first_seed_samples(wildcards):
@@ -189,6 +181,8 @@ def sampling_settings_of(entry):
     shared = ("n_samples", "chunk_size")
     if entry["grid"] != "sampling":
         keys = shared
+    elif entry["nfe"] is not None:  # uniform steps sized by the budget
+        keys = shared + (() if entry["dynamics"] == "ode" else ("sde_final_step_noise",))
     elif entry["dynamics"] == "ode":
         keys = shared + (
             "steps",
@@ -257,6 +251,7 @@ def compute_jobs():
     jobs["sample"] = [{**run, "sampler": s} for s in SAMPLE_SAMPLERS for run in RUNS]
     jobs["evaluate_sampler"] = jobs["sample"]
     jobs["nfe_sweep"] = [{**run, "sampler": s} for s in SWEEP_SAMPLERS for run in RUNS]
+    jobs["nfe_sweep_exact"] = [{"sampler": s} for s in SWEEP_SAMPLERS]
     jobs["evaluate"] = RUNS
     if "classifier" in FID_EXTRACTORS:
         jobs["train_classifier"] = [{"dataset": d} for d in IMAGE_DATASETS]
@@ -266,9 +261,6 @@ def compute_jobs():
     jobs["evaluate_fid"] = [
         {**run, "extractor": e} for e in FID_EXTRACTORS for run in RUNS
     ]
-    if SAMPLER_STUDY["steps"]:
-        jobs["sampler_study"] = FIRST_SEED_RUNS
-        jobs["sampler_study_exact"] = [{}]
     return jobs
 
 
@@ -294,8 +286,6 @@ def run_tables():
         tables += [rules.fid_table.output.runs, rules.fid_table.output.summary_csv]
     if ETA_SAMPLERS:
         tables.append(rules.eta_table.output.table)
-    if SAMPLER_STUDY["steps"]:
-        tables.append(rules.sampler_table.output.table)
     if SWEEP_SAMPLERS:
         tables.append(rules.nfe_table.output.table)
     return tables
@@ -322,8 +312,6 @@ def final_targets():
         targets.append(rules.fid_table.output)
     if ETA_SAMPLERS:
         targets.append(rules.eta_table.output)
-    if SAMPLER_STUDY["steps"]:
-        targets.append(rules.sampler_table.output)
     if SWEEP_SAMPLERS:
         targets += [rules.nfe_table.output, rules.nfe_findings.output]
     return targets

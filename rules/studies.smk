@@ -1,5 +1,4 @@
 STUDY_DIR = f"{RESULTS}/studies"
-SAMPLER_ROWS = f"{STUDY_DIR}/samplers/{RUN}.csv"
 
 
 # The eta family: the samplers with dynamics eta, sampled and evaluated like every sampler
@@ -30,99 +29,18 @@ if ETA_SAMPLERS:
         conda:
             "../envs/benchmark.yaml"
         params:
-            study="eta",
             members=ETA_SAMPLERS,
             reference_sampler=REFERENCE_SAMPLER,
         script:
-            "../workflow_scripts/make_study_table.py"
-
-
-# The sampler study, when the config lists step counts.
-if SAMPLER_STUDY["steps"]:
-
-    localrules:
-        sampler_table,
-
-    rule sampler_study:
-        """ODE–SDE W2^2 against step count and integrator, for one trained model."""
-        input:
-            data=f"{DATA}.npz",
-            model=f"{MODEL_DIR}/model.pt",
-        output:
-            rows=SAMPLER_ROWS,
-        log:
-            f"{LOGS}/sampler_study/{RUN}.log",
-        benchmark:
-            f"{BENCHMARKS}/sampler_study/{RUN}.tsv"
-        conda:
-            "../envs/benchmark.yaml"
-        threads: COMPUTE["threads"]
-        resources:
-            **job_resources(),
-        params:
-            engine=ENGINE,
-            process=config["process"],
-            model=MODEL,
-            image_shape=shape_of,
-            study=SAMPLER_STUDY,
-            grid=W2_GRID,
-            fp_weight=fp_weight,
-            seed=lambda wc: int(wc.seed),
-        script:
-            "../workflow_scripts/sampler_study.py"
-
-    rule sampler_study_exact:
-        """The same study for the exact score of Gaussian data: pure discretisation error."""
-        output:
-            rows=f"{STUDY_DIR}/samplers/exact_gaussian.csv",
-        log:
-            f"{LOGS}/sampler_study/exact_gaussian.log",
-        benchmark:
-            f"{BENCHMARKS}/sampler_study/exact_gaussian.tsv"
-        conda:
-            "../envs/benchmark.yaml"
-        threads: COMPUTE["threads"]
-        resources:
-            **job_resources(),
-        params:
-            engine=ENGINE,
-            process=config["process"],
-            study=SAMPLER_STUDY,
-            grid=W2_GRID,
-            seed=0,
-        script:
-            "../workflow_scripts/sampler_study.py"
-
-    rule sampler_table:
-        """The sampler study of every (data set, weight) at the first seed, and of the exact score:
-        one table and one figure."""
-        input:
-            rows=first_seed_paths(SAMPLER_ROWS)
-            + [rules.sampler_study_exact.output.rows],
-        output:
-            table=f"{TABLES}/sampler_study.csv",
-            figure=report(
-                f"{FIGURES}/sampler_study.png",
-                caption="captions/sampler_study.rst",
-                category=CATEGORIES["studies"],
-                labels={"figure": "sampler study"},
-            ),
-            pdf=f"{FIGURES}/sampler_study.pdf",
-        log:
-            f"{LOGS}/sampler_table.log",
-        benchmark:
-            f"{BENCHMARKS}/sampler_table/all.tsv"
-        conda:
-            "../envs/benchmark.yaml"
-        params:
-            study="sampler",
-        script:
-            "../workflow_scripts/make_study_table.py"
+            "../workflow_scripts/make_eta_table.py"
 
 
 # The NFE sweeps: samplers whose `nfe` is a list of budgets (a job per run and sampler, not per
-# budget: every job pays seconds of start-up).
+# budget: every job pays seconds of start-up), plus each sweep on the exact score of Gaussian data
+# (the exact lane: its distance to the data is discretisation error alone). A fast solver's
+# sweep is an NFE study; a grid solver's (Euler, RK4 on uniform steps) the step-count study.
 NFE_ROWS = f"{STUDY_DIR}/nfe/{RUN}/{{sampler}}.csv"
+NFE_EXACT_ROWS = f"{STUDY_DIR}/nfe/exact_gaussian/{{sampler}}.csv"
 
 if SWEEP_SAMPLERS:
 
@@ -162,13 +80,42 @@ if SWEEP_SAMPLERS:
         script:
             "../workflow_scripts/nfe_sweep.py"
 
+    rule nfe_sweep_exact:
+        """One NFE sweep on the exact lane: the sampler with the exact score of Gaussian data at
+        each budget, W2^2 of its samples to draws of that Gaussian, with the floor of two such
+        draws (no trained model, no reference sampler)."""
+        output:
+            rows=NFE_EXACT_ROWS,
+        log:
+            f"{LOGS}/nfe_sweep/exact_gaussian/{{sampler}}.log",
+        benchmark:
+            f"{BENCHMARKS}/nfe_sweep_exact/{{sampler}}.tsv"
+        wildcard_constraints:
+            sampler=SWEEP_PATTERN,
+        conda:
+            "../envs/benchmark.yaml"
+        threads: COMPUTE["threads"]
+        resources:
+            **job_resources(),
+        params:
+            engine=ENGINE,
+            process=config["process"],
+            sampling=sampler_settings,
+            sample_seed=lambda wc: seeds.sampler_seed(0, wc.sampler),
+            sampler=sampler_entry,
+            grid=W2_GRID,
+            seed=0,
+        script:
+            "../workflow_scripts/nfe_sweep.py"
+
     localrules:
         nfe_table,
         nfe_findings,
 
     rule nfe_table:
-        """Every NFE sweep's rows of every run in one table (results/tables/nfe_study.csv), each
-        row with its run's noise floors and sample count (from the metrics table).
+        """Every NFE sweep's rows of every run and of the exact lane in one table
+        (results/tables/nfe_study.csv), each row with its run's noise floors and sample count
+        (from the metrics table; the exact lane's floor is its own).
         """
         input:
             rows=[
@@ -176,6 +123,7 @@ if SWEEP_SAMPLERS:
                 for run in RUNS
                 for name in SWEEP_SAMPLERS
             ],
+            exact_rows=expand(NFE_EXACT_ROWS, sampler=SWEEP_SAMPLERS),
             metrics=f"{TABLES}/metrics.csv",
         output:
             table=f"{TABLES}/nfe_study.csv",

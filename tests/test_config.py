@@ -40,7 +40,8 @@ MALFORMED = [
     ("evaluation.nll", {"points": -1}, "'evaluation.nll.points' has value -1"),
     ("evaluation.nll", {"method": "rk45"}, "'evaluation.nll.method' has value 'rk45'"),
     ("studies", {"eta": [0.5]}, "'studies.eta' has moved: set a sampler with dynamics eta"),
-    ("studies", {"sampler": {"steps": [0]}}, "'studies.sampler.steps.0' has value 0"),
+    ("studies", {"sampler": {"steps": [10]}}, "'studies.sampler' has moved: set a sampler with "
+     "a list of NFE budgets per integrator"),
     ("datasets", [], "'datasets' has value []: expected a list with at least 1"),
     ("datasets", "mixture", "'datasets' has value 'mixture': expected a value of type array"),
     ("datasets", DELETE, "'datasets' is missing"),
@@ -118,7 +119,12 @@ MALFORMED = [
      "euler, milstein, srk"),
     ("samplers.ode.dynamics", "langevin", "'samplers.ode.dynamics' has value 'langevin'"),
     ("samplers.ode.grid", "edm", "'samplers.ode.nfe' has value None: expected an NFE budget"),
-    ("samplers.ode.nfe", 10, "'samplers.ode.nfe' has value 10: expected null on grid sampling"),
+    ("samplers.rk4", {"dynamics": "ode", "solver": "rk4", "nfe": [8, 10]},
+     "'samplers.rk4.nfe' has value [8, 10]: expected multiples of 4 for rk4"),
+    ("samplers.srk", {"dynamics": "sde", "solver": "srk", "nfe": [10]},
+     "'samplers.srk.nfe' has value [10]: expected null for solver srk on grid sampling"),
+    ("samplers.adaptive", {"dynamics": "ode", "solver": "dopri5", "nfe": 10},
+     "expected null for solver dopri5 on grid sampling"),
     ("samplers.sde.eta", 0.5, "'samplers.sde.eta' has value 0.5: expected null unless"),
     ("samplers.ode.colour", "red", "unknown config key(s) 'colour' under 'samplers.ode'"),
     ("samplers.Heun", {"dynamics": "ode"}, "'samplers' has value 'Heun': expected a name"),
@@ -246,8 +252,6 @@ IMAGES = merged(REPO / "presets/images.yaml")
     ({"evaluation": {"fid": {"feature_extractors": ["clip"]}}},
      "'evaluation.fid.feature_extractors.0' has value 'clip'"),
     ({"classifier": {"epochs": 0}}, "'classifier.epochs' has value 0"),
-    ({"studies": {"sampler": {"steps": [10]}}}, "expected an empty sampler.steps list with data "
-                                                "sets of more than 2 dimensions (digits)"),
     ({"samplers": {"ode": {"dynamics": "ode", "solver": "heun", "grid": "edm", "nfe": [5, 9]}}},
      "an NFE sweep measures W2 on the 2-D grid"),
 ], ids=lambda v: str(v)[:40])

@@ -17,8 +17,7 @@ REPO = Path(__file__).resolve().parents[1]
 # Beyond the workflow's files, what `pip install` of the repository needs.
 PACKAGE_FILES = ["pyproject.toml", "README.md", "LICENSE"]
 GIT_SNAKEFILE = 'github("owner/odesde-gap", path="workflow/Snakefile", tag="v0")'
-ONE_RUN = ("datasets: [checkerboard]\nfp_weights: [1.0]\nseeds: [1]\n"
-           "studies: {sampler: {steps: []}}\n")
+ONE_RUN = "datasets: [checkerboard]\nfp_weights: [1.0]\nseeds: [1]\n"
 
 MODULE_SNAKEFILE = """\
 configfile: "smoke.yaml"

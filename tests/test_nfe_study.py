@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from odesdegap.reporting.nfe_findings import nfe_findings, nfe_findings_markdown
+from odesdegap.reporting.nfe_findings import EXACT_LANE, nfe_findings, nfe_findings_markdown
 
 BUDGETS = [5, 10, 20, 50, 200]
 FLOOR = 0.01
@@ -209,6 +209,50 @@ def test_figure_has_a_panel_per_dataset_and_sampler_and_a_line_per_weight():
             assert floor.get_ydata()[0] == pytest.approx(expected)
         legend = [text.get_text() for text in figure.legends[0].texts]
         assert legend == ["w = 0", "w = 0.1", "w = 1", "w = 10", FLOOR_LABEL]
+    finally:
+        import matplotlib.pyplot as plt
+
+        plt.close(figure)
+
+
+def exact_rows(values, sampler="heun", floor=FLOOR, budgets=BUDGETS) -> pd.DataFrame:
+    """The exact lane's rows (rule nfe_sweep_exact): no FP weight, no reference sampler."""
+    rows = study_rows({0.0: values}, dataset=EXACT_LANE, sampler=sampler, floor=floor,
+                      budgets=budgets)
+    return rows.assign(fp_weight=np.nan, w2sq_reference=np.nan, w2sq_floor=np.nan)
+
+
+def test_the_exact_lane_says_where_discretisation_error_is_lost_in_the_noise():
+    """Per solver, the budget from which W2^2 to the exact data stays below twice its floor;
+    the lane never enters the FP comparisons."""
+    rows = pd.concat([study_rows(CURVES),
+                      exact_rows([0.3, 0.021, 0.015, 0.019, 0.012]),
+                      exact_rows([0.3, 0.1, 0.05, 0.03, 0.025], sampler="ddim")])
+    found = nfe_findings(rows, None)
+    assert {(g["dataset"], g["sampler"]) for g in found["groups"]} == {("checkerboard", "heun")}
+    lane = {item["sampler"]: item for item in found["exact_lane"]}
+    # heun: 0.021 >= 2 x 0.01 at NFE 10, below from NFE 20 on; ddim never below 0.02
+    assert lane["heun"]["near_floor_from"] == 20 and lane["ddim"]["near_floor_from"] is None
+    assert lane["heun"]["budgets"] == BUDGETS and lane["heun"]["floor"] == FLOOR
+    markdown = nfe_findings_markdown(found)
+    assert "heun (heun): below 2 x the floor from NFE 20 on" in markdown
+    assert "ddim (ddim): never below it within the budgets measured" in markdown
+    # the lane alone: no FP group, still its findings
+    alone = nfe_findings(exact_rows([0.3, 0.1, 0.015, 0.01, 0.01]), None)
+    assert alone["groups"] == [] and alone["exact_lane"][0]["near_floor_from"] == 20
+
+
+def test_the_figure_draws_the_exact_lane_first_in_black():
+    from odesdegap.reporting.nfe_figure import EXACT_LABEL, nfe_figure
+
+    rows = pd.concat([study_rows(CURVES), exact_rows([0.3, 0.1, 0.015, 0.01, 0.01])])
+    figure = nfe_figure(rows)
+    try:
+        first = figure.axes[0]
+        assert first.get_title().startswith(f"{EXACT_LANE}, heun")
+        (line,) = [ln for ln in first.get_lines() if ln.get_label() == EXACT_LABEL]
+        assert line.get_color() == "black"
+        assert EXACT_LABEL in [t.get_text() for t in figure.legends[0].texts]
     finally:
         import matplotlib.pyplot as plt
 

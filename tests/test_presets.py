@@ -282,5 +282,19 @@ def test_the_nfe_study_on_the_published_models_is_a_job_per_model_and_solver(tmp
     table = result.stdout.split("Job stats:")[1].split("\n\n")[0].splitlines()[3:]
     jobs = {rule: int(n) for rule, n in (line.split() for line in table)}
     assert jobs["nfe_sweep"] == 12 * len(FAST_SOLVERS)
+    assert jobs["nfe_sweep_exact"] == len(FAST_SOLVERS)  # the exact lane: one per solver
     assert jobs["sample"] == 12 * 2 and jobs["import_published"] == 12
     assert jobs["nfe_findings"] == 1
+
+
+def test_the_step_count_study_sweeps_the_grid_integrators_on_uniform_steps():
+    """The sampler study of old (studies.sampler) as samplers of the axis: Euler and RK4 on the
+    ODE, Euler–Maruyama on the SDE, budgets of equal step counts, the paper pair unchanged."""
+    config = checked(merged(REPO / "presets/laptop.yaml", REPO / "presets/studies/steps.yaml"))
+    samplers = config["samplers"]
+    sweeps = {name: (e["dynamics"], e["solver"], e["grid"], e["nfe"])
+              for name, e in samplers.items() if isinstance(e["nfe"], list)}
+    assert sweeps == {"euler_steps": ("ode", "euler", "sampling", [25, 50, 100, 200]),
+                      "rk4_steps": ("ode", "rk4", "sampling", [100, 200, 400, 800]),
+                      "em_steps": ("sde", "euler", "sampling", [25, 50, 100, 200])}
+    assert config["reference_sampler"] == "sde" and samplers["sde"]["nfe"] is None

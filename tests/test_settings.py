@@ -27,7 +27,6 @@ SECTIONS = {
     settings.SamplerEvaluationSettings: "evaluation",
     settings.EvaluationSettings: "evaluation",
     settings.NllSettings: "evaluation.nll",
-    settings.SamplerStudySettings: "studies.sampler",
     settings.ClassifierSettings: "classifier",
     settings.EngineSettings: "engine",
 }
@@ -61,8 +60,7 @@ def test_whole_sections_are_mirrored():
     assert set(_node("evaluation")["properties"]) - names(settings.EvaluationSettings) == {
         "fid"}  # read by the FID rules
     for cls in (settings.ResidualSettings, settings.SamplingSettings, settings.NllSettings,
-                settings.SamplerStudySettings, settings.ClassifierSettings,
-                settings.EngineSettings):
+                settings.ClassifierSettings, settings.EngineSettings):
         assert names(cls) == set(_node(SECTIONS[cls])["properties"]), cls.__name__
 
 
@@ -113,16 +111,17 @@ def test_schema_choices_are_the_code_registries(path, registry):
 def test_integrator_choices_are_methods_of_the_libraries():
     # torchdiffeq's registry of solvers (odeint refuses any other name)
     ode_solvers = set(importlib.import_module("torchdiffeq._impl.odeint").SOLVERS)
-    for path in ("evaluation.nll.method", "studies.sampler.ode_methods"):
-        assert set(_enum(path)) <= ode_solvers, path
+    assert set(_enum("evaluation.nll.method")) <= ode_solvers
     assert set(samplers.GRID_SOLVERS["ode"]) <= ode_solvers
     adaptive = {m for m in samplers.GRID_SOLVERS["ode"] if m not in ("euler", "midpoint", "rk4")}
     assert adaptive <= set(samplers.ODE_ADAPTIVE_METHODS)
-    assert not set(_enum("studies.sampler.ode_methods")) & set(samplers.ODE_ADAPTIVE_METHODS)
     sde_methods = {v for k, v in vars(SDE_METHODS).items() if not k.startswith("_")}
     assert set(samplers.GRID_SOLVERS["sde"]) <= sde_methods
     assert set(samplers.GRID_SOLVERS["eta"]) <= sde_methods
-    assert set(_enum("studies.sampler.sde_methods")) <= sde_methods
+    # the budgeted grid solvers: fixed-step methods of their dynamics, never an adaptive one
+    for dynamics, solvers in samplers.GRID_EVALS_PER_STEP.items():
+        assert set(solvers) <= set(samplers.GRID_SOLVERS[dynamics]) - set(
+            samplers.ODE_ADAPTIVE_METHODS), dynamics
 
 
 def test_model_kinds_come_from_the_registry_and_each_builds():

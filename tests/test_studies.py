@@ -1,5 +1,6 @@
-"""The studies' library side: the exact score's ODE–SDE gap is discretisation error that
-vanishes as steps grow, and the eta rows compare each member with every reference."""
+"""The studies' library side: on the exact lane an NFE sweep's distance to the data is
+discretisation error that vanishes as the budget grows (fast solvers and the grid integrators on
+uniform steps alike), and the eta rows compare each member with every reference."""
 
 import numpy as np
 import pandas as pd
@@ -7,12 +8,19 @@ import pytest
 import torch
 
 from odesdegap.diffusion.processes import OrnsteinUhlenbeck
-from odesdegap.diffusion.samplers import sample, sampler
+from odesdegap.diffusion.samplers import sample, sampler, uniform_steps
 from odesdegap.engine import REFERENCE
 from odesdegap.evaluation.metrics import Grid
-from odesdegap.evaluation.studies import EXACT_GAUSSIAN, eta_rows, sampler_study, study_sampling
+from odesdegap.evaluation.studies import (
+    EXACT_GAUSSIAN,
+    NFE_SWEEP_COLUMNS,
+    eta_rows,
+    exact_gaussian_lane,
+    exact_lane_floor,
+    nfe_sweep,
+)
 from odesdegap.models import GaussianPotential
-from odesdegap.settings import SamplerStudySettings
+from odesdegap.settings import SamplingSettings
 
 PROCESS = OrnsteinUhlenbeck()
 CPU = torch.device("cpu")
@@ -22,15 +30,54 @@ DATA = (np.asarray(EXACT_GAUSSIAN["mean"]) + EXACT_GAUSSIAN["std"] * np.random.d
     0).standard_normal((3000, 2))).astype(np.float32)
 
 
+
+
+def study_sampling(n_samples: int, steps: int) -> SamplingSettings:
+    """`steps` uniform steps, all samples in one chunk, noise on every SDE step."""
+    return uniform_steps(SamplingSettings(
+        n_samples=n_samples, chunk_size=n_samples, steps=1, refine_last=0, refine_factor=1,
+        sde_final_step_noise=True, ode_rtol=1e-5, ode_atol=1e-5), steps)
+
+
 @pytest.mark.slow
-def test_exact_score_gap_vanishes_with_steps():
-    study = SamplerStudySettings(steps=(4, 200), ode_methods=("euler", "rk4"),
-                                 sde_methods=("euler",), n_samples=3000)
-    rows = sampler_study(MODEL, PROCESS, DATA, study, GRID, seed=0, device=CPU, engine=REFERENCE)
-    gap = {(r["steps"], r["ode_method"]): r["w2sq_ode_sde"] for r in rows}
-    assert gap[4, "euler"] > 5 * gap[200, "euler"]
-    assert gap[200, "euler"] < 0.03 and gap[200, "rk4"] < 0.03
-    assert {r["nfe_ode"] for r in rows if r["ode_method"] == "rk4"} == {16, 800}
+def test_the_step_count_study_is_an_nfe_sweep_of_the_grid_integrators():
+    """Euler and RK4 on uniform steps (grid sampling with NFE budgets) and Euler–Maruyama, on the
+    exact lane: the budget sets the steps (RK4: 4 evaluations each, counted), and the distance
+    to the exact data falls to the floor as the budget grows."""
+    model, data = exact_gaussian_lane(PROCESS, 3000, seed=0)
+    floor = exact_lane_floor(3000, 0, GRID)
+    settings = study_sampling(3000, 7)  # its steps are the budgets' to set
+    found = {}
+    for name, entry in {"euler": sampler("ode", nfe=[4, 200]),
+                        "rk4": sampler("ode", "rk4", nfe=[16, 800]),
+                        "em": sampler("sde", nfe=[4, 200])}.items():
+        rows = nfe_sweep(name, entry, model, PROCESS, 2, settings, 1, CPU, data=data,
+                         reference=None, grid=GRID, engine=REFERENCE)
+        # counted: torchsde evaluates the drift once more, to check its shapes
+        extra = 1 if entry.dynamics == "sde" else 0
+        assert [r["nfe"] for r in rows] == [b + extra for b in entry.nfe], name
+        assert all(np.isnan(r["w2sq_reference"]) for r in rows)
+        found[name] = [r["w2sq_data"] for r in rows]
+    assert found["euler"][0] > 5 * found["euler"][1]
+    assert found["em"][0] > 5 * found["em"][1]
+    for name, (_, converged) in found.items():
+        assert converged < 2 * floor, (name, converged, floor)
+    assert 0 < floor < 0.03
+
+
+def test_a_budget_on_grid_sampling_steps_uniformly():
+    """nfe on grid sampling: budget / evaluations-per-step uniform steps, no refinement, the
+    sampling section's own steps ignored."""
+    refined = SamplingSettings(n_samples=200, chunk_size=200, steps=50, refine_last=2,
+                               refine_factor=10, sde_final_step_noise=False, ode_rtol=1e-5,
+                               ode_atol=1e-5)
+    for entry, nfe in ((sampler("ode", "midpoint", nfe=12), 12), (sampler("sde", nfe=9), 9 + 1)):
+        result = sample(entry, MODEL, PROCESS, 2, refined, 3, CPU, engine=REFERENCE)
+        assert result["nfe"] == nfe
+    default = sample(sampler("ode"), MODEL, PROCESS, 2, refined, 3, CPU, engine=REFERENCE)
+    assert default["nfe"] == 48 + 2 * 10
+    with pytest.raises(ValueError, match="one budget at a time"):
+        sample(sampler("ode", nfe=[4, 8]), MODEL, PROCESS, 2, refined, 3, CPU, engine=REFERENCE)
 
 
 def test_eta_rows_read_the_members_columns_of_the_metrics_table():
@@ -62,8 +109,6 @@ def test_an_nfe_sweep_writes_one_row_per_budget_closing_on_the_data():
     data and to the reference sampler's samples; with the exact score Heun reaches the data's
     noise floor at a large enough budget (on the OU process's wide noise range, t_max = 10,
     t_min = 1e-5, it needs more steps than on EDM's usual range)."""
-    from odesdegap.evaluation.studies import NFE_SWEEP_COLUMNS, nfe_sweep
-
     settings = study_sampling(3000, 1)
     reference = sample(sampler("sde"), MODEL, PROCESS, 2, study_sampling(3000, 200), 2, CPU,
                        engine=REFERENCE)["samples"]

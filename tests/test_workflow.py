@@ -30,7 +30,7 @@ WORKFLOW_FILES = ["Snakefile", "workflow", "config.yaml", "rules", "workflow_scr
 PRESET = ".test/smoke.yaml"
 
 AGGREGATION_RULES = {"tables", "findings", "figure_metrics", "figure_training_curves",
-                     "benchmark_table", "eta_table", "sampler_table", "headline", "tables_readme",
+                     "benchmark_table", "eta_table", "headline", "tables_readme",
                      "metrics", "all"}
 
 pytestmark = pytest.mark.workflow
@@ -108,8 +108,7 @@ def test_every_output_exists(completed_run):
     for name in ("metrics.csv", "summary.csv", "summary.md", "summary.tex",
                  "benchmarks_by_rule.csv", "benchmarks_by_job.csv"):
         assert (results / "tables" / name).stat().st_size > 0
-    for name in ("w2_vs_weight", "residual_vs_gap", "training_curves", "eta_sweep",
-                 "sampler_study"):
+    for name in ("w2_vs_weight", "residual_vs_gap", "training_curves", "eta_sweep"):
         assert (results / "figures" / f"{name}.png").stat().st_size > 10_000
         assert (results / "figures" / f"{name}.pdf").read_bytes()[:5] == b"%PDF-"
     assert not list(results.glob("checkpoints/**/*.pt")), "finished jobs leave no checkpoint"
@@ -138,8 +137,8 @@ def test_metrics_table_has_every_run_and_finite_values(completed_run):
     assert "±" in markdown and "checkerboard" in markdown
     assert "w2sq_floor" in markdown and "noise floor" in markdown
     by_rule = pd.read_csv(completed_run / "results" / "tables" / "benchmarks_by_rule.csv")
-    assert {"train", "sample", "evaluate", "evaluate_sampler", "prepare_data", "noise_floor",
-            "sampler_study"} <= set(by_rule.rule)
+    assert {"train", "sample", "evaluate", "evaluate_sampler", "prepare_data",
+            "noise_floor"} <= set(by_rule.rule)
 
 
 def test_benchmark_table_has_every_compute_job(completed_run):
@@ -191,11 +190,6 @@ def test_findings_follow_from_the_metrics_table(completed_run):
 def test_studies_tables(completed_run):
     eta = pd.read_csv(completed_run / "results" / "tables" / "eta_sweep.csv")
     assert set(eta.eta) == {0.0, 0.5} and len(eta) == 2 * 8
-    samplers = pd.read_csv(completed_run / "results" / "tables" / "sampler_study.csv")
-    exact = samplers[samplers.dataset == "exact Gaussian"]
-    assert set(exact.steps) == {10, 20} and set(exact.ode_method) == {"euler", "rk4"}
-    assert len(samplers) == (4 + 1) * 2 * 2
-    assert np.isfinite(exact[["w2sq_ode_sde", "w2sq_ode_data", "w2sq_sde_data"]]).all().all()
 
 
 def test_every_declared_log_is_written(completed_run):
@@ -204,7 +198,7 @@ def test_every_declared_log_is_written(completed_run):
     empty = [str(p.relative_to(logs)) for p in logs.rglob("*.log") if p.stat().st_size == 0]
     assert empty == []
     for name in ("tables", "findings", "figure_metrics", "benchmark_table", "eta_table",
-                 "sampler_table", "headline", "tables_readme", "figure_densities/mixture"):
+                 "headline", "tables_readme", "figure_densities/mixture"):
         assert (logs / f"{name}.log").stat().st_size > 0, name
     run = "checkerboard/w1/seed0"
     assert "training: 100%" in (logs / f"train/{run}.log").read_text()
@@ -220,8 +214,7 @@ def test_tables_readme_describes_every_column(completed_run):
     readme = (tables / "README.md").read_text()
     assert "not described yet" not in readme
     assert "exact optimal transport on the" in readme
-    for name in ("metrics.csv", "summary.csv", "benchmarks_by_job.csv", "eta_sweep.csv",
-                 "sampler_study.csv"):
+    for name in ("metrics.csv", "summary.csv", "benchmarks_by_job.csv", "eta_sweep.csv"):
         section = readme.split(f"## {name}\n")[1].split("\n## ")[0]
         for column in pd.read_csv(tables / name, nrows=1).columns:
             assert f"- `{column}`: " in section, (name, column)
@@ -334,11 +327,10 @@ def test_changing_one_weight_reruns_only_that_weight(completed_run, tmp_path):
     overlay = tmp_path / "weight.yaml"
     overlay.write_text("fp_weights: [0.0, 2.0]\n")
     jobs = planned_jobs(completed_run, PRESET, str(overlay))
-    # 2 data sets x 2 seeds at the new weight; the sampler study runs at the first seed only
-    # (ode, sde and the two eta members: 4 samplers per run)
+    # 2 data sets x 2 seeds at the new weight (ode, sde and the two eta members: 4 samplers
+    # per run)
     assert jobs.pop("train") == 4 and jobs.pop("sample") == 16 and jobs.pop("evaluate") == 4
     assert jobs.pop("evaluate_sampler") == 16 and jobs.pop("metrics") == 4
-    assert jobs.pop("sampler_study") == 2
     assert set(jobs) <= AGGREGATION_RULES | {"figure_densities"}
 
 
@@ -416,27 +408,38 @@ def test_an_extra_sampler_samples_and_evaluates_only_itself(completed_run, tmp_p
 
 
 def test_an_nfe_sweep_runs_to_its_findings_and_figure(completed_run, tmp_path):
-    """Two fast solvers swept over budgets on top of the finished run: one row per run, solver
-    and budget, each with its floors and sample count; findings per data set and solver, stated
-    with their floors; the figure. The other samplers' outputs are untouched."""
+    """Two fast solvers and a grid integrator (RK4 on uniform steps: the step-count study) swept
+    over budgets on top of the finished run: one row per run, solver and budget, each with its
+    floors and sample count, plus each sweep on the exact lane; findings per data set and
+    solver, stated with their floors; the figure. The other samplers' outputs are untouched."""
     sweep = tmp_path / "sweep.yaml"
     sweep.write_text("samplers:\n"
                      "  heun: {dynamics: ode, solver: heun, grid: edm, nfe: [5, 20]}\n"
-                     "  sde2m: {dynamics: sde, solver: dpmpp_2m_sde, grid: edm, nfe: [5, 20]}\n")
+                     "  sde2m: {dynamics: sde, solver: dpmpp_2m_sde, grid: edm, nfe: [5, 20]}\n"
+                     "  rk4_steps: {dynamics: ode, solver: rk4, nfe: [8, 20]}\n")
     metrics = completed_run / "results/tables/metrics.csv"
     before = pd.read_csv(metrics)
     snakemake(completed_run, "--configfile", PRESET, str(sweep))
     tables = completed_run / "results/tables"
     study = pd.read_csv(tables / "nfe_study.csv")
-    assert len(study) == 8 * 2 * 2
-    assert set(study.sampler) == {"heun", "sde2m"} and set(study.nfe_budget) == {5, 20}
+    exact = study[study.dataset == "exact_gaussian"]
+    study = study[study.dataset != "exact_gaussian"]
+    assert len(study) == 8 * 3 * 2 and len(exact) == 3 * 2
+    assert set(study.sampler) == {"heun", "sde2m", "rk4_steps"}
+    assert set(study.nfe_budget) == {5, 20, 8}
     assert (study.nfe <= study.nfe_budget).all() and (study.nfe >= 1).all()
+    assert (study[study.sampler == "rk4_steps"].nfe == study.nfe_budget).all()
     assert study.w2sq_floor_data.notna().all() and study.w2sq_floor.notna().all()
     assert (study.n_samples == before.n_samples_ode.iloc[0]).all()
+    # the exact lane: no FP weight and no reference sampler, its own floor
+    assert exact.fp_weight.isna().all() and exact.w2sq_reference.isna().all()
+    assert (exact.w2sq_floor_data > 0).all() and np.isfinite(exact.w2sq_data).all()
     found = json.loads((tables / "nfe_findings.json").read_text())
     assert {(g["dataset"], g["sampler"]) for g in found["groups"]} == {
-        (d, s) for d in ("mixture", "checkerboard") for s in ("heun", "sde2m")}
-    assert "floor" in (tables / "nfe_findings.md").read_text()
+        (d, s) for d in ("mixture", "checkerboard") for s in ("heun", "sde2m", "rk4_steps")}
+    assert {item["sampler"] for item in found["exact_lane"]} == {"heun", "sde2m", "rk4_steps"}
+    markdown = (tables / "nfe_findings.md").read_text()
+    assert "floor" in markdown and "The exact lane" in markdown
     assert (completed_run / "results/figures/nfe_study.png").stat().st_size > 10_000
     pd.testing.assert_frame_equal(pd.read_csv(metrics), before)
 
@@ -476,8 +479,7 @@ def test_cluster_executor_plugin_gives_the_same_metrics(completed_run, tmp_path)
     checkout = make_checkout(tmp_path / "cluster")
     shutil.copy2(REPO / "tests" / "cluster_submit.sh", checkout / "submit.sh")
     (checkout / "one_run.yaml").write_text(
-        "datasets: [checkerboard]\nfp_weights: [1.0]\nseeds: [1]\n"
-        "studies: {sampler: {steps: []}}\n")
+        "datasets: [checkerboard]\nfp_weights: [1.0]\nseeds: [1]\n")
     snakemake(checkout, "--configfile", PRESET, "one_run.yaml", "--executor",
               "cluster-generic", "--cluster-generic-submit-cmd", "bash submit.sh", "--jobs", "2",
               "--latency-wait", "10")

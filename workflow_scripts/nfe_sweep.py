@@ -1,5 +1,7 @@
-"""Rule nfe_sweep: one sampler of one run at each of its NFE budgets (a list `nfe`), measured
-against the data and the reference sampler (odesdegap.evaluation.studies.nfe_sweep)."""
+"""Rules nfe_sweep and nfe_sweep_exact: one sampler at each of its NFE budgets (a list `nfe`),
+measured against the data and the reference sampler (odesdegap.evaluation.studies.nfe_sweep),
+for a trained model or for the exact score of Gaussian data (the exact lane: no reference
+sampler; its rows carry their own floor, two draws of that Gaussian)."""
 
 import pandas as pd
 
@@ -12,21 +14,33 @@ from odesdegap.settings import EngineSettings, GridSettings, SamplerSettings, Sa
 sm, device = runtime.job(snakemake)  # noqa: F821 (injected by Snakemake)
 params = sm.params
 process = build_process(params.process)
-model = artifacts.load_model(sm.input.model, params.model, params.dim, process,
-                             params.image_shape)
+settings = SamplingSettings.from_config({**sm.config["sampling"], **params.sampling}, "sampling")
+grid = metrics.Grid.from_settings(GridSettings.from_config(params.grid, "evaluation"))
+if "model" in sm.input.keys():
+    run = runtime.run_identity(sm)
+    dim = params.dim
+    model = artifacts.load_model(sm.input.model, params.model, dim, process, params.image_shape)
+    data = artifacts.load_arrays(sm.input.data)["reference"]
+    reference = artifacts.load_arrays(sm.input.reference)["samples"]
+    floor = {}
+else:
+    run = {"dataset": studies.EXACT_GAUSSIAN_LANE, "fp_weight": None, "seed": params.seed}
+    model, data = studies.exact_gaussian_lane(process, settings.n_samples, params.seed)
+    dim, reference = data.shape[1], None
+    floor = {"w2sq_floor_data": studies.exact_lane_floor(settings.n_samples, params.seed, grid)}
 rows = studies.nfe_sweep(
     sm.wildcards.sampler,
     SamplerSettings.from_config(params.sampler, "sampler"),
     model,
     process,
-    params.dim,
-    SamplingSettings.from_config({**sm.config["sampling"], **params.sampling}, "sampling"),
+    dim,
+    settings,
     params.sample_seed,
     device,
-    data=artifacts.load_arrays(sm.input.data)["reference"],
-    reference=artifacts.load_arrays(sm.input.reference)["samples"],
-    grid=metrics.Grid.from_settings(GridSettings.from_config(params.grid, "evaluation")),
+    data=data,
+    reference=reference,
+    grid=grid,
     engine=EngineSettings.from_config(params.engine, "engine"),
 )
-artifacts.write_rows(sm.output.rows, runtime.run_identity(sm), rows)
-print(pd.DataFrame(rows).to_string())
+artifacts.write_rows(sm.output.rows, run, [{**row, **floor} for row in rows])
+print(pd.DataFrame(rows).to_string(), *(f"{k}: {v:.4g}" for k, v in floor.items()), sep="\n")

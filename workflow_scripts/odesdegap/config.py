@@ -90,6 +90,8 @@ MOVED_KEYS = {
     ("sampling", "ode_method"): "samplers.ode.solver",
     ("sampling", "sde_method"): "samplers.sde.solver",
     ("studies", "eta"): "a sampler with dynamics eta per member (samplers.<name>.eta)",
+    ("studies", "sampler"): "a sampler with a list of NFE budgets per integrator "
+                            "(samplers.<name>.nfe on grid sampling: presets/studies/steps.yaml)",
 }
 
 
@@ -99,7 +101,10 @@ def schema_problems(config: dict, schema: dict | None = None) -> list[str]:
     problems = []
     for (section, key), home in MOVED_KEYS.items():
         if isinstance(config.get(section), dict) and key in config[section]:
-            config = {**config, section: {k: v for k, v in config[section].items() if k != key}}
+            rest = {k: v for k, v in config[section].items() if k != key}
+            config = {k: v for k, v in config.items() if k != section or rest}
+            if rest:
+                config[section] = rest
             problems.append(f"config key '{section}.{key}' has moved: set {home} instead (every "
                             "sampler is an entry of `samplers`; see docs/extending.md)")
     for error in sorted(validator.iter_errors(config), key=lambda e: list(map(str, e.path))):
@@ -187,13 +192,6 @@ def consistency_problems(config: dict) -> list[str]:
                             f"auto or subsample with data sets of more than 2 dimensions "
                             f"({', '.join(planar)})")
     problems += sampler_problems(config)
-    studies = config["studies"]
-    if studies["sampler"]["steps"]:
-        higher = [d for d in config["datasets"] if dimension(d) != 2]
-        if higher:
-            problems.append(f"config key 'studies' has value {studies!r}: expected an empty "
-                            "sampler.steps list with data sets of more than 2 dimensions "
-                            f"({', '.join(higher)}): the studies measure W2 on the 2-D grid")
     if evaluation["residual_points"] < evaluation["residual_points_per_time"]:
         problems.append("config key 'evaluation.residual_points' has value "
                         f"{evaluation['residual_points']!r}: expected at least "

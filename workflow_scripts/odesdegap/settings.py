@@ -235,17 +235,7 @@ class EvaluationSettings(SamplerEvaluationSettings):
     nll: NllSettings
 
 
-# --- studies and classifier ----------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class SamplerStudySettings(ConfigSection):
-    """studies.sampler: ODE–SDE W2^2 against step count and integrator."""
-
-    steps: tuple[int, ...]
-    ode_methods: tuple[str, ...]
-    sde_methods: tuple[str, ...]
-    n_samples: int
+# --- classifier ----------------------------------------------------------------------------
 
 
 @dataclass(frozen=True)

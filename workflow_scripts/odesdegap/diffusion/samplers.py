@@ -1,10 +1,13 @@
 """Sampling from t_max down to t_min with one configured sampler (samplers.<name>): the
 probability-flow ODE through torchdiffeq or the reverse SDE (or a member eta of the family
 between them) through torchsde, on the `sampling` section's piecewise-uniform time grid; or a
-few-step solver of fast_solvers on the EDM or log-SNR grid, sized by an NFE budget."""
+few-step solver of fast_solvers on the EDM or log-SNR grid, sized by an NFE budget. A sampler on
+grid `sampling` with an NFE budget steps uniformly instead, budget / evaluations-per-step steps
+(the step-count study: Euler against RK4 at equal cost)."""
 
 from __future__ import annotations
 
+import dataclasses
 import inspect
 import sys
 import time
@@ -31,6 +34,10 @@ GRID_SOLVERS = {
     "sde": ("euler", "milstein", "srk"),
     "eta": ("euler", "milstein", "srk"),
 }
+# Score evaluations per step of the grid solvers that take an NFE budget (uniform steps): the
+# others' count per step is torchsde's or an adaptive controller's to decide.
+GRID_EVALS_PER_STEP = {"ode": {"euler": 1, "midpoint": 2, "rk4": 4},
+                       "sde": {"euler": 1}, "eta": {"euler": 1}}
 
 
 def sampler(dynamics: str, solver: str = "euler", *, grid: str = "sampling", nfe=None,
@@ -60,9 +67,16 @@ def sampler_problems(entry: dict, where: str) -> list[str]:
         if solver not in GRID_SOLVERS[dynamics]:
             problem("solver", solver, f"one of {', '.join(GRID_SOLVERS[dynamics])} for dynamics "
                     f"{dynamics} on grid sampling (the few-step solvers take grid edm or logsnr)")
-        if nfe is not None:
-            problem("nfe", nfe, "null on grid sampling (its size is sampling.steps, "
-                    "refine_last and refine_factor); use grid edm for an NFE budget")
+        per_step = GRID_EVALS_PER_STEP[dynamics].get(solver)
+        budgets = nfe if isinstance(nfe, list | tuple) else [] if nfe is None else [nfe]
+        if budgets and per_step is None:
+            problem("nfe", nfe, f"null for solver {solver} on grid sampling (its size is "
+                    "sampling.steps, refine_last and refine_factor); NFE budgets on grid "
+                    "sampling take " + ", ".join(f"{kind} {name}" for kind, names in
+                                                GRID_EVALS_PER_STEP.items() for name in names))
+        elif any(budget % per_step for budget in budgets):
+            problem("nfe", nfe, f"multiples of {per_step} for {solver} ({per_step} score "
+                    "evaluations per step)")
         if options:
             problem("options", options, "{} on grid sampling (options are the fast solvers')")
         return problems
@@ -245,8 +259,11 @@ def sample(sampler: SamplerSettings | Mapping, model, process: ForwardProcess, d
     if problems := sampler_problems(sampler.as_dict(), "sampler"):
         raise ValueError("; ".join(problems))
     budget = nfe if nfe is not None else sampler.nfe
-    if sampler.fast and isinstance(budget, tuple | list):
+    if isinstance(budget, tuple | list):
         raise ValueError("an NFE sweep samples one budget at a time: pass nfe=")
+    if not sampler.fast and budget is not None:
+        settings = uniform_steps(settings, budget // GRID_EVALS_PER_STEP[sampler.dynamics][
+            sampler.solver])
     model = model.to(device).eval()
     for parameter in model.parameters():
         parameter.requires_grad_(False)
@@ -286,12 +303,19 @@ def sample(sampler: SamplerSettings | Mapping, model, process: ForwardProcess, d
     }
 
 
+def uniform_steps(settings: SamplingSettings, steps: int) -> SamplingSettings:
+    """`settings` with `steps` uniform steps and no refinement: the grid of a budgeted sampler
+    on grid `sampling`."""
+    return dataclasses.replace(settings, steps=steps, refine_last=0, refine_factor=1)
+
+
 def _description(sampler: SamplerSettings, budget) -> str:
+    at = f" (NFE {budget})" if budget else ""
     if sampler.fast:
-        return f"{sampler.solver} sampling" + (f" (NFE {budget})" if budget else "")
+        return f"{sampler.solver} sampling{at}"
     if sampler.dynamics == "eta":
-        return f"{sampler.solver} sampling (eta {sampler.eta:g})"
-    return f"{sampler.dynamics} sampling"
+        return f"{sampler.solver} sampling (eta {sampler.eta:g}){at}"
+    return f"{sampler.dynamics} sampling{at}"
 
 
 def _integrate_ode(score, process, x_prior, settings: SamplingSettings, method: str

@@ -5,31 +5,27 @@
   With a learned score, how far each member lands from the data and from the SDE shows how the
   gap opens as noise is removed. Its members are samplers (dynamics eta) like any other;
   eta_rows reads their columns of the metrics table.
-- The sampler study: ODE–SDE W2^2 against step count for several integrators. For the exact
-  score (Gaussian data) the gap is pure discretisation error and must vanish as steps grow; for
-  a trained model what remains at many steps is the model-induced gap.
+- NFE sweeps: one sampler at a list of score-evaluation budgets, its W2^2 to the data and to
+  the reference sampler at each. A few-step solver's sweep is the NFE study; a grid solver's
+  (Euler, RK4 on uniform steps) is the step-count study. On the exact lane (the exact score of
+  Gaussian data) the distance to the data is discretisation error alone and must fall to the
+  floor as the budget grows; for a trained model what remains at many steps is the model's.
 """
 
 from __future__ import annotations
-
-import itertools
 
 import numpy as np
 import pandas as pd
 import torch
 
-from odesdegap.diffusion.samplers import sample, sampler
+from odesdegap.diffusion.samplers import sample
 from odesdegap.evaluation.metrics import Grid, w2sq_between_histograms
-from odesdegap.settings import (
-    EngineSettings,
-    SamplerSettings,
-    SamplerStudySettings,
-    SamplingSettings,
-)
+from odesdegap.reporting.nfe_findings import EXACT_LANE
+from odesdegap.settings import EngineSettings, SamplerSettings, SamplingSettings
 
 EXACT_GAUSSIAN = {"mean": [0.5, -0.5], "std": 0.5}
-# The exact lane's name in the `dataset` column of the sampler study (it has no FP weight).
-EXACT_GAUSSIAN_LANE = "exact Gaussian"
+# The exact lane's name in the `dataset` column of the NFE study (it has no FP weight).
+EXACT_GAUSSIAN_LANE = EXACT_LANE
 
 
 def exact_gaussian_lane(process, n: int, seed: int):
@@ -39,6 +35,16 @@ def exact_gaussian_lane(process, n: int, seed: int):
     mean, std = np.asarray(EXACT_GAUSSIAN["mean"]), EXACT_GAUSSIAN["std"]
     data = mean + std * np.random.default_rng(seed).standard_normal((n, len(mean)))
     return GaussianPotential(process, mean, std), data.astype(np.float32)
+
+
+def exact_lane_floor(n: int, seed: int, grid: Grid) -> float:
+    """The exact lane's noise floor: W2^2 between two independent n-point draws of its data
+    (seeds `seed` and `seed` + 1), binned as the data on `grid`."""
+    mean, std = np.asarray(EXACT_GAUSSIAN["mean"]), EXACT_GAUSSIAN["std"]
+    draws = [mean + std * np.random.default_rng(s).standard_normal((n, len(mean)))
+             for s in (seed, seed + 1)]
+    weights = [grid.histogram(d.astype(np.float32), "data")[0] for d in draws]
+    return w2sq_between_histograms(*weights, grid.support)
 
 
 def eta_rows(metrics: pd.DataFrame, members: dict[str, float], reference: str
@@ -62,49 +68,6 @@ def eta_rows(metrics: pd.DataFrame, members: dict[str, float], reference: str
     return pd.concat(rows, ignore_index=True)
 
 
-def study_sampling(n_samples: int, steps: int) -> SamplingSettings:
-    """The grid of one cell of the study: `steps` uniform steps (no refinement), all samples
-    in one chunk, noise on every SDE step. The study's ODE methods are fixed-grid (the schema
-    allows euler, midpoint, rk4), so the tolerances are never read."""
-    return SamplingSettings(n_samples=n_samples, chunk_size=n_samples, steps=steps,
-                            refine_last=0, refine_factor=1, sde_final_step_noise=True,
-                            ode_rtol=1e-5, ode_atol=1e-5)
-
-
-def sampler_study(model, process, reference: np.ndarray, study: SamplerStudySettings,
-                  grid: Grid, seed: int, device: torch.device, *,
-                  engine: EngineSettings) -> list[dict]:
-    """ODE–SDE, ODE–data and SDE–data W2^2 for every step count of `study` and pair of its
-    methods, with `study.n_samples` samples per sampler; `engine` picks how the score is
-    computed."""
-    dim = reference.shape[1]
-    data_weights = grid.histogram(reference, "data")[0]
-    rows = []
-    for n_steps in study.steps:
-        drawn = {}
-        # each cell pairs an ODE and an SDE method; a sampler reads only its own one
-        cells = [("ode", method) for method in study.ode_methods]
-        cells += [("sde", method) for method in study.sde_methods]
-        settings = study_sampling(study.n_samples, n_steps)
-        for kind, method in cells:
-            result = sample(sampler(kind, method), model, process, dim, settings, seed, device,
-                            engine=engine)
-            drawn[kind, method] = (grid.histogram(result["samples"], "model")[0], result["nfe"])
-        for ode_method, sde_method in itertools.product(study.ode_methods, study.sde_methods):
-            (ode, ode_nfe), (sde, sde_nfe) = drawn["ode", ode_method], drawn["sde", sde_method]
-            rows.append({
-                "steps": n_steps,
-                "ode_method": ode_method,
-                "sde_method": sde_method,
-                "nfe_ode": ode_nfe,
-                "nfe_sde": sde_nfe,
-                "w2sq_ode_sde": w2sq_between_histograms(ode, sde, grid.support),
-                "w2sq_ode_data": w2sq_between_histograms(ode, data_weights, grid.support),
-                "w2sq_sde_data": w2sq_between_histograms(sde, data_weights, grid.support),
-            })
-    return rows
-
-
 # --- NFE sweeps ---------------------------------------------------------------------------------
 # The columns of an NFE sweep's rows (rule nfe_sweep, results/studies/nfe/{run}/{sampler}.csv),
 # after the run's identity (dataset, fp_weight, seed) and the sampler's name and solver.
@@ -114,15 +77,16 @@ NFE_SWEEP_COLUMNS = ("nfe_budget", "nfe", "w2sq_data", "w2sq_reference", "lost_f
 
 def nfe_sweep(name: str, spec: SamplerSettings, model, process, dim: int,
               settings: SamplingSettings, seed: int, device: torch.device, *,
-              data: np.ndarray, reference: np.ndarray, grid: Grid,
+              data: np.ndarray, reference: np.ndarray | None, grid: Grid,
               engine: EngineSettings) -> list[dict]:
     """Sample with sampler `spec` (named `name`) at each of its NFE budgets (spec.nfe, a tuple)
     from the same prior draws (`seed`), in settings' chunks, and measure each budget's samples
     on the 2-D W2 grid: to the held-out `data` and to the reference sampler's samples
-    `reference`, with the fraction of samples the grid could not use. One row per budget
-    (NFE_SWEEP_COLUMNS): `nfe` is the evaluations counted, which an adaptive solver decides."""
+    `reference` (NaN without one: the exact lane), with the fraction of samples the grid could
+    not use. One row per budget (NFE_SWEEP_COLUMNS): `nfe` is the evaluations counted, which an
+    adaptive solver decides."""
     data_weights = grid.histogram(data, "data")[0]
-    reference_weights = grid.histogram(reference, "model")[0]
+    reference_weights = None if reference is None else grid.histogram(reference, "model")[0]
     rows = []
     for budget in spec.nfe:
         result = sample(spec, model, process, dim, settings, seed, device, engine=engine,

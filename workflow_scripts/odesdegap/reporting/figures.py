@@ -214,21 +214,6 @@ def eta_sweep(frame: pd.DataFrame):
     return grid.figure
 
 
-def sampler_study(frame: pd.DataFrame):
-    """ODE–SDE W2^2 against step count for each pair of integrators; the exact-score panel shows
-    pure discretisation error."""
-    sns.set_theme(style="whitegrid")
-    frame = frame.assign(
-        methods=frame["ode_method"] + " / " + frame["sde_method"],
-        fp_weight=frame["fp_weight"].map(lambda w: "exact" if pd.isna(w) else f"{w:g}"),
-    )
-    grid = sns.relplot(data=frame, x="steps", y="w2sq_ode_sde", hue="fp_weight",
-                       style="methods", col="dataset", kind="line", marker="o", errorbar=None,
-                       height=3.2, facet_kws={"sharey": False})
-    grid.set(xscale="log", yscale="log", xlabel="steps", ylabel="ODE–SDE W2^2")
-    return grid.figure
-
-
 def save(figure, png, pdf, dpi: int = 110) -> None:
     """Write `figure` as PNG (for the report) and as vector PDF (for a paper), each atomically,
     then close it."""

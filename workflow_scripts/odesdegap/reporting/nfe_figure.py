@@ -13,18 +13,24 @@ import matplotlib.pyplot as plt  # noqa: E402
 import pandas as pd  # noqa: E402
 import seaborn as sns  # noqa: E402
 
+from odesdegap.reporting.nfe_findings import EXACT_LANE  # noqa: E402
+
 FLOOR_LABEL = "floor, with data"
+EXACT_LABEL = "exact score"
 
 
 def nfe_figure(rows: pd.DataFrame):
     """Rows of the grid: data sets; columns: samplers (the configured names). Each point is the
     mean over seeds of `w2sq_data` at one `nfe_budget`, NaN (a gap in the line) where any seed
     diverged, as in nfe_findings. A (data set, sampler) pair without rows gets no axes; the
-    legend sits right of the panels, so `figures.save` keeps it without a tight bounding box."""
+    legend sits right of the panels, so `figures.save` keeps it without a tight bounding box.
+    The exact lane (no FP weight) is the first row, one black line per panel."""
     sns.set_theme(style="whitegrid")
-    datasets = sorted(rows.dataset.unique())
+    rows = rows.assign(fp_weight=rows.fp_weight.astype(float))
+    exact = rows.dataset == EXACT_LANE
+    datasets = [EXACT_LANE] * bool(exact.any()) + sorted(rows.dataset[~exact].unique())
     samplers = sorted(rows.sampler.unique())
-    weights = sorted(rows.fp_weight.astype(float).unique())
+    weights = sorted(rows.fp_weight.dropna().unique())
     colours = dict(zip(weights, sns.color_palette("viridis", len(weights)), strict=True))
     width = 3.2 * len(samplers)
     legend_width = 1.5  # inches to the right of the panels, kept free for the legend
@@ -37,13 +43,15 @@ def nfe_figure(rows: pd.DataFrame):
             if panel.empty:
                 fig.delaxes(ax)
                 continue
-            means = panel.groupby(["fp_weight", "nfe_budget"]).agg(
+            means = panel.groupby(["fp_weight", "nfe_budget"], dropna=False).agg(
                 w2sq_data=("w2sq_data", lambda v: v.mean(skipna=False)),
                 seeds=("seed", "nunique"))
-            for weight, line in means.groupby(level="fp_weight"):
+            for weight, line in means.groupby(level="fp_weight", dropna=False):
                 line = line.droplevel("fp_weight")
-                ax.plot(line.index, line.w2sq_data, marker="o", markersize=3,
-                        color=colours[float(weight)], label=f"w = {weight:g}")
+                colour, label = (("black", EXACT_LABEL) if pd.isna(weight)
+                                 else (colours[weight], f"w = {weight:g}"))
+                ax.plot(line.index, line.w2sq_data, marker="o", markersize=3, color=colour,
+                        label=label)
             floor = panel.w2sq_floor_data.mean()
             if pd.notna(floor):
                 ax.axhline(floor, color="0.35", linestyle="--", linewidth=1, label=FLOOR_LABEL)

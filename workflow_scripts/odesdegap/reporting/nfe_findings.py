@@ -34,6 +34,9 @@ ROW_COLUMNS = ["dataset", "fp_weight", "seed", "sampler", "solver", "nfe_budget"
                "w2sq_data", "w2sq_reference", "lost_fraction", "w2sq_floor", "w2sq_floor_data",
                "n_samples"]
 CELL = ["dataset", "sampler", "solver", "fp_weight", "nfe_budget"]
+# The exact lane's name in the `dataset` column (rule nfe_sweep_exact): the exact score of
+# Gaussian data, no FP weight; its distance to the data is the solver's discretisation error.
+EXACT_LANE = "exact_gaussian"
 CHECK_BUDGETS = (10, 20)
 REFERENCE_SAMPLERS = {"ode": "w2sq_ode_data", "sde": "w2sq_sde_data"}
 
@@ -48,6 +51,8 @@ def nfe_findings(rows: pd.DataFrame, reference_rows: pd.DataFrame | None,
     missing = [c for c in ROW_COLUMNS if c not in rows and c not in ("w2sq_reference", "nfe")]
     if missing:
         raise ValueError(f"NFE study rows lack {missing}")
+    exact = rows[rows.dataset == EXACT_LANE]
+    rows = rows[rows.dataset != EXACT_LANE]
     cells = _cells(rows)
     reference = _reference(reference_rows)
     groups = []
@@ -77,7 +82,32 @@ def nfe_findings(rows: pd.DataFrame, reference_rows: pd.DataFrame | None,
             "convergence": [_convergence(w, by_weight[w]) for w in weights],
         })
     return _jsonable({"check_budgets": list(check_budgets), "lost_tolerance": LOST_TOLERANCE,
-                      "has_reference": reference_rows is not None, "groups": groups})
+                      "near_floor_factor": NEAR_FLOOR_FACTOR,
+                      "has_reference": reference_rows is not None, "groups": groups,
+                      "exact_lane": _exact_lane(exact)})
+
+
+def _exact_lane(rows: pd.DataFrame) -> list[dict]:
+    """Per sampler on the exact lane: the smallest budget from which its samples are as close to
+    the exact data as the floor allows (W2^2 below NEAR_FLOOR_FACTOR times the floor of two
+    draws of that data, at that budget and every larger one): the budget at which the solver's
+    discretisation error is lost in the noise. None: not within the budgets measured."""
+    if rows.empty:
+        return []
+    lane = []
+    for (sampler, solver), group in _cells(rows.assign(fp_weight=0.0)).groupby(
+            ["sampler", "solver"], sort=True):
+        group = group.set_index("nfe_budget").sort_index()
+        near = group.valid & (group.w2sq_data < NEAR_FLOOR_FACTOR * group.floor)
+        stays = near[::-1].cummin()[::-1]
+        lane.append({
+            "sampler": sampler, "solver": solver,
+            "budgets": [int(b) for b in group.index],
+            "w2sq_data": group.w2sq_data.tolist(), "nfe": group.nfe.tolist(),
+            "floor": group.floor.max(), "n_samples": group.n_samples.min(),
+            "near_floor_from": int(stays[stays].index.min()) if stays.any() else None,
+        })
+    return lane
 
 
 def _cells(rows: pd.DataFrame) -> pd.DataFrame:
@@ -286,6 +316,20 @@ def nfe_findings_markdown(findings: dict) -> str:
                 when += f" (first within at NFE {c['first_within']}, then left it)"
             lines.append(f"| {c['fp_weight']:g} | {_num(c['converged_w2sq'])} ({c['b_max']}) "
                          f"| {when} | {_num(c['floor'])} | {_count(c['n_samples'])} |")
+    if findings["exact_lane"]:
+        factor = findings["near_floor_factor"]
+        lines += ["", "### The exact lane: discretisation error alone", "",
+                  "The exact score of Gaussian data, so W2^2 to that data is the solver's own "
+                  f"error; it is lost in the noise below {factor:g} x the floor of two draws of "
+                  "the data.", ""]
+        for item in findings["exact_lane"]:
+            reached = (f"below {factor:g} x the floor from NFE {item['near_floor_from']} on"
+                       if item["near_floor_from"] is not None
+                       else "never below it within the budgets measured")
+            values = ", ".join(f"{_num(w)} at {b}" for b, w in
+                               zip(item["budgets"], item["w2sq_data"], strict=True))
+            lines.append(f"- {item['sampler']} ({item['solver']}): {reached} ({values}; floor "
+                         f"{_num(item['floor'])}, {_count(item['n_samples'])} samples).")
     return "\n".join(lines) + "\n"
 
 

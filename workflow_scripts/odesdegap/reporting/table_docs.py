@@ -16,8 +16,10 @@ SETS = {"ode": "the probability-flow ODE's samples", "sde": "the reverse SDE's s
         "data": "the held-out data"}
 
 EXACT = {
-    "dataset": "data set",
-    "fp_weight": "Fokker–Planck regularisation weight w_R the model was trained with",
+    "dataset": "data set (`exact_gaussian` in nfe_study.csv: the exact lane, the exact score of "
+               "Gaussian data)",
+    "fp_weight": "Fokker–Planck regularisation weight w_R the model was trained with (empty on "
+                 "the exact lane)",
     "seed": "training seed (sampling seeds derive from it)",
     "dim": "dimension of the data",
     "w2_method": "how W2^2 was measured: `grid` (exact OT between histograms on the grid) or "
@@ -65,12 +67,10 @@ EXACT = {
     "nfe": "score evaluations per trajectory, as counted",
     "nfe_budget": "the NFE budget of this row of an NFE sweep (samplers.<name>.nfe)",
     "w2sq_data": "W2^2 between this budget's samples and the held-out data",
-    "w2sq_reference": "W2^2 between this budget's samples and the reference sampler's samples",
+    "w2sq_reference": "W2^2 between this budget's samples and the reference sampler's samples "
+                      "(empty on the exact lane, which has no reference sampler)",
     "lost_fraction": "fraction of this budget's samples that is non-finite or off the grid",
     "sample_seconds": "wall time of drawing this budget's samples (s)",
-    "steps": "integration steps",
-    "ode_method": "torchdiffeq method of the ODE",
-    "sde_method": "torchsde method of the SDE",
     "rule": "Snakemake rule",
     "job": "the job: rule and wildcards",
     "jobs": "number of jobs of the rule",
