@@ -1,6 +1,8 @@
 """Tables and findings read every distance against its noise floor, keep models that lost
 samples from looking best, and test trends within data sets, not only pooled over them."""
 
+import re
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -81,6 +83,33 @@ def test_a_model_that_lost_samples_is_not_best():
     frame["lost_fraction_floor"] = 0.03
     found = {item["dataset"]: item for item in findings.per_dataset(frame)}
     assert found["circles"]["best_ode_weight"] == 0.1
+
+
+def test_every_configured_sampler_gets_its_best_weight():
+    """Findings keyed by sampler: an extra sampler (here a fast solver, heun10) gets its own best
+    weight, read with the same rules as the ODE's (lost samples are not eligible), and the
+    markdown lists every sampler once there are more than the ode and sde pair."""
+    frame = hand_made().assign(n_samples_heun10=10_000, n_outside_heun10=0,
+                               n_nonfinite_heun10=0)
+    frame["w2sq_heun10_data"] = frame.fp_weight.map({0.0: 0.05, 0.1: 0.04, 1.0: 0.02, 10.0: 0.3})
+    frame.loc[(frame.dataset == "circles") & (frame.fp_weight == 1.0), "n_outside_heun10"] = 500
+    found = {item["dataset"]: item for item in findings.per_dataset(frame)}
+    best = {b["sampler"]: b for b in found["circles"]["best_by_sampler"]}
+    assert list(best) == ["ode", "sde", "heun10"]
+    assert best["ode"]["best_weight"] == found["circles"]["best_ode_weight"] == 0.1
+    assert best["sde"]["best_weight"] == 0.0
+    assert best["heun10"]["best_weight"] == 0.1 and best["heun10"]["w2sq_at_zero"] == 0.05
+    assert best["heun10"]["excluded_lost_samples"] == {1.0: pytest.approx(0.05)}
+    assert {b["sampler"]: b["best_weight"] for b in found["mixture"]["best_by_sampler"]}[
+        "heun10"] == 1.0
+    text = findings.to_markdown(list(found.values()), {c: (None, None) for c in (
+        "fp_residual", "fp_residual_data")})
+    assert "Every configured sampler" in text
+    assert re.search(r"\|\s+heun10 \|\s+0\.1 \|", text), text
+    # the default pair alone: the paper's sentences, no per-sampler table
+    plain = findings.to_markdown(findings.per_dataset(hand_made()), {c: (None, None) for c in (
+        "fp_residual", "fp_residual_data")})
+    assert "Every configured sampler" not in plain
 
 
 def test_a_negligible_loss_is_tolerated_but_a_non_finite_sample_is_not():

@@ -1,6 +1,7 @@
 """Findings computed from the metrics table, never written by hand: how the ODE–SDE gap moves
-with the FP weight, which weight gives the best ODE samples, how the SDE samples move, and
-whether the FP residual and the gap fall together."""
+with the FP weight, which weight gives the best samples for each configured sampler (the ODE's
+is the paper's claim), how the SDE samples move, and whether the FP residual and the gap fall
+together."""
 
 from __future__ import annotations
 
@@ -51,20 +52,43 @@ def gap_ratios(frame: pd.DataFrame) -> pd.DataFrame:
     }).reset_index()
 
 
+def samplers_of(frame: pd.DataFrame) -> list[str]:
+    """The samplers of a metrics table (those with an `n_samples_{name}` column), in its order."""
+    return [c.removeprefix("n_samples_") for c in frame.columns if c.startswith("n_samples_")]
+
+
+def best_weight(runs: pd.DataFrame, sampler: str, floor_data) -> dict:
+    """The FP weight whose `sampler` samples lie closest to the data (mean W2^2 over seeds) in
+    one data set's runs. A model that lost samples (off the grid, non-finite;
+    tables.loses_samples) is scored on the rest only: it cannot be called best, and is listed in
+    `excluded_lost_samples` with its worst lost fraction."""
+    means = runs.groupby("fp_weight")[f"w2sq_{sampler}_data"].mean()
+    lost = lost_fraction(runs, sampler).groupby(runs.fp_weight).max()
+    flagged = loses_samples(runs, sampler).groupby(runs.fp_weight).any()
+    eligible = means[~flagged.reindex(means.index, fill_value=False)].dropna()
+    weight, w2sq = ((float(eligible.idxmin()), float(eligible.min())) if len(eligible)
+                    else (None, None))
+    return {
+        "sampler": sampler,
+        "best_weight": weight,
+        "best_w2sq": w2sq,
+        "best_near_floor": None if w2sq is None else bool(near_floor(w2sq, floor_data)),
+        "w2sq_at_zero": float(means.iloc[0]) if means.index[0] == 0 else None,
+        "excluded_lost_samples": {float(w): float(lost[w]) for w in flagged.index
+                                  if flagged[w]},
+    }
+
+
 def per_dataset(frame: pd.DataFrame) -> list[dict]:
     """The findings for each data set, as plain numbers."""
     ratios = gap_ratios(frame) if (frame.fp_weight == 0).any() else None
+    samplers = samplers_of(frame)
     found = []
     for dataset, runs in frame.groupby("dataset", sort=True):
         means = runs.groupby("fp_weight")[["w2sq_ode_data", "w2sq_sde_data", "w2sq_ode_sde"]].mean()
-        weights = means.index.to_numpy()
         floors = {column: _first(runs, column) for column in FLOOR_COLUMNS}
-        # A model that lost ODE samples (off the grid, non-finite) is scored on the rest only:
-        # it cannot be called best.
-        lost = lost_fraction(runs, "ode").groupby(runs.fp_weight).max()
-        flagged = loses_samples(runs, "ode").groupby(runs.fp_weight).any()
-        eligible = means.w2sq_ode_data[~flagged.reindex(means.index, fill_value=False)].dropna()
-        best = (float(eligible.idxmin()), float(eligible.min())) if len(eligible) else (None, None)
+        by_sampler = [best_weight(runs, name, floors["w2sq_floor_data"]) for name in samplers]
+        ode = next(item for item in by_sampler if item["sampler"] == "ode")
         sde_trend = _spearman(runs.fp_weight, runs.w2sq_sde_data)
         residual_gap = _spearman(runs.fp_residual, runs.w2sq_ode_sde)
         data_residual_gap = _spearman(runs.fp_residual_data, runs.w2sq_ode_sde)
@@ -74,13 +98,12 @@ def per_dataset(frame: pd.DataFrame) -> list[dict]:
             "gap_ratio": ([] if ratios is None else
                           ratios[ratios.dataset == dataset].drop(columns="dataset")
                           .to_dict("records")),
-            "best_ode_weight": best[0],
-            "best_ode_w2sq": best[1],
-            "best_ode_near_floor": (None if best[1] is None else
-                                    bool(near_floor(best[1], floors["w2sq_floor_data"]))),
-            "excluded_lost_samples": {float(w): float(lost[w]) for w in flagged.index
-                                      if flagged[w]},
-            "ode_w2sq_at_zero": float(means.w2sq_ode_data.iloc[0]) if weights[0] == 0 else None,
+            "best_ode_weight": ode["best_weight"],
+            "best_ode_w2sq": ode["best_w2sq"],
+            "best_ode_near_floor": ode["best_near_floor"],
+            "excluded_lost_samples": ode["excluded_lost_samples"],
+            "ode_w2sq_at_zero": ode["w2sq_at_zero"],
+            "best_by_sampler": by_sampler,
             "sde_w2sq_by_weight": {float(w): float(v) for w, v in means.w2sq_sde_data.items()},
             "sde_weight_spearman": sde_trend[0],
             "sde_weight_p": sde_trend[1],
@@ -252,6 +275,15 @@ def _reading(row: dict, has_floor: bool) -> str:
     return "; ".join(caveats) or "measurement"
 
 
+def _best_row(best: dict, floor_data) -> dict:
+    excluded = ", ".join(f"{w:g}" for w in best["excluded_lost_samples"]) or "none"
+    return {"sampler": best["sampler"],
+            "best FP weight": "none" if best["best_weight"] is None else f"{best['best_weight']:g}",
+            "its W2^2 to data": _marked(best["best_w2sq"], floor_data),
+            "at w = 0": _marked(best["w2sq_at_zero"], floor_data),
+            "lost samples at w": excluded}
+
+
 def _marked(value, floor) -> str:
     text = _number(value)
     return f"{text} {NEAR_FLOOR_MARK}" if floor is not None and near_floor(value, floor) else text
@@ -315,6 +347,13 @@ def _blocks(found: list[dict], pooled: dict[str, tuple],
                      "values (their W2^2 is measured on the rest): "
                      + ", ".join(f"w = {w:g} ({100 * f:.2g}% lost)" for w, f in excluded.items())
                      + ".")
+        if len(item.get("best_by_sampler", [])) > 2:
+            blocks.append(("p", "Every configured sampler: the FP weight whose samples lie "
+                                "closest to the data (models that lost samples are not "
+                                f"eligible; {NEAR_FLOOR_MARK}: within {NEAR_FLOOR_FACTOR:g}x of "
+                                "the floor):"))
+            blocks.append(("table", pd.DataFrame([_best_row(b, floor_data)
+                                                  for b in item["best_by_sampler"]])))
         blocks.append(("list", [
             best,
             f"SDE–data W2^2 by weight: {sde}; Spearman rank correlation with the weight "
