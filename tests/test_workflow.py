@@ -170,6 +170,13 @@ def test_findings_follow_from_the_metrics_table(completed_run):
         ode = runs.groupby("fp_weight").w2sq_ode_data.mean()
         eligible = ode[~runs.groupby("fp_weight").lost_samples_ode.any()]
         assert item["best_ode_weight"] == (eligible.idxmin() if len(eligible) else None)
+        # ... and so for every configured sampler
+        assert {b["sampler"] for b in item["best_by_sampler"]} == {"ode", "sde", "eta0", "eta0_5"}
+        for best in item["best_by_sampler"]:
+            name = best["sampler"]
+            means = runs.groupby("fp_weight")[f"w2sq_{name}_data"].mean()
+            eligible = means[~runs.groupby("fp_weight")[f"lost_samples_{name}"].any()]
+            assert best["best_weight"] == (eligible.idxmin() if len(eligible) else None), name
         assert item["w2sq_floor"] == pytest.approx(runs.w2sq_floor.iloc[0])
         rho = stats.spearmanr(runs.fp_residual, runs.w2sq_ode_sde).statistic
         assert item["residual_gap_spearman"] == pytest.approx(rho)

@@ -22,6 +22,7 @@ from odesdegap.reporting.tables import (
     loses_samples,
     lost_fraction,
     near_floor,
+    samplers_of,
 )
 
 
@@ -50,11 +51,6 @@ def gap_ratios(frame: pd.DataFrame) -> pd.DataFrame:
         "bound": grouped["bound"].any(),
         "lost_samples": grouped["lost"].any(),
     }).reset_index()
-
-
-def samplers_of(frame: pd.DataFrame) -> list[str]:
-    """The samplers of a metrics table (those with an `n_samples_{name}` column), in its order."""
-    return [c.removeprefix("n_samples_") for c in frame.columns if c.startswith("n_samples_")]
 
 
 def best_weight(runs: pd.DataFrame, sampler: str, floor_data) -> dict:
