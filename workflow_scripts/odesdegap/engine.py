@@ -22,7 +22,7 @@ from odesdegap.models.potential_jet import supports as supports_jet
 from odesdegap.settings import EngineSettings
 
 DERIVATIVE_ENGINES = ("forward", "autograd")
-# The jobs that can compile: training, sampling (sample, nfe_sweep, the sampler study) and
+# The jobs that can compile: training, sampling (sample, nfe_sweep, nfe_sweep_exact) and
 # model evaluation.
 COMPILED_STAGES = ("train", "sample", "evaluate")
 
