@@ -182,7 +182,9 @@ def sampling_settings_of(entry):
     if entry["grid"] != "sampling":
         keys = shared
     elif entry["nfe"] is not None:  # uniform steps sized by the budget
-        keys = shared + (() if entry["dynamics"] == "ode" else ("sde_final_step_noise",))
+        keys = shared + (
+            () if entry["dynamics"] == "ode" else ("sde_final_step_noise",)
+        )
     elif entry["dynamics"] == "ode":
         keys = shared + (
             "steps",
