@@ -409,7 +409,8 @@ def test_an_extra_sampler_samples_and_evaluates_only_itself(completed_run, tmp_p
     sweep.write_text("samplers: {heun: {dynamics: ode, solver: heun, grid: edm, "
                      "nfe: [5, 10, 20]}}\n")
     jobs = planned_jobs(completed_run, PRESET, str(sweep))
-    assert jobs.pop("nfe_sweep") == 8 and jobs.pop("nfe_table") == 1
+    assert jobs.pop("nfe_sweep") == 8 and jobs.pop("nfe_sweep_exact") == 1
+    assert jobs.pop("nfe_table") == 1
     assert jobs.pop("nfe_findings") == 1
     assert set(jobs) <= AGGREGATION_RULES
 
@@ -435,7 +436,8 @@ def test_an_nfe_sweep_runs_to_its_findings_and_figure(completed_run, tmp_path):
     assert set(study.sampler) == {"heun", "sde2m", "rk4_steps"}
     assert set(study.nfe_budget) == {5, 20, 8}
     assert (study.nfe <= study.nfe_budget).all() and (study.nfe >= 1).all()
-    assert (study[study.sampler == "rk4_steps"].nfe == study.nfe_budget).all()
+    rk4 = study[study.sampler == "rk4_steps"]
+    assert (rk4.nfe == rk4.nfe_budget).all()
     assert study.w2sq_floor_data.notna().all() and study.w2sq_floor.notna().all()
     assert (study.n_samples == before.n_samples_ode.iloc[0]).all()
     # the exact lane: no FP weight and no reference sampler, its own floor
