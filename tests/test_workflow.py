@@ -581,7 +581,8 @@ def test_make_clean_keeps_the_trained_models_and_clean_all_removes_everything(co
     assert {p.name for p in (results / "logs").iterdir()} == {"prepare_data", "train"}
     assert (results / "models/mixture/w1/seed0/model.pt").exists()
     jobs = planned_jobs(checkout, PRESET)
-    assert "train" not in jobs and "prepare_data" not in jobs and jobs["sample"] == 16
+    # every run resamples with each of the smoke config's 4 samplers (ode, sde, eta0, eta0_5)
+    assert "train" not in jobs and "prepare_data" not in jobs and jobs["sample"] == 8 * 4
     removed = subprocess.run(["make", "clean-all"], cwd=checkout, capture_output=True,
                              text=True)
     assert removed.returncode == 0 and "removing every output" in removed.stdout
