@@ -32,18 +32,21 @@ def exact_gaussian_lane(process, n: int, seed: int):
     """The exact-score lane: the exact model of EXACT_GAUSSIAN data and n seeded data points."""
     from odesdegap.models import GaussianPotential
 
+    model = GaussianPotential(process, np.asarray(EXACT_GAUSSIAN["mean"]), EXACT_GAUSSIAN["std"])
+    return model, _exact_gaussian_draw(n, seed)
+
+
+def _exact_gaussian_draw(n: int, seed: int) -> np.ndarray:
+    """n seeded points of the EXACT_GAUSSIAN data."""
     mean, std = np.asarray(EXACT_GAUSSIAN["mean"]), EXACT_GAUSSIAN["std"]
     data = mean + std * np.random.default_rng(seed).standard_normal((n, len(mean)))
-    return GaussianPotential(process, mean, std), data.astype(np.float32)
+    return data.astype(np.float32)
 
 
 def exact_lane_floor(n: int, seed: int, grid: Grid) -> float:
     """The exact lane's noise floor: W2^2 between two independent n-point draws of its data
     (seeds `seed` and `seed` + 1), binned as the data on `grid`."""
-    mean, std = np.asarray(EXACT_GAUSSIAN["mean"]), EXACT_GAUSSIAN["std"]
-    draws = [mean + std * np.random.default_rng(s).standard_normal((n, len(mean)))
-             for s in (seed, seed + 1)]
-    weights = [grid.histogram(d.astype(np.float32), "data")[0] for d in draws]
+    weights = [grid.histogram(_exact_gaussian_draw(n, s), "data")[0] for s in (seed, seed + 1)]
     return w2sq_between_histograms(*weights, grid.support)
 
 
