@@ -10,7 +10,7 @@ from pathlib import Path
 import pandas as pd
 import torch
 
-from odesdegap import runtime
+from odesdegap import devices, runtime
 from odesdegap.diffusion.processes import build_process
 from odesdegap.diffusion.training import (
     NonFiniteLossError,
@@ -71,7 +71,7 @@ artifacts.write_json(sm.output.meta, {
     "ema_decay": settings.ema_decay,
     "initialised_from": initial_weights,
     "device": str(device),
-    "determinism": runtime.determinism_record(device, settings.precision),
+    "determinism": devices.determinism_record(device, settings.precision),
     "threads": sm.threads,
     "train_seconds": history[-1]["elapsed_s"] if history else 0.0,
     "versions": artifacts.environment_versions(),

@@ -14,7 +14,7 @@ import torch
 from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 from tqdm import tqdm
 
-from odesdegap import runtime
+from odesdegap import devices
 from odesdegap.diffusion.losses import draw_dsm_batch, dsm_loss
 from odesdegap.diffusion.processes import ForwardProcess
 from odesdegap.diffusion.residual import CollocationSampler, residual_penalty
@@ -130,7 +130,7 @@ def train(model: torch.nn.Module, process: ForwardProcess, data: torch.Tensor,
         weight = weight_at(fp_weight, residual.weight_ramp_steps, step)
         logging_step = step % settings.log_every == 0 or step == settings.steps - 1
 
-        with runtime.precision_context(settings.precision, device):
+        with devices.precision_context(settings.precision, device):
             loss_dsm, parts = loss_terms(x0, t, noise, x_col, t_col, generator,
                                          weight > 0 or logging_step)
         loss = loss_dsm + weight * parts["penalty"] if weight > 0 else loss_dsm
