@@ -42,7 +42,7 @@ from odesdegap.diffusion.samplers import sample, sampler  # noqa: E402
 from odesdegap.diffusion.training import train  # noqa: E402
 from odesdegap.engine import REFERENCE  # noqa: E402
 from odesdegap.evaluation import metrics, noise_floor  # noqa: E402
-from odesdegap.io import artifacts  # noqa: E402
+from odesdegap.io import artifacts, weights  # noqa: E402
 from odesdegap.models import build_model  # noqa: E402
 from odesdegap.settings import (  # noqa: E402
     EngineSettings,
@@ -174,7 +174,7 @@ def evaluation_job(config, name, process, data, workdir: Path):
     settings = TrainingSettings.from_config({**config["training"], "steps": 200}, "training")
     train(model, process, data, settings, 1.0, 0, torch.device("cpu"),
           Path("/nonexistent/bench.pt"), {}, engine=REFERENCE)
-    artifacts.save_state_dict(workdir / "model.pt", model)
+    weights.save_state_dict(workdir / "model.pt", model)
     reference = sample_dataset(name, config["data"]["n_reference"], 1)
     artifacts.save_arrays(workdir / "data.npz", train=data.numpy(), reference=reference)
     sampling_config = config["sampling"]

@@ -4,7 +4,7 @@
 from odesdegap import runtime
 from odesdegap.diffusion.processes import build_process
 from odesdegap.evaluation.run import evaluate_model
-from odesdegap.io import artifacts
+from odesdegap.io import artifacts, weights
 from odesdegap.settings import EngineSettings, EvaluationSettings
 
 sm, device = runtime.job(snakemake)  # noqa: F821 (injected by Snakemake)
@@ -12,7 +12,7 @@ params = sm.params
 
 reference = artifacts.load_arrays(sm.input.data)["reference"]
 process = build_process(params.process)
-model = artifacts.load_model(sm.input.model, params.model, reference.shape[1], process,
+model = weights.load_model(sm.input.model, params.model, reference.shape[1], process,
                              params.image_shape)
 result = evaluate_model(
     dataset=sm.wildcards.dataset,

@@ -6,7 +6,7 @@ import torch
 
 from odesdegap import runtime
 from odesdegap.diffusion.processes import build_process
-from odesdegap.io import artifacts
+from odesdegap.io import artifacts, weights
 from odesdegap.models import build_model
 from odesdegap.published import checkpoints
 
@@ -25,7 +25,7 @@ with torch.no_grad():
     ours = model.potential(probe_x, probe_t)
 torch.testing.assert_close(ours, theirs, rtol=1e-6, atol=1e-5)
 
-artifacts.save_state_dict(sm.output.model, model)
+weights.save_state_dict(sm.output.model, model)
 artifacts.write_json(sm.output.meta, {
     **runtime.model_identity(sm),
     "training": None,

@@ -1,5 +1,5 @@
 """Rule nfe_table: every NFE sweep's rows (rules nfe_sweep and nfe_sweep_exact) in one table.
-Each row file names its run (artifacts.write_rows): the table is their concatenation, with each
+Each row file names its run (odesdegap.io.rows): the table is their concatenation, with each
 run's noise floors (w2sq_floor for the distance to the reference sampler, w2sq_floor_data for
 the distance to the data, from the metrics table; the exact lane's rows bring their own floor to
 the data and have no reference sampler) and the sample count beside its distances."""
@@ -7,16 +7,16 @@ the data and have no reference sampler) and the sample count beside its distance
 import pandas as pd
 
 from odesdegap import runtime
-from odesdegap.io import artifacts
+from odesdegap.io import artifacts, rows
 
 RUN = ["dataset", "fp_weight", "seed"]
 FLOORS = ["w2sq_floor", "w2sq_floor_data"]
 
 sm, _ = runtime.job(snakemake, computes=False)  # noqa: F821 (injected by Snakemake)
-rows = artifacts.read_rows(sm.input.rows)
+sweeps = rows.read_rows(sm.input.rows)
 metrics = pd.read_csv(sm.input.metrics)
-trained = rows.merge(metrics[RUN + FLOORS], on=RUN, how="left", validate="many_to_one")
-exact = artifacts.read_rows(sm.input.exact_rows).assign(w2sq_floor=float("nan"))
+trained = sweeps.merge(metrics[RUN + FLOORS], on=RUN, how="left", validate="many_to_one")
+exact = rows.read_rows(sm.input.exact_rows).assign(w2sq_floor=float("nan"))
 table = pd.concat([trained, exact[trained.columns]], ignore_index=True)
 table["n_samples"] = sm.params.n_samples
 with artifacts.atomic_path(sm.output.table) as tmp:

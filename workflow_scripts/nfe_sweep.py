@@ -8,7 +8,7 @@ import pandas as pd
 from odesdegap import runtime
 from odesdegap.diffusion.processes import build_process
 from odesdegap.evaluation import metrics, studies
-from odesdegap.io import artifacts
+from odesdegap.io import artifacts, rows, weights
 from odesdegap.settings import EngineSettings, GridSettings, SamplerSettings, SamplingSettings
 
 sm, device = runtime.job(snakemake)  # noqa: F821 (injected by Snakemake)
@@ -19,7 +19,7 @@ grid = metrics.Grid.from_settings(GridSettings.from_config(params.grid, "evaluat
 if "model" in sm.input.keys():
     run = runtime.run_identity(sm)
     dim = params.dim
-    model = artifacts.load_model(sm.input.model, params.model, dim, process, params.image_shape)
+    model = weights.load_model(sm.input.model, params.model, dim, process, params.image_shape)
     data = artifacts.load_arrays(sm.input.data)["reference"]
     reference = artifacts.load_arrays(sm.input.reference)["samples"]
     floor = {}
@@ -28,7 +28,7 @@ else:
     model, data = studies.exact_gaussian_lane(process, settings.n_samples, params.seed)
     dim, reference = data.shape[1], None
     floor = {"w2sq_floor_data": studies.exact_lane_floor(settings.n_samples, params.seed, grid)}
-rows = studies.nfe_sweep(
+budgets = studies.nfe_sweep(
     sm.wildcards.sampler,
     SamplerSettings.from_config(params.sampler, "sampler"),
     model,
@@ -42,5 +42,5 @@ rows = studies.nfe_sweep(
     grid=grid,
     engine=EngineSettings.from_config(params.engine, "engine"),
 )
-artifacts.write_rows(sm.output.rows, run, [{**row, **floor} for row in rows])
-print(pd.DataFrame(rows).to_string(), *(f"{k}: {v:.4g}" for k, v in floor.items()), sep="\n")
+rows.write_rows(sm.output.rows, run, [{**row, **floor} for row in budgets])
+print(pd.DataFrame(budgets).to_string(), *(f"{k}: {v:.4g}" for k, v in floor.items()), sep="\n")

@@ -5,14 +5,14 @@ between them, or a few-step solver)."""
 from odesdegap import runtime
 from odesdegap.diffusion.processes import build_process
 from odesdegap.diffusion.samplers import sample
-from odesdegap.io import artifacts
+from odesdegap.io import artifacts, weights
 from odesdegap.settings import EngineSettings, SamplerSettings, SamplingSettings
 
 sm, device = runtime.job(snakemake)  # noqa: F821 (injected by Snakemake)
 params = sm.params
 
 process = build_process(params.process)
-model = artifacts.load_model(sm.input.model, params.model, params.dim, process,
+model = weights.load_model(sm.input.model, params.model, params.dim, process,
                              params.image_shape)
 # The params carry only the keys this sampler reads (so that, say, an ODE tolerance does not
 # resample the SDE); the other keys, which this job never reads, come from the config.

@@ -18,7 +18,7 @@ from odesdegap.diffusion.training import (
     settings_record,
     train,
 )
-from odesdegap.io import artifacts
+from odesdegap.io import artifacts, weights
 from odesdegap.models import build_model
 from odesdegap.settings import EngineSettings, TrainingSettings
 
@@ -33,7 +33,7 @@ model = build_model(params.model, dim=data.shape[1], process=process,
 model.fit_baseline(data)
 initial_weights = sm.input.get("init")
 if initial_weights:
-    model.load_state_dict(artifacts.load_state_dict(initial_weights))
+    model.load_state_dict(weights.load_state_dict(initial_weights))
 
 # checkpoint_every is not a param (it changes no result), so it comes from the config.
 training = {**params.training, "checkpoint_every": sm.config["training"]["checkpoint_every"]}
@@ -60,7 +60,7 @@ except TrainingInterrupted as error:
     raise SystemExit(error.exit_code) from None
 
 # with training.ema_decay > 0, `model` now holds the averaged weights (see training.train)
-artifacts.save_state_dict(sm.output.model, model)
+weights.save_state_dict(sm.output.model, model)
 with artifacts.atomic_path(sm.output.history) as tmp:
     pd.DataFrame(history).to_csv(tmp, index=False)
 artifacts.write_json(sm.output.meta, {

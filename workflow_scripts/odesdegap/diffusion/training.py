@@ -20,7 +20,7 @@ from odesdegap.diffusion.processes import ForwardProcess
 from odesdegap.diffusion.residual import CollocationSampler, residual_penalty
 from odesdegap.diffusion.score_residual import score_residual_penalty
 from odesdegap.engine import MaybeCompiled, compiles, uses_forward_jet
-from odesdegap.io import artifacts
+from odesdegap.io import weights
 from odesdegap.settings import EngineSettings, TrainingSettings
 
 
@@ -90,7 +90,7 @@ def train(model: torch.nn.Module, process: ForwardProcess, data: torch.Tensor,
         residual, dim=data.shape[1], data=data.cpu() if residual.noised_fraction > 0 else None)
     loss_terms = _loss_terms(model, process, settings, engine)
     start_step, history = 0, []
-    state = artifacts.load_checkpoint(checkpoint_path, fingerprint)
+    state = weights.load_checkpoint(checkpoint_path, fingerprint)
     if state is not None:
         model.load_state_dict(state["model"])
         optimiser.load_state_dict(state["optimiser"])
@@ -102,7 +102,7 @@ def train(model: torch.nn.Module, process: ForwardProcess, data: torch.Tensor,
         print(f"resuming from checkpoint at step {start_step}", file=sys.stderr)
 
     def save_checkpoint(step: int) -> None:
-        artifacts.save_checkpoint(checkpoint_path, fingerprint, {
+        weights.save_checkpoint(checkpoint_path, fingerprint, {
             "model": model.state_dict(),
             "optimiser": optimiser.state_dict(),
             "scheduler": scheduler.state_dict(),

@@ -19,7 +19,7 @@ import torch
 from torch import nn
 from tqdm import tqdm
 
-from odesdegap.io import artifacts
+from odesdegap.io import weights
 from odesdegap.settings import ClassifierSettings
 
 
@@ -132,7 +132,7 @@ def accuracy(model: ImageClassifier, images_flat, labels, image_shape,
 def save_classifier(path, model: ImageClassifier) -> None:
     """Weights only (a state dict, written atomically); `load_classifier` rebuilds the network
     from the tensors' shapes, so no separate architecture record is needed."""
-    artifacts.save_state_dict(path, model)
+    weights.save_state_dict(path, model)
 
 
 def classifier_from_state_dict(state: dict, image_shape) -> ImageClassifier:
@@ -149,4 +149,4 @@ def classifier_from_state_dict(state: dict, image_shape) -> ImageClassifier:
 
 def load_classifier(path, image_shape, device: torch.device | str = "cpu") -> ImageClassifier:
     """A saved classifier, in eval mode on `device` (weights_only load)."""
-    return classifier_from_state_dict(artifacts.load_state_dict(path), image_shape).to(device)
+    return classifier_from_state_dict(weights.load_state_dict(path), image_shape).to(device)

@@ -1,1 +1,2 @@
-"""Files: atomic writes, arrays, checkpoints, and the authors' published files."""
+"""Files: atomic writes, arrays and JSON (artifacts), torch weights and checkpoints (weights),
+per-run CSV rows (rows)."""

@@ -1,6 +1,10 @@
-"""Reading and writing the workflow's files: safe (weights_only loads), self-describing
-(metadata beside every artifact) and atomic (written to a temporary name, then renamed, so a
-killed job never leaves a half-written file that looks complete)."""
+"""Reading and writing the workflow's files: self-describing (metadata beside every artifact)
+and atomic (written to a temporary name, then renamed, so a killed job never leaves a
+half-written file that looks complete).
+
+This module needs numpy only, so every job can use it: torch's weights and checkpoints are in
+odesdegap.io.weights, the per-run CSV row files (pandas) in odesdegap.io.rows. Their names are
+still found here (`artifacts.load_checkpoint`), loading torch or pandas on first use."""
 
 from __future__ import annotations
 
@@ -10,13 +14,24 @@ import os
 import platform
 import sys
 import tempfile
-import time
 from contextlib import contextmanager
+from importlib import import_module, metadata
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
-import torch
+
+# Names that live in odesdegap.io.weights (torch) and odesdegap.io.rows (pandas).
+_MOVED = {
+    **dict.fromkeys(("save_state_dict", "load_state_dict", "load_model", "save_checkpoint",
+                     "load_checkpoint"), "weights"),
+    **dict.fromkeys(("write_rows", "read_rows"), "rows"),
+}
+
+
+def __getattr__(name: str):
+    if name in _MOVED:
+        return getattr(import_module(f"odesdegap.io.{_MOVED[name]}"), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 @contextmanager
@@ -52,21 +67,6 @@ def read_json(path) -> dict:
     return json.loads(Path(path).read_text())
 
 
-def write_rows(path, run: dict, rows: list[dict]) -> None:
-    """A per-run row file: a CSV whose every row starts with its run (data set, FP weight,
-    seed), so that a table of many runs is their concatenation (read_rows)."""
-    frame = pd.DataFrame(rows)
-    frame = pd.concat([pd.DataFrame([run] * len(frame)), frame], axis=1)
-    with atomic_path(path) as tmp:
-        frame.to_csv(tmp, index=False)
-
-
-def read_rows(paths) -> pd.DataFrame:
-    """The row files (write_rows) of many runs as one table, in the order given; floats read
-    back exactly as written."""
-    return pd.concat([pd.read_csv(path) for path in paths], ignore_index=True)
-
-
 def _to_builtin(value):
     if isinstance(value, (np.floating, np.integer)):
         return value.item()
@@ -86,73 +86,18 @@ def load_arrays(path) -> dict[str, np.ndarray]:
         return {key: archive[key] for key in archive.files}
 
 
-def save_state_dict(path, module: torch.nn.Module) -> None:
-    with atomic_path(path) as tmp:
-        torch.save(module.state_dict(), tmp)
-
-
-def load_state_dict(path) -> dict:
-    """Weights only: a file that holds anything but tensors and plain containers is refused."""
-    try:
-        return torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as error:  # torch raises several types for damaged or foreign files
-        raise ValueError(f"cannot read model weights from {path} ({type(error).__name__}: "
-                         f"{str(error).splitlines()[0]}); delete the file so that Snakemake "
-                         "retrains it") from error
-
-
-def load_model(path, settings: dict, dim: int, process, image_shape=None) -> torch.nn.Module:
-    """A trained model: built from the config's `model` section, then given its saved weights."""
-    from odesdegap.models import build_model
-
-    model = build_model(settings, dim=dim, process=process, image_shape=image_shape)
-    model.load_state_dict(load_state_dict(path))
-    return model
-
-
 def fingerprint_digest(fingerprint: dict) -> str:
     return hashlib.sha256(json.dumps(fingerprint, sort_keys=True).encode()).hexdigest()
 
 
-def save_checkpoint(path, fingerprint: dict, state: dict) -> None:
-    """Training state (weights, optimiser, RNG, history) tagged with the job's fingerprint."""
-    with atomic_path(path) as tmp:
-        torch.save({"fingerprint": fingerprint_digest(fingerprint), **state}, tmp)
-
-
-def load_checkpoint(path, fingerprint: dict) -> dict | None:
-    """The saved state if it exists and belongs to this exact job, else None."""
-    path = Path(path)
-    if not path.exists():
-        return None
-    try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
-        if not isinstance(state, dict):
-            raise TypeError(f"it holds a {type(state).__name__}, not a training state")
-    except Exception as error:  # truncated (a node failure), foreign torch version, not ours
-        aside = path.with_name(f"{path.name}.unreadable-{time.strftime('%Y%m%dT%H%M%S')}")
-        os.replace(path, aside)
-        print(f"warning: cannot read checkpoint {path} ({type(error).__name__}: "
-              f"{str(error).splitlines()[0] if str(error) else ''}); moved it to {aside} and "
-              "training starts over", file=sys.stderr)
-        return None
-    if state.get("fingerprint") != fingerprint_digest(fingerprint):
-        print(f"ignoring checkpoint {path}: it was written for other settings", file=sys.stderr)
-        return None
-    return state
-
-
 def environment_versions() -> dict:
-    """Versions that matter for reproducing a number."""
-    import torchdiffeq
-    import torchsde
-
+    """Versions that matter for reproducing a number: the installed distributions' (what
+    requirements.txt pins), read from their metadata so that a job that does not compute with
+    torch does not load torch to name its version."""
     return {
         "python": sys.version.split()[0],
         "platform": platform.platform(),
-        "torch": torch.__version__,
-        "torchsde": torchsde.__version__,
-        "torchdiffeq": torchdiffeq.__version__,
+        **{name: metadata.version(name) for name in ("torch", "torchsde", "torchdiffeq")},
         "numpy": np.__version__,
     }
 
