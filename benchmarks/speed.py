@@ -158,9 +158,9 @@ sm = types.SimpleNamespace(
     threads=1, resources=types.SimpleNamespace(gpu=0))
 if inputs["reference_metrics"]:  # the reference paths of W2 and sliced W2
     import functools
-    from odesdegap.evaluation import metrics
-    metrics.w2sq_between_histograms = metrics.w2sq_between_histograms_union
-    metrics.sliced_w2sq = functools.partial(metrics.sliced_w2sq, chunk_values=10**18)
+    from odesdegap.evaluation import distances
+    distances.w2sq_between_histograms = distances.w2sq_between_histograms_union
+    distances.sliced_w2sq = functools.partial(distances.sliced_w2sq, chunk_values=10**18)
 runpy.run_path({script!r}, init_globals={{"snakemake": sm}})
 """
 

@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 
 from odesdegap import runtime
-from odesdegap.evaluation import metrics
+from odesdegap.evaluation import distances
 from odesdegap.io import artifacts
 from odesdegap.published import tables
 from odesdegap.settings import GridSettings
@@ -14,7 +14,7 @@ from odesdegap.settings import GridSettings
 sm, _ = runtime.job(snakemake, computes=False)  # noqa: F821 (injected by Snakemake)
 params = sm.params
 settings = GridSettings.from_config(params.grid, "evaluation")
-grid = metrics.Grid.from_settings(settings)
+grid = distances.Grid.from_settings(settings)
 ours = pd.read_csv(sm.input.ours)
 theirs = pd.read_csv(sm.input.theirs)
 

@@ -13,7 +13,7 @@ params = sm.params
 reference = artifacts.load_arrays(sm.input.data)["reference"]
 process = build_process(params.process)
 model = weights.load_model(sm.input.model, params.model, reference.shape[1], process,
-                             params.image_shape)
+                           params.image_shape)
 result = evaluate_model(
     dataset=sm.wildcards.dataset,
     fp_weight=params.fp_weight,

@@ -1,8 +1,8 @@
 """Rule evaluate_sampler: one sampler of one run against the held-out data and the reference
-sampler's samples (odesdegap.evaluation.run.evaluate_sampler)."""
+sampler's samples (odesdegap.evaluation.sampler_metrics.evaluate_sampler)."""
 
 from odesdegap import runtime
-from odesdegap.evaluation.run import evaluate_sampler
+from odesdegap.evaluation.sampler_metrics import evaluate_sampler
 from odesdegap.io import artifacts
 from odesdegap.settings import SamplerEvaluationSettings
 

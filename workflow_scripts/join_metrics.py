@@ -1,8 +1,8 @@
 """Rule metrics: a run's metrics row, joined from rule evaluate's record and every sampler's
-(odesdegap.evaluation.run.join_metrics), written with the settings behind it."""
+(odesdegap.evaluation.sampler_metrics.join_metrics), written with the settings behind it."""
 
 from odesdegap import runtime
-from odesdegap.evaluation.run import join_metrics
+from odesdegap.evaluation.sampler_metrics import join_metrics
 from odesdegap.io import artifacts
 
 sm, _ = runtime.job(snakemake, computes=False)  # noqa: F821 (injected by Snakemake)

@@ -7,7 +7,7 @@ import pandas as pd
 
 from odesdegap import runtime
 from odesdegap.diffusion.processes import build_process
-from odesdegap.evaluation import metrics, studies
+from odesdegap.evaluation import distances, studies
 from odesdegap.io import artifacts, rows, weights
 from odesdegap.settings import EngineSettings, GridSettings, SamplerSettings, SamplingSettings
 
@@ -15,7 +15,7 @@ sm, device = runtime.job(snakemake)  # noqa: F821 (injected by Snakemake)
 params = sm.params
 process = build_process(params.process)
 settings = SamplingSettings.from_config({**sm.config["sampling"], **params.sampling}, "sampling")
-grid = metrics.Grid.from_settings(GridSettings.from_config(params.grid, "evaluation"))
+grid = distances.Grid.from_settings(GridSettings.from_config(params.grid, "evaluation"))
 if "model" in sm.input.keys():
     run = runtime.run_identity(sm)
     dim = params.dim

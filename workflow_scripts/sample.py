@@ -13,7 +13,7 @@ params = sm.params
 
 process = build_process(params.process)
 model = weights.load_model(sm.input.model, params.model, params.dim, process,
-                             params.image_shape)
+                           params.image_shape)
 # The params carry only the keys this sampler reads (so that, say, an ODE tolerance does not
 # resample the SDE); the other keys, which this job never reads, come from the config.
 settings = SamplingSettings.from_config({**sm.config["sampling"], **params.sampling},

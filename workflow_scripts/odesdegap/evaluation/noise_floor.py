@@ -23,7 +23,7 @@ import numpy as np
 
 from odesdegap import seeds
 from odesdegap.data import datasets
-from odesdegap.evaluation import metrics
+from odesdegap.evaluation import distances
 from odesdegap.settings import W2Settings
 
 
@@ -38,9 +38,9 @@ def w2sq(samples_a: np.ndarray, role_a: str, samples_b: np.ndarray, role_b: str,
     configured convention (roles "model" or "data"), or, where the grid does not apply, exact
     OT between seeded subsamples."""
     if uses_grid(evaluation, samples_a.shape[1]):
-        grid = metrics.Grid.from_settings(evaluation)
-        return metrics.grid_w2sq(samples_a, role_a, samples_b, role_b, grid)
-    return metrics.exact_w2sq_subsample(samples_a, samples_b, evaluation.w2_subsample_points,
+        grid = distances.Grid.from_settings(evaluation)
+        return distances.grid_w2sq(samples_a, role_a, samples_b, role_b, grid)
+    return distances.exact_w2sq_subsample(samples_a, samples_b, evaluation.w2_subsample_points,
                                         evaluation.seed)
 
 
@@ -49,7 +49,7 @@ def lost_fraction(samples: np.ndarray, evaluation: W2Settings) -> float:
     non-finite (non-finite only off the grid)."""
     if not uses_grid(evaluation, samples.shape[1]):
         return float((~np.isfinite(samples).all(axis=1)).mean())
-    _, dropped = metrics.Grid.from_settings(evaluation).histogram(samples, "model")
+    _, dropped = distances.Grid.from_settings(evaluation).histogram(samples, "model")
     return (dropped["n_outside"] + dropped["n_nonfinite"]) / len(samples)
 
 
@@ -68,7 +68,7 @@ def noise_floor(name: str, n_samples: int, reference: np.ndarray, evaluation: W2
         **record,
         "n_floor_points": n_samples,
         "w2_method": "grid" if on_grid else "subsample",
-        "w2_convention": metrics.w2_convention_label(evaluation, on_grid),
+        "w2_convention": distances.w2_convention_label(evaluation, on_grid),
         "floor_seeds": list(floor_seeds),
         "w2sq_floor": w2sq(first, "model", second, "model", evaluation),
         "w2sq_floor_data": w2sq(first, "model", reference, "data", evaluation),

@@ -4,7 +4,7 @@
   score's marginals for every eta >= 0 (eta = 0: probability-flow ODE, eta = 1: reverse SDE).
   With a learned score, how far each member lands from the data and from the SDE shows how the
   gap opens as noise is removed. Its members are samplers (dynamics eta) like any other;
-  eta_rows reads their columns of the metrics table.
+  reporting.eta_table.eta_rows reads their columns of the metrics table.
 - NFE sweeps: one sampler at a list of score-evaluation budgets, its W2^2 to the data and to
   the reference sampler at each. A few-step solver's sweep is the NFE study; a grid solver's
   (Euler, RK4 on uniform steps) is the step-count study. On the exact lane (the exact score of
@@ -15,11 +15,11 @@
 from __future__ import annotations
 
 import numpy as np
-import pandas as pd
 import torch
 
 from odesdegap.diffusion.samplers import sample
-from odesdegap.evaluation.metrics import Grid, w2sq_between_histograms
+from odesdegap.evaluation.distances import Grid, w2sq_between_histograms
+from odesdegap.reporting.eta_table import eta_rows  # noqa: F401 (re-exported)
 from odesdegap.reporting.nfe_findings import EXACT_LANE
 from odesdegap.settings import EngineSettings, SamplerSettings, SamplingSettings
 
@@ -48,27 +48,6 @@ def exact_lane_floor(n: int, seed: int, grid: Grid) -> float:
     (seeds `seed` and `seed` + 1), binned as the data on `grid`."""
     weights = [grid.histogram(_exact_gaussian_draw(n, s), "data")[0] for s in (seed, seed + 1)]
     return w2sq_between_histograms(*weights, grid.support)
-
-
-def eta_rows(metrics: pd.DataFrame, members: dict[str, float], reference: str
-             ) -> pd.DataFrame:
-    """The eta family's table from the runs' metrics table: one row per run and member (a
-    sampler with dynamics eta; `members` maps its name to its eta), with its W2^2 to the data
-    (w2sq_to_data) and to the reference sampler (w2sq_to_{reference}), its NFE and the samples
-    the grid could not use (n_outside: off the grid or non-finite)."""
-    rows = []
-    for name, eta in sorted(members.items(), key=lambda item: item[1]):
-        lost = sum(metrics[c].fillna(0) for c in (f"n_outside_{name}", f"n_nonfinite_{name}")
-                   if c in metrics)
-        rows.append(pd.DataFrame({
-            "dataset": metrics["dataset"], "fp_weight": metrics["fp_weight"],
-            "seed": metrics["seed"], "sampler": name, "eta": eta,
-            "n_outside": lost if not isinstance(lost, int) else 0,
-            "nfe": metrics[f"nfe_{name}"],
-            "w2sq_to_data": metrics[f"w2sq_{name}_data"],
-            f"w2sq_to_{reference}": metrics[f"w2sq_{name}_{reference}"],
-        }))
-    return pd.concat(rows, ignore_index=True)
 
 
 # --- NFE sweeps ---------------------------------------------------------------------------------

@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from odesdegap.evaluation.metrics import Grid, w2sq_between_histograms
+from odesdegap.evaluation.distances import Grid, w2sq_between_histograms
 from odesdegap.published.layout import (
     DATASET_NAMES,
     HISTOGRAM_SAMPLERS,
