@@ -277,7 +277,9 @@ def sample(sampler: SamplerSettings | Mapping, model, process: ForwardProcess, d
     progress = SamplingProgress(_description(sampler, budget), len(starts), process.t_max,
                                 process.t_min)
     for chunk_index, start in enumerate(starts):
-        x_prior = prior[start:start + settings.chunk_size].to(device)
+        # A copy, not a view of `prior`: torch.compile guards a view's storage offset, and a
+        # last partial chunk would otherwise compile the score a third time (docs/performance.md).
+        x_prior = prior[start:start + settings.chunk_size].clone().to(device)
         score = CountingScore(model, progress, score_of)
         if sampler.fast:
             solver = FAST_SOLVERS[sampler.solver]
