@@ -11,7 +11,10 @@ problem), the forward engine eagerly and through torch.compile, and their ratios
 4. one evaluation job (workflow_scripts/evaluate.py, all metrics of one run at the config's
    settings) in a fresh process, start-up and imports included: the reference paths
    (autograd, W2 on the union support, sliced W2 in one call of POT) against the fast ones;
-and the cost of torch.compile per process, with inductor's on-disk cache cold and warm.
+and the cost of torch.compile per process, with inductor's on-disk cache cold and warm;
+6. start-up per job kind: for each script the rules run, the seconds a fresh process takes to
+   import what it imports (best of 3) and whether it loads torch, and what torch.compile adds to
+   a sample job with a warm cache (and how many graphs it compiles).
 Pass --config for another config (the first data set is used), --device cuda on a GPU.
 """
 
@@ -34,14 +37,16 @@ import torch  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "workflow_scripts"))
+sys.path.insert(0, str(REPO / "tools"))
 
+from job_imports import TORCH_SCRIPTS, import_probe, rule_scripts  # noqa: E402
 from odesdegap.config import resolve  # noqa: E402
 from odesdegap.data.datasets import image_shape, sample_dataset  # noqa: E402
 from odesdegap.diffusion.processes import build_process  # noqa: E402
 from odesdegap.diffusion.samplers import sample, sampler  # noqa: E402
 from odesdegap.diffusion.training import train  # noqa: E402
 from odesdegap.engine import REFERENCE  # noqa: E402
-from odesdegap.evaluation import metrics, noise_floor  # noqa: E402
+from odesdegap.evaluation import distances, noise_floor  # noqa: E402
 from odesdegap.io import artifacts, weights  # noqa: E402
 from odesdegap.models import build_model  # noqa: E402
 from odesdegap.settings import (  # noqa: E402
@@ -130,8 +135,8 @@ def sampling(model, process, settings: SamplingSettings, device):
 
 def w2_seconds(samples, reference, grid, repeats=2):
     """Seconds of one W2^2 (both histograms + emd2), reference (square) and rectangular."""
-    paths = {"reference (union support)": metrics.w2sq_between_histograms_union,
-             "each side's support": metrics.w2sq_between_histograms}
+    paths = {"reference (union support)": distances.w2sq_between_histograms_union,
+             "each side's support": distances.w2sq_between_histograms}
     best, values = {}, {}
     for _ in range(repeats):
         for name, between in paths.items():
@@ -220,7 +225,7 @@ def evaluation_job(config, name, process, data, workdir: Path):
         results[label] = artifacts.read_json(inputs["output"]["metrics"])
     start = time.perf_counter()
     subprocess.run([sys.executable, "-c", "import sys; sys.path.insert(0, 'workflow_scripts');"
-                    "import torch, ot, torchdiffeq, torchsde, odesdegap.evaluation.metrics, "
+                    "import torch, ot, torchdiffeq, torchsde, odesdegap.evaluation.run, "
                     "odesdegap.diffusion.likelihood"], check=True, cwd=REPO)
     imports = time.perf_counter() - start
     return seconds, results, imports
@@ -269,6 +274,62 @@ def compile_seconds(cache_dir: Path) -> float:
     return float(result.stdout.strip().splitlines()[-1])
 
 
+# One sample job's work (workflow_scripts/sample.py at the smoke config's size: 500 points in
+# two chunks, the config's grid, an untrained MLP potential) with torch.compile on or off.
+SAMPLE_PROBE = """
+import sys, time
+sys.path.insert(0, {scripts!r})
+import torch
+torch.set_num_threads(1)
+from torch._dynamo.utils import counters
+from odesdegap.config import resolve
+from odesdegap.diffusion.processes import build_process
+from odesdegap.diffusion.samplers import sample, sampler
+from odesdegap.models import build_model
+from odesdegap.settings import EngineSettings, SamplingSettings
+config = resolve({config!r})
+process = build_process(config["process"])
+torch.manual_seed(0)
+model = build_model(config["model"], dim=2, process=process)
+settings = SamplingSettings.from_config({{**config["sampling"], "n_samples": 500,
+                                          "chunk_size": 250}}, "sampling")
+engine = EngineSettings.from_config({{**config["engine"], "compile": {stages!r}}}, "engine")
+start = time.perf_counter()
+sample(sampler("sde"), model, process, 2, settings, 0, torch.device("cpu"), engine=engine)
+print(time.perf_counter() - start, counters["stats"].get("unique_graphs", 0))
+"""
+
+
+def sample_job_seconds(cache_dir: Path, config: str, compiled: bool) -> tuple[float, int]:
+    """Seconds of one sample job's sampling in a fresh process, and the graphs it compiled."""
+    code = SAMPLE_PROBE.format(scripts=str(REPO / "workflow_scripts"), config=config,
+                               stages=["sample"] if compiled else [])
+    environment = {**os.environ, "TORCHINDUCTOR_CACHE_DIR": str(cache_dir)}
+    result = subprocess.run([sys.executable, "-c", code], check=True, capture_output=True,
+                            text=True, env=environment)
+    seconds, graphs = result.stdout.strip().splitlines()[-1].split()
+    return float(seconds), int(graphs)
+
+
+def startup_table(config: str, repeats: int = 3) -> None:
+    """Section 6: the import seconds of every job kind, and the warm compile cost of sampling."""
+    print(f"  {'script':26s} {'imports (s)':>11s}  loads torch")
+    for name in rule_scripts():
+        seconds, loaded = min((import_probe(name) for _ in range(repeats)), key=lambda r: r[0])
+        kind = "yes" if loaded["torch"] else "no"
+        if loaded["torch"] != (name in TORCH_SCRIPTS):
+            kind += " (unexpected)"
+        print(f"  {name:26s} {seconds:11.2f}  {kind}")
+    with tempfile.TemporaryDirectory() as cache:
+        sample_job_seconds(Path(cache), config, compiled=True)  # fills the cache
+        eager = min(sample_job_seconds(Path(cache), config, False)[0] for _ in range(repeats))
+        warm = [sample_job_seconds(Path(cache), config, True) for _ in range(repeats)]
+    compiled, graphs = min(warm)
+    print(f"  sample job, sampling 500 points in 2 chunks: eager {eager:.2f} s, compiled with a "
+          f"warm cache {compiled:.2f} s ({graphs} graph(s)): torch.compile adds "
+          f"{compiled - eager:.2f} s per process")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--config", default=str(REPO / "config.yaml"))
@@ -314,7 +375,7 @@ def main() -> None:
             report(f"{kind.upper()} on {label} (NFE {nfe})", seconds)
 
     print("\n3. W2^2 on the grid (both histograms + emd2), seconds")
-    w2_grid = metrics.Grid.from_settings(GridSettings.from_config(config["evaluation"],
+    w2_grid = distances.Grid.from_settings(GridSettings.from_config(config["evaluation"],
                                                                   "evaluation"))
     rng = np.random.default_rng(0)
     for n in (sampling_config["n_samples"], 200_000):
@@ -343,6 +404,10 @@ def main() -> None:
         cold = compile_seconds(Path(cache))
         warm = compile_seconds(Path(cache))
     print(f"    fresh inductor cache {cold:.1f} s; the same cache in a new process {warm:.1f} s")
+
+    print("\n6. start-up per job kind (a fresh process importing what the script imports, "
+          "best of 3)")
+    startup_table(arguments.config)
 
 
 if __name__ == "__main__":
