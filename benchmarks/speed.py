@@ -37,9 +37,7 @@ import torch  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "workflow_scripts"))
-sys.path.insert(0, str(REPO / "tools"))
 
-from job_imports import TORCH_SCRIPTS, import_probe, rule_scripts  # noqa: E402
 from odesdegap.config import resolve  # noqa: E402
 from odesdegap.data.datasets import image_shape, sample_dataset  # noqa: E402
 from odesdegap.diffusion.processes import build_process  # noqa: E402
@@ -312,14 +310,10 @@ def sample_job_seconds(cache_dir: Path, config: str, compiled: bool) -> tuple[fl
 
 
 def startup_table(config: str, repeats: int = 3) -> None:
-    """Section 6: the import seconds of every job kind, and the warm compile cost of sampling."""
-    print(f"  {'script':26s} {'imports (s)':>11s}  loads torch")
-    for name in rule_scripts():
-        seconds, loaded = min((import_probe(name) for _ in range(repeats)), key=lambda r: r[0])
-        kind = "yes" if loaded["torch"] else "no"
-        if loaded["torch"] != (name in TORCH_SCRIPTS):
-            kind += " (unexpected)"
-        print(f"  {name:26s} {seconds:11.2f}  {kind}")
+    """Section 6: the import seconds of every job kind (tools/job_imports.py, which the start-up
+    test shares), and the warm compile cost of sampling."""
+    sys.stdout.flush()  # the table comes from a child process, after what is printed so far
+    subprocess.run([sys.executable, str(REPO / "tools" / "job_imports.py")], check=True)
     with tempfile.TemporaryDirectory() as cache:
         sample_job_seconds(Path(cache), config, compiled=True)  # fills the cache
         eager = min(sample_job_seconds(Path(cache), config, False)[0] for _ in range(repeats))

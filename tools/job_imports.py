@@ -63,3 +63,19 @@ def import_probe(name: str) -> tuple[float, dict]:
                             env=env, cwd=REPO, check=True)
     seconds = time.perf_counter() - start
     return seconds, ast.literal_eval(result.stdout.strip().splitlines()[-1])
+
+
+def startup_table(repeats: int = 3) -> None:
+    """Print, for each script the rules run, its import seconds (best of `repeats`) and
+    whether it loads torch (`make bench`, section 6, runs this file)."""
+    print(f"  {'script':26s} {'imports (s)':>11s}  loads torch")
+    for name in rule_scripts():
+        seconds, loaded = min((import_probe(name) for _ in range(repeats)), key=lambda r: r[0])
+        kind = "yes" if loaded["torch"] else "no"
+        if loaded["torch"] != (name in TORCH_SCRIPTS):
+            kind += " (unexpected)"
+        print(f"  {name:26s} {seconds:11.2f}  {kind}", flush=True)
+
+
+if __name__ == "__main__":
+    startup_table()
