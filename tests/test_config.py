@@ -184,7 +184,7 @@ def test_defaults_fill_missing_sections():
     config = checked({"datasets": ["mixture"], "fp_weights": [0.0], "seeds": [0]})
     assert config["samplers"]["ode"] == {
         "dynamics": "ode", "solver": "euler", "grid": "sampling", "nfe": None, "eta": None,
-        "rho": 7.0, "options": {}}
+        "rho": 7.0, "sigma_max": None, "options": {}}
     assert config["reference_sampler"] == "sde"
     assert config["training"]["residual"]["points_per_time"] == 32
 
