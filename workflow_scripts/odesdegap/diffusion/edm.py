@@ -23,6 +23,16 @@ from odesdegap.diffusion.processes import (
 )
 
 GRIDS = ("edm", "logsnr")
+# EDM's noise range starts at sigma_max = 80 for data of standard deviation sigma_data = 0.5.
+EDM_SIGMA_MAX_PER_DATA_STD = 160.0
+
+
+def edm_sigma_max(data_std: float) -> float:
+    """EDM's rule for the top of a fast solver's noise range (Karras et al. 2022): 160 times
+    the data's standard deviation. There the start law's mismatch with the noised data costs
+    about (data scale / sigma_max)^2 of the data's second moment, far below a W2 noise floor,
+    and no step is spent where the denoiser returns the data's mean (docs/studies.md)."""
+    return EDM_SIGMA_MAX_PER_DATA_STD * data_std
 
 
 @dataclass(frozen=True)
