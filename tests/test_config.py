@@ -134,6 +134,13 @@ MALFORMED = [
                         "options": {"churn": 1}}, "expected options of unipc only (order)"),
     ("samplers.dopri", {"dynamics": "ode", "solver": "dopri5", "grid": "edm", "nfe": 10},
      "expected null for the adaptive dopri5"),
+    ("samplers.ode.sigma_max", 80, "'samplers.ode.sigma_max' has value 80: expected null on "
+     "grid sampling"),
+    ("samplers.heun", {"dynamics": "ode", "solver": "heun", "grid": "edm", "nfe": 10,
+                       "sigma_max": 1e5}, "'samplers.heun.sigma_max' has value 100000.0: "
+     "expected a noise level in the process's range"),
+    ("samplers.heun", {"dynamics": "ode", "solver": "heun", "grid": "edm", "nfe": 10,
+                       "sigma_max": 0}, "'samplers.heun.sigma_max' has value 0"),
     ("samplers.ode", DELETE, "'samplers' lacks ode"),
     ("reference_sampler", "heun", "'reference_sampler' has value 'heun': expected one of the "
      "configured samplers (ode, sde)"),
@@ -184,7 +191,7 @@ def test_defaults_fill_missing_sections():
     config = checked({"datasets": ["mixture"], "fp_weights": [0.0], "seeds": [0]})
     assert config["samplers"]["ode"] == {
         "dynamics": "ode", "solver": "euler", "grid": "sampling", "nfe": None, "eta": None,
-        "rho": 7.0, "options": {}}
+        "rho": 7.0, "sigma_max": None, "options": {}}
     assert config["reference_sampler"] == "sde"
     assert config["training"]["residual"]["points_per_time"] == 32
 
@@ -298,3 +305,15 @@ def test_one_point_per_time_needs_the_full_residual():
 def test_ema_decay_must_lie_in_zero_one(decay):
     with pytest.raises(ConfigError, match="'training.ema_decay' has value"):
         checked(_mutated("training.ema_decay", decay))
+
+
+def test_a_fast_sampler_takes_a_noise_range_inside_the_process_s():
+    """samplers.<name>.sigma_max: any level up to sigma~(t_max) (about 15,600 for OU, about 10
+    for the default VE process, whose range 80 exceeds)."""
+    heun = {"dynamics": "ode", "solver": "heun", "grid": "edm", "nfe": 10, "sigma_max": 80}
+    assert checked(_mutated("samplers.heun", heun))["samplers"]["heun"]["sigma_max"] == 80
+    config = _mutated("samplers.heun", heun)
+    config["process"] = {"name": "ve"}
+    with pytest.raises(ConfigError, match="'samplers.heun.sigma_max' has value 80: expected a "
+                       "noise level in the process's range"):
+        checked(config)

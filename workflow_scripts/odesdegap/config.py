@@ -202,11 +202,13 @@ def consistency_problems(config: dict) -> list[str]:
 def sampler_problems(config: dict) -> list[str]:
     """Each sampler's solver must exist for its dynamics and grid, with the keys it reads; the
     reference sampler must be configured."""
+    from odesdegap.diffusion.processes import build_process
     from odesdegap.diffusion.samplers import sampler_problems as problems_of
 
     samplers = config["samplers"]
+    process = build_process(config["process"])
     problems = [problem for name, entry in samplers.items()
-                for problem in problems_of(entry, f"samplers.{name}")]
+                for problem in problems_of(entry, f"samplers.{name}", process)]
     reference = config["reference_sampler"]
     if reference not in samplers:
         problems.append(f"config key 'reference_sampler' has value {reference!r}: expected one "

@@ -165,6 +165,7 @@ class SamplerSettings(ConfigSection):
     nfe: int | tuple[int, ...] | None
     eta: float | None
     rho: float
+    sigma_max: float | None
     options: dict
 
     @property

@@ -23,6 +23,16 @@ from odesdegap.diffusion.processes import (
 )
 
 GRIDS = ("edm", "logsnr")
+# EDM's noise range starts at sigma_max = 80 for data of standard deviation sigma_data = 0.5.
+EDM_SIGMA_MAX_PER_DATA_STD = 160.0
+
+
+def edm_sigma_max(data_std: float) -> float:
+    """EDM's rule for the top of a fast solver's noise range (Karras et al. 2022): 160 times
+    the data's standard deviation. There the start law's mismatch with the noised data costs
+    about (data scale / sigma_max)^2 of the data's second moment, far below a W2 noise floor,
+    and no step is spent where the denoiser returns the data's mean (docs/studies.md)."""
+    return EDM_SIGMA_MAX_PER_DATA_STD * data_std
 
 
 @dataclass(frozen=True)
@@ -96,16 +106,36 @@ class EDMView:
         return x_edm + (sigma**2 * scale) * score_fn(scale * x_edm, t_model)
 
     # --- grids ---------------------------------------------------------------------------------
-    def sigma_grid(self, steps: int, grid: str = "edm", rho: float = 7.0) -> torch.Tensor:
-        """steps + 1 noise levels (float64) from sigma~(t_max) down to sigma~(t_min).
+    def start_sigma(self, sigma_max: float | None = None) -> float:
+        """The grid's first level: `sigma_max` (a sampler's noise range, checked to lie in
+        (sigma~(t_min), sigma~(t_max)]: the model knows no noisier level), or sigma~(t_max) when
+        None."""
+        if sigma_max is None:
+            return self.sigma_max
+        if not self.sigma_min < sigma_max <= self.sigma_max * (1 + 1e-12):
+            raise ValueError(f"sigma_max {sigma_max!r} is outside the process's noise range "
+                             f"({self.sigma_min:.4g}, {self.sigma_max:.6g}]")
+        return float(sigma_max)
+
+    def start_time(self, sigma_max: float | None = None) -> float:
+        """The time t(sigma_max) the solvers start at (t_max when sigma_max is None)."""
+        if sigma_max is None:
+            return self.process.t_max
+        return float(self.t_of_sigma(self.start_sigma(sigma_max)))
+
+    def sigma_grid(self, steps: int, grid: str = "edm", rho: float = 7.0,
+                   sigma_max: float | None = None) -> torch.Tensor:
+        """steps + 1 noise levels (float64) from sigma_max (default sigma~(t_max)) down to
+        sigma~(t_min).
 
         "edm": Karras et al.'s eq. 5, uniform in sigma~^(1/rho) (rho = 7: short steps at low
         noise); "logsnr": uniform in lambda = -log sigma~. The last level is sigma~(t_min), not
-        EDM's zero: the benchmark compares samples at t_min."""
+        EDM's zero: the benchmark compares samples at t_min. Starting below sigma~(t_max)
+        spends no steps where the denoiser returns the data's mean (see start_sigma)."""
         if steps < 1:
             raise ValueError(f"a grid needs at least one step, got {steps}")
         fraction = torch.linspace(0, 1, steps + 1, dtype=torch.float64)
-        high, low = self.sigma_max, self.sigma_min
+        high, low = self.start_sigma(sigma_max), self.sigma_min
         if grid == "edm":
             root_high, root_low = high ** (1 / rho), low ** (1 / rho)
             sigmas = (root_high + fraction * (root_low - root_high)) ** rho

@@ -332,9 +332,11 @@ FAST_SOLVERS: dict[str, FastSolver] = {
 def solve(name: str, score_fn, process: ForwardProcess, x_prior: torch.Tensor, *,
           steps: int | None = None, nfe: int | None = None,
           generator: torch.Generator | None = None, grid: str = "edm", rho: float = 7.0,
-          **options) -> torch.Tensor:
-    """Carry prior draws x_prior (at t_max, the process's variables) to t_min with solver
-    `name`; returns x at t_min in the process's variables, in x_prior's dtype.
+          sigma_max: float | None = None, **options) -> torch.Tensor:
+    """Carry prior draws x_prior (the process's variables) to t_min with solver `name`;
+    returns x at t_min in the process's variables, in x_prior's dtype. The draws are at t_max,
+    or with `sigma_max` (the noise range's top, in sigma~) at t(sigma_max): draw them with
+    process.prior_sample(..., t=EDMView(process).start_time(sigma_max)).
 
     Give `steps` or an NFE budget `nfe` (FastSolver.steps maps it to steps); adaptive solvers
     take neither (only `rtol`, `atol`). `grid` ("edm" with `rho`, or "logsnr") places the noise
@@ -354,7 +356,7 @@ def solve(name: str, score_fn, process: ForwardProcess, x_prior: torch.Tensor, *
         raise ValueError("give exactly one of steps and nfe")
     elif steps is None:
         steps = solver.steps(nfe)
-    sigmas = view.sigma_grid(steps, grid, rho)
+    sigmas = view.sigma_grid(steps, grid, rho, sigma_max)
     known = set(inspect.signature(solver.integrate).parameters) - {"denoise", "x", "sigmas"}
     if unknown := set(options) - known:
         raise ValueError(f"{name} takes no option {sorted(unknown)}; its options: "
@@ -365,7 +367,7 @@ def solve(name: str, score_fn, process: ForwardProcess, x_prior: torch.Tensor, *
     def denoise(x_edm, sigma):
         return view.denoiser(score_fn, x_edm, float(sigma))
 
-    x = view.to_edm(x_prior, process.t_max)
+    x = view.to_edm(x_prior, view.start_time(sigma_max))
     x = solver.integrate(denoise, x, sigmas, **options)
     return view.from_edm(x, process.t_min)
 

@@ -63,8 +63,21 @@ class ForwardProcess:
         x_t = scale * x0 + std * noise
         return x_t, -noise / std
 
-    def prior_sample(self, n: int, dim: int, generator: torch.Generator | None = None):
-        return self.prior_std * torch.randn(n, dim, generator=generator)
+    def start_std(self, t: float | None = None) -> float:
+        """The standard deviation of the draws sampling starts from: the prior's at t_max
+        (t None); at a later start t (a fast solver's sigma_max) the kernel's spread s(t), i.e.
+        the law at t of the process started from 0, which the noised data approach as t grows
+        (in the EDM variables N(0, sigma~^2 I), EDM's prior; at t_max it is the prior to within
+        e^{-2 t_max} for OU). Its mismatch with the noised data: docs/studies.md."""
+        if t is None:
+            return self.prior_std
+        return float(self.marginal_std(torch.as_tensor(t, dtype=torch.float64)))
+
+    def prior_sample(self, n: int, dim: int, generator: torch.Generator | None = None,
+                     t: float | None = None):
+        """n draws of N(0, start_std(t)^2 I): the prior at t_max, or at a later start t. The
+        same generator gives the same standard normal draws for any t."""
+        return self.start_std(t) * torch.randn(n, dim, generator=generator)
 
     def prior_log_prob(self, x: torch.Tensor) -> torch.Tensor:
         var = self.prior_std**2

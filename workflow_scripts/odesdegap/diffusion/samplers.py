@@ -21,6 +21,7 @@ import torchsde
 from tqdm import tqdm
 
 from odesdegap import seeds
+from odesdegap.diffusion.edm import EDMView
 from odesdegap.diffusion.fast_solvers import FAST_SOLVERS, solve
 from odesdegap.diffusion.processes import ForwardProcess
 from odesdegap.engine import maybe_compiled, uses_forward_jet
@@ -41,20 +42,23 @@ GRID_EVALS_PER_STEP = {"ode": {"euler": 1, "midpoint": 2, "rk4": 4},
 
 
 def sampler(dynamics: str, solver: str = "euler", *, grid: str = "sampling", nfe=None,
-            eta: float | None = None, rho: float = 7.0, options: dict | None = None
-            ) -> SamplerSettings:
+            eta: float | None = None, rho: float = 7.0, sigma_max: float | None = None,
+            options: dict | None = None) -> SamplerSettings:
     """A sampler entry (samplers.<name>) in code, e.g. sampler("ode", "rk4") or
-    sampler("ode", "heun", grid="edm", nfe=10); the defaults are the schema's."""
+    sampler("ode", "heun", grid="edm", nfe=10, sigma_max=80); the defaults are the schema's."""
     return SamplerSettings(dynamics=dynamics, solver=solver, grid=grid,
                            nfe=tuple(nfe) if isinstance(nfe, list) else nfe, eta=eta, rho=rho,
-                           options=dict(options or {}))
+                           sigma_max=sigma_max, options=dict(options or {}))
 
 
-def sampler_problems(entry: dict, where: str) -> list[str]:
+def sampler_problems(entry: dict, where: str, process: ForwardProcess | None = None
+                     ) -> list[str]:
     """What is wrong with one sampler entry (samplers.<name>, defaults filled in), one line per
-    problem naming the key; [] when it can sample."""
+    problem naming the key; [] when it can sample. With the `process`, sigma_max is also held
+    to the process's noise range."""
     dynamics, solver, grid = entry["dynamics"], entry["solver"], entry["grid"]
     nfe, eta, options = entry["nfe"], entry["eta"], entry["options"]
+    sigma_max = entry["sigma_max"]
     problems = []
 
     def problem(key, value, expected):
@@ -79,7 +83,17 @@ def sampler_problems(entry: dict, where: str) -> list[str]:
                     "evaluations per step)")
         if options:
             problem("options", options, "{} on grid sampling (options are the fast solvers')")
+        if sigma_max is not None:
+            problem("sigma_max", sigma_max, "null on grid sampling (the paper's samplers start "
+                    "at process.t_max; sigma_max is the fast solvers' noise range, grid edm or "
+                    "logsnr)")
         return problems
+    if process is not None and sigma_max is not None:
+        view = EDMView(process)
+        if not view.sigma_min < sigma_max <= view.sigma_max:
+            problem("sigma_max", sigma_max, f"a noise level in the process's range "
+                    f"({view.sigma_min:.4g}, {view.sigma_max:.6g}] (sigma~ of t_min and t_max: "
+                    "the model knows no noisier level), or null for sigma~(t_max)")
     if solver not in FAST_SOLVERS:
         problem("solver", solver, f"one of {', '.join(FAST_SOLVERS)} on grid {grid}")
         return problems
@@ -256,7 +270,7 @@ def sample(sampler: SamplerSettings | Mapping, model, process: ForwardProcess, d
     has its own seed, derived from `seed` and the chunk's index."""
     if isinstance(sampler, Mapping):
         sampler = SamplerSettings.from_config(sampler, "sampler")
-    if problems := sampler_problems(sampler.as_dict(), "sampler"):
+    if problems := sampler_problems(sampler.as_dict(), "sampler", process):
         raise ValueError("; ".join(problems))
     budget = nfe if nfe is not None else sampler.nfe
     if isinstance(budget, tuple | list):
@@ -268,8 +282,12 @@ def sample(sampler: SamplerSettings | Mapping, model, process: ForwardProcess, d
     for parameter in model.parameters():
         parameter.requires_grad_(False)
     # All prior draws at once: torch's normal sampler is not prefix-stable across sizes, and
-    # the ODE's samples should not depend on the chunk size.
-    prior = process.prior_sample(settings.n_samples, dim, torch.Generator().manual_seed(seed))
+    # the ODE's samples should not depend on the chunk size. A fast solver with a sigma_max
+    # starts at t(sigma_max), from the same standard normal draws.
+    start = (EDMView(process).start_time(sampler.sigma_max)
+             if sampler.sigma_max is not None else None)
+    prior = process.prior_sample(settings.n_samples, dim, torch.Generator().manual_seed(seed),
+                                 t=start)
     chunks, calls = [], 0
     score_of = score_function(model, engine)
     started = time.perf_counter()
@@ -287,7 +305,8 @@ def sample(sampler: SamplerSettings | Mapping, model, process: ForwardProcess, d
                          if solver.stochastic else None)
             x = solve(sampler.solver, score, process, x_prior,
                       nfe=None if solver.adaptive else budget, generator=generator,
-                      grid=sampler.grid, rho=sampler.rho, **dict(sampler.options))
+                      grid=sampler.grid, rho=sampler.rho, sigma_max=sampler.sigma_max,
+                      **dict(sampler.options))
         elif sampler.dynamics == "ode":
             x = _integrate_ode(score, process, x_prior, settings, sampler.solver)
         else:

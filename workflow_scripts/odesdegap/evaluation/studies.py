@@ -14,6 +14,8 @@
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import torch
 
@@ -86,3 +88,42 @@ def nfe_sweep(name: str, spec: SamplerSettings, model, process, dim: int,
             "sample_seconds": result["wall_time_s"],
         })
     return rows
+
+
+# --- the fast solvers' noise range on the exact lane ---------------------------------------------
+def exact_lane_solver_w2sq(solver: str, process, nfe: int | None, *, grid: str = "edm",
+                           rho: float = 7.0, sigma_max: float | None = None) -> float:
+    """W2^2, in closed form, between the law of deterministic fast solver `solver`'s output on
+    the exact lane (NFE budget `nfe`, started at sigma_max: process.prior_sample's law there)
+    and the exact law of X_{t_min}. solver "exact" is the exact flow: what remains is the start
+    law's mismatch with the noised data alone.
+
+    The exact denoiser is affine in x, so every deterministic solver's map is x -> A x + b,
+    coordinate by coordinate; two solves (from 0 and from 1) give A and b, and the Gaussian
+    start law goes to N(b, A^2 start_std^2). No samples, no grid: discretisation error alone,
+    to compare with the binned noise floor (which the binned W2^2 adds to it)."""
+    from odesdegap.diffusion.edm import EDMView
+    from odesdegap.diffusion.fast_solvers import solve
+    from odesdegap.models import GaussianPotential
+
+    mean = torch.tensor(EXACT_GAUSSIAN["mean"], dtype=torch.float64)
+    variance = EXACT_GAUSSIAN["std"] ** 2
+    view = EDMView(process)
+    t_start = view.start_time(sigma_max)
+    start_std = process.start_std(None if sigma_max is None else t_start)
+    points = torch.stack([torch.zeros_like(mean), torch.ones_like(mean)])
+    if solver == "exact":  # the probability-flow ODE's closed-form map (tests/test_fast_solvers)
+        sigma_start, sigma_end = view.start_sigma(sigma_max), view.sigma_min
+        ratio = math.sqrt((variance + sigma_end**2) / (variance + sigma_start**2))
+        ends = view.from_edm(mean + (view.to_edm(points, t_start) - mean) * ratio,
+                             process.t_min)
+    else:
+        model = GaussianPotential(process, mean, EXACT_GAUSSIAN["std"]).to(torch.float64)
+        ends = solve(solver, model.score, process, points, nfe=nfe, grid=grid, rho=rho,
+                     sigma_max=sigma_max)
+    slope, offset = ends[1] - ends[0], ends[0]
+    t_min = torch.tensor(process.t_min, dtype=torch.float64)
+    scale, noise = process.mean_scale(t_min), process.marginal_std(t_min)
+    exact_mean, exact_std = scale * mean, torch.sqrt(scale**2 * variance + noise**2)
+    return float(((offset - exact_mean) ** 2).sum()
+                 + ((slope.abs() * start_std - exact_std) ** 2).sum())
