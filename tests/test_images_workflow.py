@@ -8,7 +8,7 @@ import pandas as pd
 import pytest
 import yaml
 
-from test_workflow import make_checkout, planned_jobs, snakemake
+from workflow_runs import make_checkout, planned_jobs, snakemake
 
 PRESET = ".test/smoke_images.yaml"
 PAIRS = ("ode_data", "sde_data", "ode_sde")

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from test_workflow import make_checkout
+from workflow_runs import make_checkout
 
 REPO = Path(__file__).resolve().parents[1]
 # Beyond the workflow's files, what `pip install` of the repository needs.

@@ -298,3 +298,17 @@ def test_the_step_count_study_sweeps_the_grid_integrators_on_uniform_steps():
                       "rk4_steps": ("ode", "rk4", "sampling", [100, 200, 400, 800]),
                       "em_steps": ("sde", "euler", "sampling", [25, 50, 100, 200])}
     assert config["reference_sampler"] == "sde" and samplers["sde"]["nfe"] is None
+
+
+def test_the_slurm_drills_preset_is_the_smoke_preset_on_fewer_runs():
+    """tests/test_slurm.py compares its runs with the shared local smoke run: its preset may
+    differ from .test/smoke.yaml only in which runs (data sets, seeds) and samplers it has, each
+    of them one of the smoke preset's."""
+    smoke, slurm = resolve(REPO / ".test/smoke.yaml"), resolve(REPO / ".test/smoke_slurm.yaml")
+    runs_and_samplers = ("datasets", "fp_weights", "seeds", "samplers")
+    assert {k: v for k, v in slurm.items() if k not in runs_and_samplers} == {
+        k: v for k, v in smoke.items() if k not in runs_and_samplers}
+    for key in ("datasets", "fp_weights", "seeds"):
+        assert set(slurm[key]) <= set(smoke[key]), key
+    assert set(slurm["samplers"]) == {"ode", "sde"}
+    assert all(slurm["samplers"][name] == smoke["samplers"][name] for name in slurm["samplers"])

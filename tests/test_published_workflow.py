@@ -15,7 +15,7 @@ import pytest
 import yaml
 
 from published_paths import SHARED, needs
-from test_workflow import make_checkout, planned_jobs, snakemake
+from workflow_runs import make_checkout, planned_jobs, snakemake
 
 REPO = Path(__file__).resolve().parents[1]
 pytestmark = [pytest.mark.workflow, needs(SHARED)]

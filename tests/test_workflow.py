@@ -1,5 +1,8 @@
 """End to end: the real Snakemake workflow on the tiny preset, in a scratch copy of the repo.
 
+Most tests read the session's shared smoke run (fixture `smoke_run`, tests/conftest.py); those
+that run Snakemake on it for real work on a copy of it (`copy_of_run`), never on it.
+
 Checks every output, the metrics table, incremental reruns after config edits, a run through a
 real executor plugin (cluster-generic) giving the same metrics, and a training job killed for
 real that resumes to the weights of an uninterrupted run; builds the HTML report of the run,
@@ -23,11 +26,17 @@ import torch
 import yaml
 
 from chromium import Chromium, chromium_or_skip
+from workflow_runs import (
+    REPO,
+    SMOKE,
+    copy_of_run,
+    make_checkout,
+    planned_jobs,
+    snakemake,
+    without_timing,
+)
 
-REPO = Path(__file__).resolve().parents[1]
-WORKFLOW_FILES = ["Snakefile", "workflow", "config.yaml", "rules", "workflow_scripts", "presets",
-                  ".test", "envs", "profiles"]
-PRESET = ".test/smoke.yaml"
+PRESET = SMOKE
 
 AGGREGATION_RULES = {"tables", "findings", "figure_metrics", "figure_training_curves",
                      "benchmark_table", "eta_table", "headline", "tables_readme",
@@ -36,55 +45,9 @@ AGGREGATION_RULES = {"tables", "findings", "figure_metrics", "figure_training_cu
 pytestmark = pytest.mark.workflow
 
 
-def without_timing(metrics: pd.DataFrame) -> pd.DataFrame:
-    """The metrics without wall-clock columns: every sampler's sample_seconds_* and the NLL's."""
-    timing = [name for name in metrics.columns
-              if name.startswith("sample_seconds_") or name == "nll_wall_time_s"]
-    assert timing, "no timing columns found: has their naming changed?"
-    return metrics.drop(columns=timing)
-
-
-def make_checkout(root: Path) -> Path:
-    root.mkdir(parents=True, exist_ok=True)
-    for name in WORKFLOW_FILES:
-        source = REPO / name
-        if source.is_dir():
-            shutil.copytree(source, root / name, ignore=shutil.ignore_patterns("__pycache__"))
-        else:
-            shutil.copy2(source, root / name)
-    return root
-
-
-def snakemake(checkout: Path, *args: str, check: bool = True) -> subprocess.CompletedProcess:
-    result = subprocess.run([sys.executable, "-m", "snakemake", "--cores", "2", *args],
-                            cwd=checkout, capture_output=True, text=True)
-    if check and result.returncode != 0:
-        raise AssertionError(f"snakemake {' '.join(args)} failed:\n{result.stdout}\n"
-                             f"{result.stderr[-5000:]}")
-    return result
-
-
-def planned_jobs(checkout: Path, *configfiles: str) -> dict[str, int]:
-    """Rule -> job count of a dry run (empty when nothing is to be done)."""
-    output = snakemake(checkout, "-n", "--configfile", *configfiles).stdout
-    if "Nothing to be done" in output:
-        return {}
-    table = output.split("Job stats:")[1].split("\n\n")[0].splitlines()[3:]
-    counts = dict(line.split() for line in table)
-    counts.pop("total")
-    return {rule: int(n) for rule, n in counts.items()}
-
-
-@pytest.fixture(scope="module")
-def completed_run(tmp_path_factory):
-    checkout = make_checkout(tmp_path_factory.mktemp("local"))
-    snakemake(checkout, "--configfile", PRESET)
-    return checkout
-
-
-def test_every_output_exists(completed_run):
-    results = completed_run / "results"
-    preset = yaml.safe_load((completed_run / PRESET).read_text())
+def test_every_output_exists(smoke_run):
+    results = smoke_run / "results"
+    preset = yaml.safe_load((smoke_run / PRESET).read_text())
     for dataset in preset["datasets"]:
         assert (results / "data" / f"{dataset}.npz").exists()
         floor = json.loads((results / "floor" / f"{dataset}.json").read_text())
@@ -114,8 +77,8 @@ def test_every_output_exists(completed_run):
     assert not list(results.glob("checkpoints/**/*.pt")), "finished jobs leave no checkpoint"
 
 
-def test_metrics_table_has_every_run_and_finite_values(completed_run):
-    table = pd.read_csv(completed_run / "results" / "tables" / "metrics.csv")
+def test_metrics_table_has_every_run_and_finite_values(smoke_run):
+    table = pd.read_csv(smoke_run / "results" / "tables" / "metrics.csv")
     assert sorted(zip(table.dataset, table.fp_weight, table.seed, strict=True)) == [
         (d, w, s) for d in ("checkerboard", "mixture") for w in (0.0, 1.0) for s in (0, 1)]
     required = ["w2sq_ode_sde", "w2sq_ode_data", "w2sq_sde_data", "fp_residual", "dsm_loss",
@@ -129,34 +92,34 @@ def test_metrics_table_has_every_run_and_finite_values(completed_run):
     assert (table.near_floor_ode_sde == (table.w2sq_ode_sde < 2 * table.w2sq_floor)).all()
     assert (table[required].drop(columns="nll_nats_per_dim") >= 0).all().all()
     assert (table.nfe_ode == 20 - 2 + 2 * 5).all()
-    summary = pd.read_csv(completed_run / "results" / "tables" / "summary.csv")
+    summary = pd.read_csv(smoke_run / "results" / "tables" / "summary.csv")
     assert (summary.n_seeds == 2).all()
     assert np.isfinite(summary.w2sq_ode_sde_ci95).all()
     assert np.isfinite(summary.w2sq_floor).all()
-    markdown = (completed_run / "results" / "tables" / "summary.md").read_text()
+    markdown = (smoke_run / "results" / "tables" / "summary.md").read_text()
     assert "±" in markdown and "checkerboard" in markdown
     assert "w2sq_floor" in markdown and "noise floor" in markdown
-    by_rule = pd.read_csv(completed_run / "results" / "tables" / "benchmarks_by_rule.csv")
+    by_rule = pd.read_csv(smoke_run / "results" / "tables" / "benchmarks_by_rule.csv")
     assert {"train", "sample", "evaluate", "evaluate_sampler", "prepare_data",
             "noise_floor"} <= set(by_rule.rule)
 
 
-def test_benchmark_table_has_every_compute_job(completed_run):
+def test_benchmark_table_has_every_compute_job(smoke_run):
     """Every job but the aggregation's left a benchmark file, and the table lists each one."""
-    benchmarks = completed_run / "results" / "benchmarks"
+    benchmarks = smoke_run / "results" / "benchmarks"
     written = {str(p.relative_to(benchmarks).with_suffix("")) for p in benchmarks.rglob("*.tsv")}
     aggregation = {job for job in written
                    if job.split("/")[0] in AGGREGATION_RULES | {"figure_densities"}}
-    jobs = pd.read_csv(completed_run / "results" / "tables" / "benchmarks_by_job.csv")
+    jobs = pd.read_csv(smoke_run / "results" / "tables" / "benchmarks_by_job.csv")
     assert set(jobs.job) == written - aggregation
 
 
-def test_findings_follow_from_the_metrics_table(completed_run):
+def test_findings_follow_from_the_metrics_table(smoke_run):
     """Recompute the findings from metrics.csv independently and compare."""
     from scipy import stats
 
-    table = pd.read_csv(completed_run / "results" / "tables" / "metrics.csv")
-    found = json.loads((completed_run / "results" / "tables" / "findings.json").read_text())
+    table = pd.read_csv(smoke_run / "results" / "tables" / "metrics.csv")
+    found = json.loads((smoke_run / "results" / "tables" / "findings.json").read_text())
     for item in found["datasets"]:
         runs = table[table.dataset == item["dataset"]]
         zero = runs[runs.fp_weight == 0].set_index("seed").w2sq_ode_sde
@@ -188,20 +151,20 @@ def test_findings_follow_from_the_metrics_table(completed_run):
     ranks = stats.rankdata(table.fp_residual), stats.rankdata(table.w2sq_ode_sde)
     exact = stats.pearsonr(*ranks, method=stats.PermutationMethod(n_resamples=50000)).pvalue
     assert found["pooled_residual_gap"]["fp_residual"]["p"] == pytest.approx(exact)
-    markdown = (completed_run / "results" / "tables" / "findings.md").read_text()
+    markdown = (smoke_run / "results" / "tables" / "findings.md").read_text()
     assert f"{found['datasets'][0]['gap_ratio'][1]['ratio']:.3g}" in markdown
     assert "Noise floor at the runs' sample size (n = 500)" in markdown
     assert found["stratified"]["residual_gap"]["n_strata"] == 2
 
 
-def test_studies_tables(completed_run):
-    eta = pd.read_csv(completed_run / "results" / "tables" / "eta_sweep.csv")
+def test_studies_tables(smoke_run):
+    eta = pd.read_csv(smoke_run / "results" / "tables" / "eta_sweep.csv")
     assert set(eta.eta) == {0.0, 0.5} and len(eta) == 2 * 8
 
 
-def test_every_declared_log_is_written(completed_run):
+def test_every_declared_log_is_written(smoke_run):
     """No job's log is empty, the aggregation jobs' included; every long job shows progress."""
-    logs = completed_run / "results" / "logs"
+    logs = smoke_run / "results" / "logs"
     empty = [str(p.relative_to(logs)) for p in logs.rglob("*.log") if p.stat().st_size == 0]
     assert empty == []
     for name in ("tables", "findings", "figure_metrics", "benchmark_table", "eta_table",
@@ -216,8 +179,8 @@ def test_every_declared_log_is_written(completed_run):
     assert "evaluation: 100%" in evaluation and "4/4" in evaluation
 
 
-def test_tables_readme_describes_every_column(completed_run):
-    tables = completed_run / "results" / "tables"
+def test_tables_readme_describes_every_column(smoke_run):
+    tables = smoke_run / "results" / "tables"
     readme = (tables / "README.md").read_text()
     assert "not described yet" not in readme
     assert "exact optimal transport on the" in readme
@@ -227,8 +190,8 @@ def test_tables_readme_describes_every_column(completed_run):
             assert f"- `{column}`: " in section, (name, column)
 
 
-def test_a_target_outside_the_sweep_names_the_configured_weights(completed_run):
-    result = snakemake(completed_run, "-n", "--configfile", PRESET, "--",
+def test_a_target_outside_the_sweep_names_the_configured_weights(smoke_run):
+    result = snakemake(smoke_run, "-n", "--configfile", PRESET, "--",
                        "results/metrics/checkerboard/w3/seed0.json", check=False)
     assert result.returncode != 0
     output = result.stdout + result.stderr
@@ -251,23 +214,25 @@ def report_data(report: Path) -> dict:
 
 
 @pytest.fixture(scope="module")
-def built_report(completed_run):
-    """`snakemake --report` on the finished smoke run: what `make report` does."""
-    snakemake(completed_run, "--configfile", PRESET, "--report", "results/report.html")
-    return completed_run / "results" / "report.html"
+def built_report(smoke_run, tmp_path_factory):
+    """`snakemake --report` on the finished smoke run: what `make report` does (the report is
+    written beside the shared run, not into it)."""
+    report = tmp_path_factory.mktemp("report") / "report.html"
+    snakemake(smoke_run, "--configfile", PRESET, "--report", str(report))
+    return report
 
 
-def test_report_holds_every_table_and_figure(built_report, completed_run):
-    results = completed_run / "results"
+def test_report_holds_every_table_and_figure(built_report, smoke_run):
+    results = smoke_run / "results"
     data = report_data(built_report)
-    expected = {str(p.relative_to(completed_run)) for p in (results / "figures").rglob("*.png")}
+    expected = {str(p.relative_to(smoke_run)) for p in (results / "figures").rglob("*.png")}
     expected |= {f"results/tables/{name}" for name in (
         "metrics.csv", "summary.html", "findings.html", "headline.html", "README.md",
         "benchmarks_by_rule.csv")}
     assert set(data["results"]) == expected
     for path, entry in data["results"].items():
         encoded = entry["data_uri"].split("base64,", 1)[1]
-        assert base64.b64decode(encoded) == (completed_run / path).read_bytes(), path
+        assert base64.b64decode(encoded) == (smoke_run / path).read_bytes(), path
     categories = sorted(data["categories"])
     assert categories[:2] == ["1. Main figure", "2. Summary table"]
     main = [p for paths in data["categories"]["1. Main figure"].values() for p in paths]
@@ -276,10 +241,10 @@ def test_report_holds_every_table_and_figure(built_report, completed_run):
     assert "results/tables/summary.html" in data["categories"]["2. Summary table"]["Other"]
 
 
-def test_report_landing_text_states_the_headline(built_report, completed_run):
+def test_report_landing_text_states_the_headline(built_report, smoke_run):
     description = report_data(built_report)["workflow_desc"]
-    found = json.loads((completed_run / "results/tables/findings.json").read_text())
-    summary = pd.read_csv(completed_run / "results/tables/summary.csv")
+    found = json.loads((smoke_run / "results/tables/findings.json").read_text())
+    summary = pd.read_csv(smoke_run / "results/tables/summary.csv")
     assert "Headline" in description and ".test/smoke.yaml" in description
     for item in found["datasets"]:
         at_largest = item["gap_ratio"][-1]
@@ -326,14 +291,17 @@ FIGURE_LOADED = """
 """
 
 
-def test_unchanged_config_schedules_nothing(completed_run):
-    assert planned_jobs(completed_run, PRESET) == {}
+def test_unchanged_config_schedules_nothing(smoke_run, tmp_path):
+    """Nor in a copy of the run (copy_of_run keeps modification times), on which the tests
+    that run Snakemake for real work."""
+    assert planned_jobs(smoke_run, PRESET) == {}
+    assert planned_jobs(copy_of_run(smoke_run, tmp_path / "copy"), PRESET) == {}
 
 
-def test_changing_one_weight_reruns_only_that_weight(completed_run, tmp_path):
+def test_changing_one_weight_reruns_only_that_weight(smoke_run, tmp_path):
     overlay = tmp_path / "weight.yaml"
     overlay.write_text("fp_weights: [0.0, 2.0]\n")
-    jobs = planned_jobs(completed_run, PRESET, str(overlay))
+    jobs = planned_jobs(smoke_run, PRESET, str(overlay))
     # 2 data sets x 2 seeds at the new weight (ode, sde and the two eta members: 4 samplers
     # per run)
     assert jobs.pop("train") == 4 and jobs.pop("sample") == 16 and jobs.pop("evaluate") == 4
@@ -341,81 +309,81 @@ def test_changing_one_weight_reruns_only_that_weight(completed_run, tmp_path):
     assert set(jobs) <= AGGREGATION_RULES | {"figure_densities"}
 
 
-def test_changing_an_evaluation_setting_reruns_only_evaluation(completed_run, tmp_path):
+def test_changing_an_evaluation_setting_reruns_only_evaluation(smoke_run, tmp_path):
     overlay = tmp_path / "evaluation.yaml"
     overlay.write_text("evaluation: {sliced_projections: 60}\n")
-    jobs = planned_jobs(completed_run, PRESET, str(overlay))
+    jobs = planned_jobs(smoke_run, PRESET, str(overlay))
     assert jobs.pop("evaluate") == 8 and jobs.pop("evaluate_sampler") == 32
     assert set(jobs) <= AGGREGATION_RULES
 
 
-def test_model_and_metrics_record_what_the_run_used(completed_run):
+def test_model_and_metrics_record_what_the_run_used(smoke_run):
     """model.json holds the run's whole resolved config (config.yaml, the preset and the schema's
     defaults, merged as Snakemake merges them); the metrics JSON the settings behind its
     numbers."""
-    sys.path.insert(0, str(completed_run / "workflow_scripts"))
+    sys.path.insert(0, str(smoke_run / "workflow_scripts"))
     from odesdegap.config import resolve
 
-    resolved = resolve(completed_run / PRESET, base=completed_run / "config.yaml")
-    meta = json.loads((completed_run / "results/models/mixture/w1/seed0/model.json").read_text())
+    resolved = resolve(smoke_run / PRESET, base=smoke_run / "config.yaml")
+    meta = json.loads((smoke_run / "results/models/mixture/w1/seed0/model.json").read_text())
     assert meta["config"] == json.loads(json.dumps(resolved))
     assert meta["weights"] == "final" and meta["ema_decay"] == 0.0
-    metrics = json.loads((completed_run / "results/metrics/mixture/w1/seed0.json").read_text())
+    metrics = json.loads((smoke_run / "results/metrics/mixture/w1/seed0.json").read_text())
     assert metrics["config"]["sampling"] == resolved["sampling"]
     assert metrics["config"]["samplers"] == resolved["samplers"]
     assert metrics["config"]["reference_sampler"] == "sde"
     assert metrics["config"]["evaluation"]["nll"] == resolved["evaluation"]["nll"]
 
 
-def test_changing_the_sde_final_step_resamples_only_the_sde(completed_run, tmp_path):
+def test_changing_the_sde_final_step_resamples_only_the_sde(smoke_run, tmp_path):
     overlay = tmp_path / "sde.yaml"
     overlay.write_text("sampling: {sde_final_step_noise: false}\n")
-    jobs = planned_jobs(completed_run, PRESET, str(overlay))
+    jobs = planned_jobs(smoke_run, PRESET, str(overlay))
     # the SDE and the eta members (their last step too) are resampled; the SDE is the reference
     # sampler, so every sampler's distance to it is measured again
     assert jobs.pop("sample") == 24 and jobs.pop("evaluate_sampler") == 32
     assert "evaluate" not in jobs
 
 
-def test_changing_the_ema_decay_retrains(completed_run, tmp_path):
+def test_changing_the_ema_decay_retrains(smoke_run, tmp_path):
     overlay = tmp_path / "ema.yaml"
     overlay.write_text("training: {ema_decay: 0.99}\n")
-    jobs = planned_jobs(completed_run, PRESET, str(overlay))
+    jobs = planned_jobs(smoke_run, PRESET, str(overlay))
     assert jobs.pop("train") == 8 and jobs.pop("sample") == 32
 
 
-def test_changing_the_ode_solver_resamples_only_the_ode(completed_run, tmp_path):
+def test_changing_the_ode_solver_resamples_only_the_ode(smoke_run, tmp_path):
     overlay = tmp_path / "ode.yaml"
     overlay.write_text("samplers: {ode: {solver: rk4}}\n")
-    jobs = planned_jobs(completed_run, PRESET, str(overlay))
+    jobs = planned_jobs(smoke_run, PRESET, str(overlay))
     assert jobs.pop("sample") == 8 and jobs.pop("evaluate_sampler") == 8
     assert set(jobs) <= AGGREGATION_RULES | {"figure_densities"}
 
 
-def test_an_extra_sampler_samples_and_evaluates_only_itself(completed_run, tmp_path):
+def test_an_extra_sampler_samples_and_evaluates_only_itself(smoke_run, tmp_path):
     """A sampler added by a --configfile on top of a finished run: its own sample and
     evaluate_sampler job per run, each run's row joined again, and the gathering rules; no
     training, no other sampler, no model metric. An NFE sweep is one job per run (not per
     budget) and samples nothing else."""
     overlay = tmp_path / "heun.yaml"
     overlay.write_text("samplers: {heun10: {dynamics: ode, solver: heun, grid: edm, nfe: 10}}\n")
-    jobs = planned_jobs(completed_run, PRESET, str(overlay))
+    jobs = planned_jobs(smoke_run, PRESET, str(overlay))
     assert jobs.pop("sample") == 8 and jobs.pop("evaluate_sampler") == 8
     assert jobs.pop("metrics") == 8
     assert set(jobs) <= AGGREGATION_RULES
-    output = snakemake(completed_run, "-n", "--configfile", PRESET, str(overlay)).stdout
+    output = snakemake(smoke_run, "-n", "--configfile", PRESET, str(overlay)).stdout
     assert "samples/mixture/w1/seed0/heun10.npz" in output
     sweep = tmp_path / "sweep.yaml"
     sweep.write_text("samplers: {heun: {dynamics: ode, solver: heun, grid: edm, "
                      "nfe: [5, 10, 20]}}\n")
-    jobs = planned_jobs(completed_run, PRESET, str(sweep))
+    jobs = planned_jobs(smoke_run, PRESET, str(sweep))
     assert jobs.pop("nfe_sweep") == 8 and jobs.pop("nfe_sweep_exact") == 1
     assert jobs.pop("nfe_table") == 1
     assert jobs.pop("nfe_findings") == 1
     assert set(jobs) <= AGGREGATION_RULES
 
 
-def test_an_nfe_sweep_runs_to_its_findings_and_figure(completed_run, tmp_path):
+def test_an_nfe_sweep_runs_to_its_findings_and_figure(smoke_run, tmp_path):
     """Two fast solvers and a grid integrator (RK4 on uniform steps: the step-count study) swept
     over budgets on top of the finished run: one row per run, solver and budget, each with its
     floors and sample count, plus each sweep on the exact lane; findings per data set and
@@ -425,10 +393,11 @@ def test_an_nfe_sweep_runs_to_its_findings_and_figure(completed_run, tmp_path):
                      "  heun: {dynamics: ode, solver: heun, grid: edm, nfe: [5, 20]}\n"
                      "  sde2m: {dynamics: sde, solver: dpmpp_2m_sde, grid: edm, nfe: [5, 20]}\n"
                      "  rk4_steps: {dynamics: ode, solver: rk4, nfe: [8, 20]}\n")
-    metrics = completed_run / "results/tables/metrics.csv"
+    run = copy_of_run(smoke_run, tmp_path / "run")
+    metrics = run / "results/tables/metrics.csv"
     before = pd.read_csv(metrics)
-    snakemake(completed_run, "--configfile", PRESET, str(sweep))
-    tables = completed_run / "results/tables"
+    snakemake(run, "--configfile", PRESET, str(sweep))
+    tables = run / "results/tables"
     study = pd.read_csv(tables / "nfe_study.csv")
     exact = study[study.dataset == "exact_gaussian"]
     study = study[study.dataset != "exact_gaussian"]
@@ -449,67 +418,63 @@ def test_an_nfe_sweep_runs_to_its_findings_and_figure(completed_run, tmp_path):
     assert {item["sampler"] for item in found["exact_lane"]} == {"heun", "sde2m", "rk4_steps"}
     markdown = (tables / "nfe_findings.md").read_text()
     assert "floor" in markdown and "The exact lane" in markdown
-    assert (completed_run / "results/figures/nfe_study.png").stat().st_size > 10_000
+    assert (run / "results/figures/nfe_study.png").stat().st_size > 10_000
     pd.testing.assert_frame_equal(pd.read_csv(metrics), before)
 
 
-def test_finetune_schedule_adds_one_shared_pretraining_per_data_set_and_seed(completed_run,
+def test_finetune_schedule_adds_one_shared_pretraining_per_data_set_and_seed(smoke_run,
                                                                               tmp_path):
     overlay = tmp_path / "finetune.yaml"
     overlay.write_text("training: {schedule: finetune, pretrain_steps: 100}\n")
-    jobs = planned_jobs(completed_run, PRESET, str(overlay))
+    jobs = planned_jobs(smoke_run, PRESET, str(overlay))
     assert jobs["pretrain"] == 4 and jobs["train"] == 8
 
 
-def test_a_failing_job_leaves_every_other_output_intact(completed_run):
-    damaged = completed_run / "results/models/mixture/w1/seed0/model.pt"
-    original = damaged.read_bytes()
+def test_a_failing_job_leaves_every_other_output_intact(smoke_run, tmp_path):
+    run = copy_of_run(smoke_run, tmp_path / "run")
+    damaged = run / "results/models/mixture/w1/seed0/model.pt"
     # every metrics file but the failing jobs' own output (rule evaluate of the damaged model,
     # whose output Snakemake removes when the job fails): the run's joined row stays intact
-    failing = completed_run / "results/metrics/mixture/w1/seed0/model.json"
-    metrics = sorted(p for p in (completed_run / "results/metrics").rglob("*.json")
-                     if p != failing)
+    failing = run / "results/metrics/mixture/w1/seed0/model.json"
+    metrics = sorted(p for p in (run / "results/metrics").rglob("*.json") if p != failing)
     before = {path: path.read_bytes() for path in metrics}
-    try:
-        damaged.write_bytes(b"not a checkpoint")
-        result = snakemake(completed_run, "--configfile", PRESET, "--keep-going", check=False)
-        assert result.returncode != 0
-        log = (completed_run / "results/logs/sample/mixture/w1/seed0/ode.log").read_text()
-        assert "cannot read model weights from" in log
-        assert {path: path.read_bytes() for path in metrics} == before
-        assert (completed_run / "results/tables/metrics.csv").exists()
-    finally:
-        damaged.write_bytes(original)
-        snakemake(completed_run, "--configfile", PRESET, "--touch")
+    damaged.write_bytes(b"not a checkpoint")
+    result = snakemake(run, "--configfile", PRESET, "--keep-going", check=False)
+    assert result.returncode != 0
+    log = (run / "results/logs/sample/mixture/w1/seed0/ode.log").read_text()
+    assert "cannot read model weights from" in log
+    assert {path: path.read_bytes() for path in metrics} == before
+    assert (run / "results/tables/metrics.csv").exists()
 
 
-def test_cluster_executor_plugin_gives_the_same_metrics(completed_run, tmp_path):
-    """One run through snakemake-executor-plugin-cluster-generic matches the local run."""
+def test_cluster_executor_plugin_gives_the_same_metrics(smoke_run, tmp_path):
+    """One run of the smoke preset through snakemake-executor-plugin-cluster-generic, up to
+    its metrics table (the gathering rules after it are local rules, which no plugin runs),
+    matches the shared local run's row of that run."""
     checkout = make_checkout(tmp_path / "cluster")
     shutil.copy2(REPO / "tests" / "cluster_submit.sh", checkout / "submit.sh")
     (checkout / "one_run.yaml").write_text(
         "datasets: [checkerboard]\nfp_weights: [1.0]\nseeds: [1]\n")
-    snakemake(checkout, "--configfile", PRESET, "one_run.yaml", "--executor",
-              "cluster-generic", "--cluster-generic-submit-cmd", "bash submit.sh", "--jobs", "2",
-              "--latency-wait", "10")
-    local = pd.read_csv(completed_run / "results" / "tables" / "metrics.csv")
+    result = snakemake(checkout, "--configfile", PRESET, "one_run.yaml", "--executor",
+                       "cluster-generic", "--cluster-generic-submit-cmd", "bash submit.sh",
+                       "--jobs", "2", "--latency-wait", "10", "--", "results/tables/metrics.csv")
+    assert "rule train:" in result.stderr and "rule sample:" in result.stderr
+    local = pd.read_csv(smoke_run / "results" / "tables" / "metrics.csv")
     local = local[(local.dataset == "checkerboard") & (local.fp_weight == 1.0) & (local.seed == 1)]
     cluster = pd.read_csv(checkout / "results" / "tables" / "metrics.csv")
     pd.testing.assert_frame_equal(without_timing(local).reset_index(drop=True),
                                   without_timing(cluster))
 
 
-def test_killed_training_job_resumes_to_identical_weights(tmp_path):
+def test_killed_training_job_resumes_to_identical_weights(smoke_run, tmp_path):
+    """One run of the smoke preset whose training is killed (SIGKILL, the whole process group)
+    right after its first checkpoint resumes to the weights of the shared run's uninterrupted
+    training. A checkpoint every 10 of the 200 steps: the kill lands a second or more before
+    the training would end."""
     overlay = "resume.yaml"
-    # long enough that the kill, right after the first checkpoint, lands mid-training
-    settings = ("datasets: [mixture]\nfp_weights: [1.0]\n"
-                "training: {steps: 3000, checkpoint_every: 50}\n")
+    settings = "datasets: [mixture]\nfp_weights: [1.0]\ntraining: {checkpoint_every: 10}\n"
     target = "results/models/mixture/w1/seed0/model.pt"
     checkpoint = "results/checkpoints/mixture/w1/seed0.pt"
-
-    straight = make_checkout(tmp_path / "straight")
-    (straight / overlay).write_text(settings)
-    snakemake(straight, "--configfile", PRESET, overlay, "--", target)
 
     killed = make_checkout(tmp_path / "killed")
     (killed / overlay).write_text(settings)
@@ -521,7 +486,7 @@ def test_killed_training_job_resumes_to_identical_weights(tmp_path):
     while not (killed / checkpoint).exists():
         assert process.poll() is None, "training finished before it could be killed"
         assert time.monotonic() < deadline, "no checkpoint appeared"
-        time.sleep(0.2)
+        time.sleep(0.02)
     os.killpg(process.pid, signal.SIGKILL)
     process.wait()
     assert not (killed / target).exists() and (killed / checkpoint).exists()
@@ -532,7 +497,7 @@ def test_killed_training_job_resumes_to_identical_weights(tmp_path):
                        target)
     log = (killed / "results/logs/train/mixture/w1/seed0.log").read_text()
     assert "resuming from checkpoint at step" in log, result.stdout
-    a = torch.load(straight / target, weights_only=True)
+    a = torch.load(smoke_run / target, weights_only=True)
     b = torch.load(killed / target, weights_only=True)
     assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
 
@@ -567,10 +532,9 @@ def test_other_processes_and_data_sets(tmp_path, overlay):
 
 
 
-def test_make_clean_keeps_the_trained_models_and_clean_all_removes_everything(completed_run,
+def test_make_clean_keeps_the_trained_models_and_clean_all_removes_everything(smoke_run,
                                                                                tmp_path):
-    checkout = tmp_path / "copy"
-    shutil.copytree(completed_run, checkout, symlinks=True)  # copy2: modification times kept
+    checkout = copy_of_run(smoke_run, tmp_path / "copy")
     shutil.copy2(REPO / "Makefile", checkout / "Makefile")
     cleaned = subprocess.run(["make", "clean"], cwd=checkout, capture_output=True, text=True)
     assert cleaned.returncode == 0, cleaned.stderr
