@@ -466,15 +466,20 @@ def test_cluster_executor_plugin_gives_the_same_metrics(smoke_run, tmp_path):
                                   without_timing(cluster))
 
 
-def test_killed_training_job_resumes_to_identical_weights(smoke_run, tmp_path):
-    """One run of the smoke preset whose training is killed (SIGKILL, the whole process group)
-    right after its first checkpoint resumes to the weights of the shared run's uninterrupted
-    training. A checkpoint every 10 of the 200 steps: the kill lands a second or more before
-    the training would end."""
+def test_killed_training_job_resumes_to_identical_weights(tmp_path):
+    """A training job killed (SIGKILL, the whole process group) right after its first checkpoint
+    resumes to the weights of an uninterrupted run of the same settings. Its own 3000 steps,
+    not the shared run's 200, so that the kill lands mid-training even on a loaded machine."""
     overlay = "resume.yaml"
-    settings = "datasets: [mixture]\nfp_weights: [1.0]\ntraining: {checkpoint_every: 10}\n"
+    # long enough that the kill, right after the first checkpoint, lands mid-training
+    settings = ("datasets: [mixture]\nfp_weights: [1.0]\n"
+                "training: {steps: 3000, checkpoint_every: 50}\n")
     target = "results/models/mixture/w1/seed0/model.pt"
     checkpoint = "results/checkpoints/mixture/w1/seed0.pt"
+
+    straight = make_checkout(tmp_path / "straight")
+    (straight / overlay).write_text(settings)
+    snakemake(straight, "--configfile", PRESET, overlay, "--", target)
 
     killed = make_checkout(tmp_path / "killed")
     (killed / overlay).write_text(settings)
@@ -486,7 +491,7 @@ def test_killed_training_job_resumes_to_identical_weights(smoke_run, tmp_path):
     while not (killed / checkpoint).exists():
         assert process.poll() is None, "training finished before it could be killed"
         assert time.monotonic() < deadline, "no checkpoint appeared"
-        time.sleep(0.02)
+        time.sleep(0.2)
     os.killpg(process.pid, signal.SIGKILL)
     process.wait()
     assert not (killed / target).exists() and (killed / checkpoint).exists()
@@ -497,7 +502,7 @@ def test_killed_training_job_resumes_to_identical_weights(smoke_run, tmp_path):
                        target)
     log = (killed / "results/logs/train/mixture/w1/seed0.log").read_text()
     assert "resuming from checkpoint at step" in log, result.stdout
-    a = torch.load(smoke_run / target, weights_only=True)
+    a = torch.load(straight / target, weights_only=True)
     b = torch.load(killed / target, weights_only=True)
     assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
 
