@@ -23,7 +23,7 @@ from odesdegap.diffusion.edm import EDMView, edm_sigma_max  # noqa: E402
 from odesdegap.diffusion.processes import OrnsteinUhlenbeck  # noqa: E402
 from odesdegap.diffusion.samplers import sampler  # noqa: E402
 from odesdegap.engine import REFERENCE  # noqa: E402
-from odesdegap.evaluation.metrics import Grid  # noqa: E402
+from odesdegap.evaluation.distances import Grid  # noqa: E402
 from odesdegap.evaluation.studies import (  # noqa: E402
     EXACT_GAUSSIAN,
     exact_gaussian_lane,

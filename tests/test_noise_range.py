@@ -15,7 +15,7 @@ from odesdegap.diffusion.fast_solvers import solve
 from odesdegap.diffusion.processes import OrnsteinUhlenbeck, VarianceExploding
 from odesdegap.diffusion.samplers import sample, sampler
 from odesdegap.engine import REFERENCE
-from odesdegap.evaluation.metrics import Grid
+from odesdegap.evaluation.distances import Grid
 from odesdegap.evaluation.studies import (
     EXACT_GAUSSIAN,
     exact_gaussian_lane,
