@@ -55,9 +55,11 @@ $(INSTALLED_DEV): requirements-dev.txt $(INSTALLED)
 run: $(INSTALLED)
 	$(BIN)/snakemake --profile profiles/local --cores $(CORES) $(SNAKEMAKE_ARGS)
 
-# --durations=15: every run (CI's included) ends with the 15 slowest tests (docs/testing.md).
+# Two xdist workers, each taking whole test files in conftest.py's order (the SLURM drills first:
+# they wait on the scheduler while the other worker computes); --durations=15: every run (CI's
+# included) ends with the 15 slowest tests (docs/testing.md).
 test: $(INSTALLED_DEV)
-	$(BIN)/python -m pytest --durations=15
+	$(BIN)/python -m pytest -n 2 --dist loadfile --no-loadscope-reorder --durations=15
 
 # The markers are declared in pyproject.toml: `workflow` runs Snakemake on a preset, `slow` is a
 # unit test of more than a few seconds.

@@ -29,7 +29,7 @@ def test_conda_environment_mirrors_requirements():
     assert env["channels"] == ["conda-forge", "nodefaults"]
 
 
-DEV_TOOLS = {"pytest", "hypothesis", "snakefmt", "ruff"}
+DEV_TOOLS = {"pytest", "pytest-xdist", "execnet", "hypothesis", "snakefmt", "ruff"}
 
 
 def _names(pins):
