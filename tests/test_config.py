@@ -14,7 +14,16 @@ from published_paths import CHECKPOINTS, found_paths
 REPO = Path(__file__).resolve().parents[1]
 
 BASE = yaml.safe_load((REPO / "config.yaml").read_text())
-DELETE = object()
+
+
+class _Delete:
+    """The value that removes its key (`_mutated`); its repr is the tests' stable id."""
+
+    def __repr__(self) -> str:
+        return "DELETE"
+
+
+DELETE = _Delete()
 
 
 def _mutated(path: str, value):
