@@ -19,13 +19,13 @@ os.environ.setdefault("TQDM_DISABLE", "1")
 
 import torch  # noqa: E402
 
+from odesdegap.data.datasets import EXACT_GAUSSIAN  # noqa: E402
 from odesdegap.diffusion.edm import EDMView, edm_sigma_max  # noqa: E402
 from odesdegap.diffusion.processes import OrnsteinUhlenbeck  # noqa: E402
 from odesdegap.diffusion.samplers import sampler  # noqa: E402
 from odesdegap.engine import REFERENCE  # noqa: E402
 from odesdegap.evaluation.distances import Grid  # noqa: E402
 from odesdegap.evaluation.studies import (  # noqa: E402
-    EXACT_GAUSSIAN,
     exact_gaussian_lane,
     exact_lane_floor,
     exact_lane_solver_w2sq,

@@ -82,7 +82,7 @@ SAMPLING = config["sampling"]
 # How derivatives are computed (round-off-level differences): a param of every job that
 # trains, samples or evaluates a model.
 ENGINE = config["engine"]
-# The settings of the W2 grid (metrics.Grid.from_settings reads these keys).
+# The settings of the W2 grid (distances.Grid.from_settings reads these keys).
 W2_GRID = {
     k: config["evaluation"][k]
     for k in ("grid_bins", "box_half_width", "grid_convention")

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import torch
 
-from odesdegap.io import artifacts
+from odesdegap.io import artifacts, rows, weights
 from odesdegap.models import PotentialMLP
 
 
@@ -16,10 +16,10 @@ def test_model_round_trip(tmp_path):
     torch.manual_seed(0)
     model = PotentialMLP(2, hidden_width=16, hidden_layers=3, softplus_beta=100.0,
                          gaussian_baseline=False)
-    artifacts.save_state_dict(tmp_path / "model.pt", model)
+    weights.save_state_dict(tmp_path / "model.pt", model)
     clone = PotentialMLP(2, hidden_width=16, hidden_layers=3, softplus_beta=100.0,
                          gaussian_baseline=False)
-    clone.load_state_dict(artifacts.load_state_dict(tmp_path / "model.pt"))
+    clone.load_state_dict(weights.load_state_dict(tmp_path / "model.pt"))
     x, t = torch.randn(8, 2), torch.rand(8)
     assert torch.equal(model.potential(x, t), clone.potential(x, t))
 
@@ -28,16 +28,16 @@ def test_weights_only_loading_refuses_pickled_objects(tmp_path):
     path = tmp_path / "evil.pt"
     torch.save({"payload": pickle.loads(pickle.dumps(np.random.default_rng()))}, path)
     with pytest.raises(ValueError, match="cannot read model weights") as caught:
-        artifacts.load_state_dict(path)
+        weights.load_state_dict(path)
     assert isinstance(caught.value.__cause__, pickle.UnpicklingError)
 
 
 def test_checkpoint_belongs_to_its_fingerprint(tmp_path):
     path = tmp_path / "ckpt.pt"
-    artifacts.save_checkpoint(path, {"lr": 1e-3}, {"step": 7})
-    assert artifacts.load_checkpoint(path, {"lr": 1e-3})["step"] == 7
-    assert artifacts.load_checkpoint(path, {"lr": 1e-4}) is None
-    assert artifacts.load_checkpoint(tmp_path / "missing.pt", {"lr": 1e-3}) is None
+    weights.save_checkpoint(path, {"lr": 1e-3}, {"step": 7})
+    assert weights.load_checkpoint(path, {"lr": 1e-3})["step"] == 7
+    assert weights.load_checkpoint(path, {"lr": 1e-4}) is None
+    assert weights.load_checkpoint(tmp_path / "missing.pt", {"lr": 1e-3}) is None
 
 
 def test_failed_write_leaves_nothing(tmp_path):
@@ -69,13 +69,13 @@ def test_written_files_get_the_usual_permissions(tmp_path):
 def test_row_files_name_their_run_and_concatenate_exactly(tmp_path):
     """A per-run row file starts every row with its run; reading many gives their
     concatenation in the order given, with every float as written."""
-    rows = [{"eta": 0.1, "w2sq": 1 / 3}, {"eta": 0.7, "w2sq": 2 ** -40 + 1e-17}]
-    artifacts.write_rows(tmp_path / "a.csv", {"dataset": "moons", "fp_weight": 1.0, "seed": 3},
-                         rows)
-    artifacts.write_rows(tmp_path / "b.csv",
-                         {"dataset": "exact Gaussian", "fp_weight": None, "seed": 0}, rows[:1])
-    table = artifacts.read_rows([tmp_path / "a.csv", tmp_path / "b.csv"])
+    records = [{"eta": 0.1, "w2sq": 1 / 3}, {"eta": 0.7, "w2sq": 2 ** -40 + 1e-17}]
+    rows.write_rows(tmp_path / "a.csv", {"dataset": "moons", "fp_weight": 1.0, "seed": 3},
+                    records)
+    rows.write_rows(tmp_path / "b.csv",
+                    {"dataset": "exact Gaussian", "fp_weight": None, "seed": 0}, records[:1])
+    table = rows.read_rows([tmp_path / "a.csv", tmp_path / "b.csv"])
     assert list(table.columns) == ["dataset", "fp_weight", "seed", "eta", "w2sq"]
     assert list(table.dataset) == ["moons", "moons", "exact Gaussian"]
     assert list(table.seed) == [3, 3, 0] and np.isnan(table.fp_weight.iloc[2])
-    assert list(table.w2sq) == [rows[0]["w2sq"], rows[1]["w2sq"], rows[0]["w2sq"]]
+    assert list(table.w2sq) == [records[0]["w2sq"], records[1]["w2sq"], records[0]["w2sq"]]

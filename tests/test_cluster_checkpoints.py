@@ -13,13 +13,14 @@ from pathlib import Path
 import pytest
 import torch
 
+from odesdegap.config import from_schema_defaults
 from odesdegap.data.datasets import sample_dataset
 from odesdegap.diffusion.processes import OrnsteinUhlenbeck
 from odesdegap.diffusion.training import train
 from odesdegap.engine import REFERENCE
-from odesdegap.io import artifacts
+from odesdegap.io import weights
 from odesdegap.models import PotentialMLP
-from odesdegap.settings import TrainingSettings, from_schema_defaults
+from odesdegap.settings import TrainingSettings
 
 REPO = Path(__file__).resolve().parents[1]
 PROCESS = OrnsteinUhlenbeck()
@@ -70,7 +71,7 @@ def test_a_truncated_checkpoint_is_set_aside_and_training_starts_over(tmp_path, 
 def test_a_checkpoint_of_foreign_content_is_set_aside(tmp_path):
     checkpoint = tmp_path / "foreign.pt"
     torch.save([1, 2, 3], checkpoint)  # readable, but not a training state
-    assert artifacts.load_checkpoint(checkpoint, FINGERPRINT) is None
+    assert weights.load_checkpoint(checkpoint, FINGERPRINT) is None
     assert not checkpoint.exists() and len(list(tmp_path.glob("foreign.pt.unreadable-*"))) == 1
 
 
@@ -108,7 +109,7 @@ def test_sigterm_saves_a_checkpoint_and_exits_non_zero_then_training_resumes(tmp
     _, stderr = child.communicate(timeout=60)
     assert child.returncode == 128 + signal.SIGTERM, stderr
     assert "SIGTERM received: training state saved at step" in stderr
-    state = artifacts.load_checkpoint(checkpoint, FINGERPRINT)
+    state = weights.load_checkpoint(checkpoint, FINGERPRINT)
     assert state is not None and 20 <= state["step"] < 10**7
 
     # The retry resumes from the saved step, to the weights of an uninterrupted run.

@@ -11,7 +11,7 @@ from types import SimpleNamespace
 import pytest
 import torch
 
-from odesdegap import runtime
+from odesdegap import devices, runtime
 from odesdegap.config import ConfigError, checked
 from odesdegap.engine import REFERENCE
 
@@ -21,11 +21,11 @@ requires_cuda = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs 
 
 def test_gpu_request_without_cuda_names_the_build_and_what_it_needs(monkeypatch):
     monkeypatch.setattr(torch.version, "cuda", "13.0")
-    (problem,) = runtime.device_problems("auto", 1, cuda_available=False, device_count=0)
+    (problem,) = devices.device_problems("auto", 1, cuda_available=False, device_count=0)
     assert "compute.gpus is 1" in problem and "CUDA 13.0" in problem
     assert "driver recent enough for CUDA 13.0" in problem
     monkeypatch.setattr(torch.version, "cuda", None)
-    (problem,) = runtime.device_problems("cuda", 0, cuda_available=False, device_count=0)
+    (problem,) = devices.device_problems("cuda", 0, cuda_available=False, device_count=0)
     assert "CPU-only build" in problem and "device is 'cuda'" in problem
 
 
@@ -36,7 +36,7 @@ def test_gpu_request_without_cuda_names_the_build_and_what_it_needs(monkeypatch)
     ("gpu", 0, 1, ["expected auto, cpu, cuda or cuda:N"]),
 ])
 def test_device_problems(device, gpus, count, expected):
-    problems = runtime.device_problems(device, gpus, cuda_available=count > 0,
+    problems = devices.device_problems(device, gpus, cuda_available=count > 0,
                                        device_count=count)
     assert len(problems) == len(expected)
     for problem, text in zip(problems, expected, strict=True):
@@ -63,26 +63,26 @@ def test_a_gpu_job_on_a_node_without_cuda_stops_with_the_message(monkeypatch, ca
 
 
 def test_resolve_device_without_cuda(tmp_path):
-    assert runtime.resolve_device("auto", 0, cuda_available=False, device_count=0) \
+    assert devices.resolve_device("auto", 0, cuda_available=False, device_count=0) \
         == torch.device("cpu")
     with pytest.raises(RuntimeError, match="finds no usable CUDA device"):
-        runtime.resolve_device("auto", 1, cuda_available=False, device_count=0)
-    assert runtime.resolve_device("cuda:1", 1, cuda_available=True, device_count=2) \
+        devices.resolve_device("auto", 1, cuda_available=False, device_count=0)
+    assert devices.resolve_device("cuda:1", 1, cuda_available=True, device_count=2) \
         == torch.device("cuda:1")
     # A scheduler that pinned the job (CUDA_VISIBLE_DEVICES): its first visible GPU, no pool.
-    assert runtime.resolve_device("cuda", 1, cuda_available=True, device_count=4,
+    assert devices.resolve_device("cuda", 1, cuda_available=True, device_count=4,
                                   scheduler_pinned=True, directory=tmp_path) \
         == torch.device("cuda:0")
     assert not list(tmp_path.iterdir())
 
 
 def test_concurrent_jobs_claim_distinct_gpus(tmp_path):
-    held = [runtime.claim_gpu(3, tmp_path, timeout_seconds=0) for _ in range(3)]
+    held = [devices.claim_gpu(3, tmp_path, timeout_seconds=0) for _ in range(3)]
     assert sorted(index for index, _ in held) == [0, 1, 2]
     with pytest.raises(TimeoutError, match="all 3 GPU"):
-        runtime.claim_gpu(3, tmp_path, poll_seconds=0.01, timeout_seconds=0.05)
+        devices.claim_gpu(3, tmp_path, poll_seconds=0.01, timeout_seconds=0.05)
     held[1][1].close()  # the job on GPU 1 ends
-    index, handle = runtime.claim_gpu(3, tmp_path, timeout_seconds=0)
+    index, handle = devices.claim_gpu(3, tmp_path, timeout_seconds=0)
     assert index == 1
     for _, other in [*held[:1], *held[2:], (index, handle)]:
         other.close()
@@ -91,8 +91,8 @@ def test_concurrent_jobs_claim_distinct_gpus(tmp_path):
 CLAIM = """
 import sys, time
 sys.path.insert(0, {scripts!r})
-from odesdegap import runtime
-index, handle = runtime.claim_gpu(4, {directory!r}, poll_seconds=0.05, timeout_seconds=30)
+from odesdegap import devices
+index, handle = devices.claim_gpu(4, {directory!r}, poll_seconds=0.05, timeout_seconds=30)
 print(index, flush=True)
 time.sleep({hold})
 """
@@ -138,7 +138,7 @@ def test_a_gpu_config_on_a_machine_without_cuda_stops_before_any_job(tmp_path):
 
 
 def test_determinism_settings_are_recorded():
-    record = runtime.determinism_record(torch.device("cpu"), "bf16")
+    record = devices.determinism_record(torch.device("cpu"), "bf16")
     assert record["precision"] == "bf16" and record["device"] == "cpu"
     assert {"cudnn_deterministic", "cudnn_benchmark", "deterministic_algorithms",
             "cublas_workspace_config", "torch_cuda_build"} <= set(record)
@@ -147,13 +147,13 @@ def test_determinism_settings_are_recorded():
 @pytest.mark.cuda
 @requires_cuda
 def test_setup_on_cuda_applies_the_determinism_settings():
-    device = runtime.setup(1, "cuda", gpus=1)
+    device = devices.setup(1, "cuda", gpus=1)
     try:
         assert device.type == "cuda"
         assert torch.backends.cudnn.deterministic and not torch.backends.cudnn.benchmark
         assert torch.are_deterministic_algorithms_enabled()
-        assert os.environ["CUBLAS_WORKSPACE_CONFIG"] == runtime.CUBLAS_WORKSPACE
-        record = runtime.determinism_record(device)
+        assert os.environ["CUBLAS_WORKSPACE_CONFIG"] == devices.CUBLAS_WORKSPACE
+        record = devices.determinism_record(device)
         assert record["gpu"] == torch.cuda.get_device_name(device)
     finally:
         torch.use_deterministic_algorithms(False)
@@ -162,12 +162,13 @@ def test_setup_on_cuda_applies_the_determinism_settings():
 @pytest.mark.cuda
 @requires_cuda
 def test_training_on_cuda_repeats_exactly(tmp_path):
+    from odesdegap.config import from_schema_defaults
     from odesdegap.diffusion.processes import OrnsteinUhlenbeck
     from odesdegap.diffusion.training import train
     from odesdegap.models import PotentialMLP
-    from odesdegap.settings import TrainingSettings, from_schema_defaults
+    from odesdegap.settings import TrainingSettings
 
-    device = runtime.setup(1, "cuda", gpus=1)
+    device = devices.setup(1, "cuda", gpus=1)
     data = torch.randn(2000, 2)
     settings = from_schema_defaults(
         TrainingSettings, "training", steps=30, batch_size=256, learning_rate=1e-3,

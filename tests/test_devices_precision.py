@@ -6,14 +6,15 @@ docs/gpu.md."""
 import pytest
 import torch
 
-from odesdegap import runtime
+from odesdegap import devices
+from odesdegap.config import from_schema_defaults
 from odesdegap.diffusion.losses import draw_dsm_batch, dsm_loss
 from odesdegap.diffusion.processes import OrnsteinUhlenbeck
 from odesdegap.diffusion.residual import CollocationSampler, fp_residual, residual_penalty
 from odesdegap.diffusion.training import train
 from odesdegap.engine import REFERENCE
 from odesdegap.models import GaussianPotential, PotentialMLP
-from odesdegap.settings import TrainingSettings, from_schema_defaults
+from odesdegap.settings import TrainingSettings
 
 PROCESS = OrnsteinUhlenbeck()
 CPU = torch.device("cpu")
@@ -27,7 +28,7 @@ def _points(n=2048, seed=0):
 
 def _both(function):
     full = function()
-    with runtime.precision_context("bf16", CPU):
+    with devices.precision_context("bf16", CPU):
         half = function()
     return full, half
 
@@ -93,5 +94,5 @@ def test_training_runs_at_each_precision_and_float32_is_unchanged(precision, tmp
 
 def test_unknown_precision_is_refused():
     with pytest.raises(ValueError, match="precision must be one of"):
-        with runtime.precision_context("fp8", CPU):
+        with devices.precision_context("fp8", CPU):
             pass

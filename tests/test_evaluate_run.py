@@ -8,12 +8,14 @@ import numpy as np
 import pytest
 import torch
 
+from odesdegap.config import from_schema_defaults
 from odesdegap.diffusion.processes import OrnsteinUhlenbeck
 from odesdegap.engine import REFERENCE
 from odesdegap.evaluation import noise_floor
-from odesdegap.evaluation.run import evaluate_run, evaluate_sampler
+from odesdegap.evaluation.run import evaluate_run
+from odesdegap.evaluation.sampler_metrics import evaluate_sampler
 from odesdegap.models import GaussianPotential
-from odesdegap.settings import EvaluationSettings, from_schema_defaults
+from odesdegap.settings import EvaluationSettings
 
 PROCESS = OrnsteinUhlenbeck()
 CPU = torch.device("cpu")

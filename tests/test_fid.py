@@ -15,6 +15,7 @@ from cleanfid.utils import ResizeDataset
 from PIL import Image
 from sklearn.datasets import load_digits
 
+from odesdegap.config import from_schema_defaults
 from odesdegap.evaluation import fid as F
 from odesdegap.evaluation.classifier import (
     accuracy,
@@ -22,7 +23,7 @@ from odesdegap.evaluation.classifier import (
     save_classifier,
     train_classifier,
 )
-from odesdegap.settings import ClassifierSettings, from_schema_defaults
+from odesdegap.settings import ClassifierSettings
 
 SHAPE = (1, 8, 8)
 NOISE_STDS = (0.1, 0.3, 0.6)

@@ -7,11 +7,12 @@ import numpy as np
 import pytest
 import torch
 
+from odesdegap.config import from_schema_defaults
 from odesdegap.diffusion.likelihood import ode_log_likelihood, ode_nll
 from odesdegap.diffusion.processes import OrnsteinUhlenbeck, VariancePreserving
 from odesdegap.engine import REFERENCE
 from odesdegap.models import GaussianPotential, PotentialMLP
-from odesdegap.settings import NllSettings, from_schema_defaults
+from odesdegap.settings import NllSettings
 
 CPU = torch.device("cpu")
 OU = OrnsteinUhlenbeck()

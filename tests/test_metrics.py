@@ -10,16 +10,15 @@ from odesdegap.data.datasets import sample_dataset
 from odesdegap.diffusion.processes import OrnsteinUhlenbeck
 from odesdegap.diffusion.residual import CollocationSampler
 from odesdegap.engine import REFERENCE
-from odesdegap.evaluation.metrics import (
+from odesdegap.evaluation.distances import (
     Grid,
     exact_w2sq_subsample,
     grid_w2sq,
-    heldout_dsm,
-    residual_summary,
     sliced_w2sq,
     w2_convention_label,
     w2sq_between_histograms,
 )
+from odesdegap.evaluation.metrics import heldout_dsm, residual_summary
 from odesdegap.models import GaussianPotential
 from odesdegap.settings import W2Settings
 
@@ -207,7 +206,7 @@ def test_residual_summary_with_hutchinson_probes():
 
 def test_w2_on_each_sides_support_equals_the_union_reference():
     """The rectangular problem (each side's occupied points) has the square one's optimum."""
-    from odesdegap.evaluation.metrics import w2sq_between_histograms_union
+    from odesdegap.evaluation.distances import w2sq_between_histograms_union
 
     rng = np.random.default_rng(0)
     grid = GRID

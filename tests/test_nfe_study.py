@@ -8,7 +8,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from odesdegap.reporting.nfe_findings import EXACT_LANE, nfe_findings, nfe_findings_markdown
+from odesdegap.data.datasets import EXACT_LANE
+from odesdegap.reporting.nfe_findings import nfe_findings, nfe_findings_markdown
 
 BUDGETS = [5, 10, 20, 50, 200]
 FLOOR = 0.01

@@ -8,7 +8,7 @@ import pytest
 
 from odesdegap import seeds
 from odesdegap.data import datasets
-from odesdegap.evaluation import metrics, noise_floor
+from odesdegap.evaluation import distances, noise_floor
 from odesdegap.settings import W2Settings
 
 EVALUATION = W2Settings(grid_bins=64, box_half_width=3.5, grid_convention="nodes",
@@ -34,12 +34,12 @@ def test_floor_is_w2_between_two_disjoint_held_out_sets(convention):
     assert all(not (a & b) for i, a in enumerate(seen) for b in seen[i + 1:])
     assert len(first) == len(second) == record["n_floor_points"] == 2000
     # Equal to the direct computation, the way evaluate.py measures a run's pairs.
-    grid = metrics.Grid(64, 3.5, convention)
+    grid = distances.Grid(64, 3.5, convention)
     histograms = [grid.histogram(points, role)[0]
                   for points, role in ((first, "model"), (second, "model"), (reference, "data"))]
-    assert record["w2sq_floor"] == metrics.w2sq_between_histograms(
+    assert record["w2sq_floor"] == distances.w2sq_between_histograms(
         histograms[0], histograms[1], grid.support)
-    assert record["w2sq_floor_data"] == metrics.w2sq_between_histograms(
+    assert record["w2sq_floor_data"] == distances.w2sq_between_histograms(
         histograms[0], histograms[2], grid.support)
     assert 0 < record["w2sq_floor"] < 0.1 and 0 < record["w2sq_floor_data"] < 0.1
     assert record["w2_convention"] == f"{convention} 64x64 on [-3.5, 3.5]^2"
@@ -61,8 +61,8 @@ def test_floor_follows_the_subsample_method_above_two_dimensions():
                      for seed in seeds.floor_seeds("gmm4d", 2023))
     assert record["w2_method"] == "subsample"
     assert record["w2_convention"] == "exact OT on 300-point subsamples"
-    assert record["w2sq_floor"] == metrics.exact_w2sq_subsample(first, second, 300, 12345)
-    assert record["w2sq_floor_data"] == metrics.exact_w2sq_subsample(first, reference, 300,
+    assert record["w2sq_floor"] == distances.exact_w2sq_subsample(first, second, 300, 12345)
+    assert record["w2sq_floor_data"] == distances.exact_w2sq_subsample(first, reference, 300,
                                                                      12345)
 
 

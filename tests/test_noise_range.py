@@ -10,6 +10,7 @@ floor is the default config's: two 40,000-point draws of the exact lane's data."
 import pytest
 import torch
 
+from odesdegap.data.datasets import EXACT_GAUSSIAN
 from odesdegap.diffusion.edm import EDMView, edm_sigma_max
 from odesdegap.diffusion.fast_solvers import solve
 from odesdegap.diffusion.processes import OrnsteinUhlenbeck, VarianceExploding
@@ -17,7 +18,6 @@ from odesdegap.diffusion.samplers import sample, sampler
 from odesdegap.engine import REFERENCE
 from odesdegap.evaluation.distances import Grid
 from odesdegap.evaluation.studies import (
-    EXACT_GAUSSIAN,
     exact_gaussian_lane,
     exact_lane_floor,
     exact_lane_solver_w2sq,

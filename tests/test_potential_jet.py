@@ -5,13 +5,14 @@ training loss agree to float32 round-off; models without the closed form fall ba
 import pytest
 import torch
 
+from odesdegap.config import from_schema_defaults
 from odesdegap.diffusion.losses import draw_dsm_batch, dsm_loss
 from odesdegap.diffusion.processes import OrnsteinUhlenbeck, VariancePreserving
 from odesdegap.diffusion.residual import CollocationSampler, fp_residual, residual_penalty
 from odesdegap.engine import REFERENCE, MaybeCompiled
 from odesdegap.models import potential_jet
 from odesdegap.models.mlp import PotentialMLP, VectorScoreMLP
-from odesdegap.settings import EngineSettings, NllSettings, SamplingSettings, from_schema_defaults
+from odesdegap.settings import EngineSettings, NllSettings, SamplingSettings
 
 PROCESS = OrnsteinUhlenbeck()
 

@@ -12,7 +12,7 @@ import ot
 import pandas as pd
 import pytest
 
-from odesdegap.evaluation import metrics
+from odesdegap.evaluation import distances
 from odesdegap.published import layout
 from published_paths import HISTOGRAMS, needs
 
@@ -52,7 +52,7 @@ def test_the_command_reproduces_the_authors_formula(tmp_path):
 
 
 def test_the_library_table_uses_the_nodes_support():
-    grid = metrics.Grid(64, 3.5, "nodes")
+    grid = distances.Grid(64, 3.5, "nodes")
     lin = np.linspace(-3.5, 3.5, 64)
     xx, yy = np.meshgrid(lin, lin)
     np.testing.assert_array_equal(grid.support, np.stack([xx.ravel(), yy.ravel()], axis=1))

@@ -5,12 +5,13 @@ import numpy as np
 import pytest
 import torch
 
+from odesdegap.config import from_schema_defaults
 from odesdegap.diffusion.processes import OrnsteinUhlenbeck
 from odesdegap.diffusion.samplers import SamplingProgress, TimeGrid, sample, sampler
 from odesdegap.engine import REFERENCE
-from odesdegap.evaluation.metrics import Grid, grid_w2sq
+from odesdegap.evaluation.distances import Grid, grid_w2sq
 from odesdegap.models import GaussianPotential
-from odesdegap.settings import SamplingSettings, from_schema_defaults
+from odesdegap.settings import SamplingSettings
 
 PROCESS = OrnsteinUhlenbeck()
 MEAN, STD = [1.0, -0.5], 0.5

@@ -8,11 +8,11 @@ import importlib
 import pytest
 from torchsde.settings import METHODS as SDE_METHODS
 
-from odesdegap import engine, runtime, settings
-from odesdegap.config import ConfigError, checked, fill_defaults, load_schema
+from odesdegap import devices, engine, settings
+from odesdegap.config import ConfigError, checked, fill_defaults, from_schema_defaults, load_schema
 from odesdegap.data import datasets
 from odesdegap.diffusion import likelihood, losses, processes, residual, samplers
-from odesdegap.evaluation import fid, metrics
+from odesdegap.evaluation import distances, fid
 from odesdegap.models import MODEL_KINDS, PotentialMLP, build_model
 
 SCHEMA = load_schema()
@@ -47,7 +47,7 @@ def test_settings_fields_are_config_keys_without_defaults(cls):
         assert field.default is dataclasses.MISSING, f"{cls.__name__}.{field.name} has a default"
         assert field.default_factory is dataclasses.MISSING
     # built from the schema's defaults, every field is there
-    assert settings.from_schema_defaults(cls, SECTIONS[cls])
+    assert from_schema_defaults(cls, SECTIONS[cls])
 
 
 def test_whole_sections_are_mirrored():
@@ -95,10 +95,10 @@ def _enum(path: str) -> list:
 
 @pytest.mark.parametrize(("path", "registry"), [
     ("process.name", processes.PROCESSES),
-    ("training.precision", runtime.PRECISIONS),
+    ("training.precision", devices.PRECISIONS),
     ("training.dsm_weighting", losses.DSM_WEIGHTINGS),
     ("training.residual.weighting", residual.RESIDUAL_WEIGHTINGS),
-    ("evaluation.grid_convention", metrics.GRID_CONVENTIONS),
+    ("evaluation.grid_convention", distances.GRID_CONVENTIONS),
     ("evaluation.nll.spacing", likelihood.TIME_SPACINGS),
     ("evaluation.fid.feature_extractors", fid.EXTRACTORS),
     ("engine.derivatives", engine.DERIVATIVE_ENGINES),

@@ -7,19 +7,19 @@ import pandas as pd
 import pytest
 import torch
 
+from odesdegap.data.datasets import EXACT_GAUSSIAN
 from odesdegap.diffusion.processes import OrnsteinUhlenbeck
 from odesdegap.diffusion.samplers import sample, sampler, uniform_steps
 from odesdegap.engine import REFERENCE
-from odesdegap.evaluation.metrics import Grid
+from odesdegap.evaluation.distances import Grid
 from odesdegap.evaluation.studies import (
-    EXACT_GAUSSIAN,
     NFE_SWEEP_COLUMNS,
-    eta_rows,
     exact_gaussian_lane,
     exact_lane_floor,
     nfe_sweep,
 )
 from odesdegap.models import GaussianPotential
+from odesdegap.reporting.eta_table import eta_rows
 from odesdegap.settings import SamplingSettings
 
 PROCESS = OrnsteinUhlenbeck()

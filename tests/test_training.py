@@ -5,12 +5,13 @@ import contextlib
 import pytest
 import torch
 
+from odesdegap.config import from_schema_defaults
 from odesdegap.data.datasets import sample_dataset
 from odesdegap.diffusion.processes import OrnsteinUhlenbeck
 from odesdegap.diffusion.training import NonFiniteLossError, train, weight_at
 from odesdegap.engine import REFERENCE
 from odesdegap.models import PotentialMLP
-from odesdegap.settings import TrainingSettings, from_schema_defaults
+from odesdegap.settings import TrainingSettings
 
 PROCESS = OrnsteinUhlenbeck()
 CPU = torch.device("cpu")

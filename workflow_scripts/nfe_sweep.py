@@ -6,6 +6,7 @@ sampler; its rows carry their own floor, two draws of that Gaussian)."""
 import pandas as pd
 
 from odesdegap import runtime
+from odesdegap.data.datasets import EXACT_LANE
 from odesdegap.diffusion.processes import build_process
 from odesdegap.evaluation import distances, studies
 from odesdegap.io import artifacts, rows, weights
@@ -24,7 +25,7 @@ if "model" in sm.input.keys():
     reference = artifacts.load_arrays(sm.input.reference)["samples"]
     floor = {}
 else:
-    run = {"dataset": studies.EXACT_GAUSSIAN_LANE, "fp_weight": None, "seed": params.seed}
+    run = {"dataset": EXACT_LANE, "fp_weight": None, "seed": params.seed}
     model, data = studies.exact_gaussian_lane(process, settings.n_samples, params.seed)
     dim, reference = data.shape[1], None
     floor = {"w2sq_floor_data": studies.exact_lane_floor(settings.n_samples, params.seed, grid)}

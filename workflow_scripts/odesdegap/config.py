@@ -4,6 +4,7 @@ runs."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
 
 import jsonschema
@@ -12,6 +13,7 @@ import yaml
 from odesdegap.data.datasets import dataset_names, dimension, image_shape
 from odesdegap.data.images import DIGITS_TOTAL, TORCHVISION_DATASETS
 from odesdegap.published import config_rules as published_rules
+from odesdegap.settings import SettingsError
 
 SCHEMA_PATH = Path(__file__).with_name("config_schema.yaml")
 # The workflow's embedded config (the Snakefile's `configfile:`), which presets merge over.
@@ -146,6 +148,27 @@ def fill_defaults(config: dict, schema: dict | None = None) -> dict:
         return filled
 
     return fill(config, schema)
+
+
+def from_schema_defaults(cls, where: str, **changes):
+    """Settings `cls` (odesdegap.settings) of section `where` (e.g. "training",
+    "evaluation.nll") as the schema's defaults fill it in, with `changes` (a nested section's
+    changes as a mapping of its keys): for tests and benchmarks, which thereby read the one set
+    of defaults the workflow uses."""
+    section = fill_defaults({})
+    for part in where.split("."):
+        section = section[part]
+    return cls.from_config(_with_changes(section, changes), where)
+
+
+def _with_changes(section: Mapping, changes: Mapping) -> dict:
+    unknown = set(changes) - set(section)
+    if unknown:
+        raise SettingsError(f"unknown key(s) {', '.join(sorted(unknown))}: expected keys of "
+                            f"{', '.join(sorted(section))}")
+    return {key: _with_changes(value, changes[key])
+            if isinstance(value, Mapping) and key in changes
+            else changes[key] if key in changes else value for key, value in section.items()}
 
 
 def consistency_problems(config: dict) -> list[str]:

@@ -25,8 +25,6 @@ from pathlib import Path
 
 import torch
 
-from odesdegap.runtime import stopping_on
-
 DEVICE_PATTERN = r"^(auto|cpu|cuda(:[0-9]+)?)$"
 PRECISIONS = ("float32", "tf32", "bf16")
 CUBLAS_WORKSPACE = ":4096:8"
@@ -159,15 +157,6 @@ def setup(threads: int, device: str = "auto", gpus: int = 0) -> torch.device:
         # warn_only: an op without a deterministic CUDA kernel warns instead of stopping a job.
         torch.use_deterministic_algorithms(True, warn_only=True)
     return chosen
-
-
-def job_device(sm) -> torch.device:
-    """`setup` for a Snakemake job: its threads, the config's device, its `gpu` resource. A
-    device the node cannot give (a GPU job on a node without CUDA) stops the job with
-    device_problems' message, without a traceback: on a cluster this is where it is caught,
-    as the submitting node skips the check."""
-    with stopping_on(DeviceError):
-        return setup(sm.threads, sm.config["device"], getattr(sm.resources, "gpu", 0))
 
 
 def determinism_record(device: torch.device, precision: str = "float32") -> dict:

@@ -13,21 +13,6 @@ import sys
 from contextlib import contextmanager
 from typing import NoReturn
 
-# Names that moved to odesdegap.devices; `runtime.X` still finds them (loading torch then).
-_DEVICE_NAMES = frozenset({
-    "CUBLAS_WORKSPACE", "DEVICE_PATTERN", "LOCK_DIR_VARIABLE", "PRECISIONS", "DeviceError",
-    "check_precision", "claim_gpu", "cuda_build", "determinism_record", "device_problems",
-    "job_device", "lock_dir", "precision_context", "resolve_device", "setup",
-})
-
-
-def __getattr__(name: str):
-    if name in _DEVICE_NAMES:
-        from odesdegap import devices
-
-        return getattr(devices, name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-
 
 def job(sm, computes: bool = True):
     """The first line of every workflow script: `sm, device = runtime.job(snakemake)`.
@@ -40,13 +25,22 @@ def job(sm, computes: bool = True):
     """
     log_to(sm.log[0])
     if computes:
-        from odesdegap import devices
-
-        return sm, devices.job_device(sm)
+        return sm, job_device(sm)
     torch = sys.modules.get("torch")
     if torch is not None:  # loaded by the script anyway (import_published reads checkpoints)
         torch.set_num_threads(max(1, int(sm.threads)))
     return sm, None
+
+
+def job_device(sm):
+    """The torch device of a Snakemake job (odesdegap.devices.setup with its threads, the
+    config's device and its `gpu` resource). A device the node cannot give (a GPU job on a node
+    without CUDA) stops the job with device_problems' message, without a traceback: on a
+    cluster this is where it is caught, as the submitting node skips the check."""
+    from odesdegap import devices
+
+    with stopping_on(devices.DeviceError):
+        return devices.setup(sm.threads, sm.config["device"], getattr(sm.resources, "gpu", 0))
 
 
 def run_identity(sm) -> dict:

@@ -66,27 +66,6 @@ class ConfigSection:
         return plain(dataclasses.asdict(self))
 
 
-def from_schema_defaults(cls: type[ConfigSection], where: str, **changes):
-    """Settings of section `where` (e.g. "training", "evaluation.nll") as the schema's defaults
-    fill it in, with `changes` (a nested section's changes as a mapping of its keys): for tests
-    and benchmarks, which thereby read the one set of defaults the workflow uses."""
-    from odesdegap.config import fill_defaults
-
-    section = fill_defaults({})
-    for part in where.split("."):
-        section = section[part]
-    return cls.from_config(_merged(section, changes), where)
-
-
-def _merged(section: Mapping, changes: Mapping) -> dict:
-    unknown = set(changes) - set(section)
-    if unknown:
-        raise SettingsError(f"unknown key(s) {', '.join(sorted(unknown))}: expected keys of "
-                            f"{', '.join(sorted(section))}")
-    return {key: _merged(value, changes[key]) if isinstance(value, Mapping) and key in changes
-            else changes[key] if key in changes else value for key, value in section.items()}
-
-
 # --- engine --------------------------------------------------------------------------------
 
 
@@ -184,7 +163,7 @@ class SamplerSettings(ConfigSection):
 
 @dataclass(frozen=True)
 class GridSettings(ConfigSection):
-    """The evaluation keys of the 2-D W2 grid (metrics.Grid)."""
+    """The evaluation keys of the 2-D W2 grid (odesdegap.evaluation.distances.Grid)."""
 
     grid_bins: int
     box_half_width: float

@@ -15,6 +15,12 @@ import numpy as np
 
 from odesdegap.data.images import IMAGE_SHAPES
 
+# The exact lane of the NFE and step-count studies: Gaussian data, whose score is known in closed
+# form (models.GaussianPotential), so that a solver's distance to it is its discretisation error
+# alone. EXACT_LANE is its name in the `dataset` column of the studies' rows (it has no FP weight).
+EXACT_LANE = "exact_gaussian"
+EXACT_GAUSSIAN = {"mean": [0.5, -0.5], "std": 0.5}
+
 MIXTURE_MEANS = np.array(
     [(2, -2), (-2, 2), (2, 2), (-2, -2), (0, 0), (4, 0), (-4, 0), (0, 4), (0, -4)], dtype=float
 )

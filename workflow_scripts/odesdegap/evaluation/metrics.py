@@ -2,7 +2,7 @@
 its held-out denoising score-matching loss (torch).
 
 The distances between sample sets are in odesdegap.evaluation.distances (numpy and POT, no
-torch); their names are still found here (`metrics.Grid`), for the callers that used them.
+torch).
 """
 
 from __future__ import annotations
@@ -20,18 +20,6 @@ from odesdegap.diffusion.residual import (
 )
 from odesdegap.diffusion.score_residual import score_fp_residual
 from odesdegap.engine import maybe_compiled, uses_forward_jet
-from odesdegap.evaluation.distances import (  # noqa: F401 (re-exported)
-    GRID_CONVENTIONS,
-    ROLES,
-    SLICED_CHUNK_VALUES,
-    Grid,
-    exact_w2sq_subsample,
-    grid_w2sq,
-    sliced_w2sq,
-    w2_convention_label,
-    w2sq_between_histograms,
-    w2sq_between_histograms_union,
-)
 from odesdegap.settings import EngineSettings
 
 

@@ -22,12 +22,10 @@ from odesdegap.diffusion.likelihood import ode_nll
 from odesdegap.diffusion.processes import ForwardProcess
 from odesdegap.diffusion.residual import CollocationSampler
 from odesdegap.evaluation import distances, metrics, noise_floor
-from odesdegap.evaluation.sampler_metrics import (  # noqa: F401 (re-exported)
+from odesdegap.evaluation.sampler_metrics import (
     DATA,
-    IDENTITY,
     evaluate_sampler,
     join_metrics,
-    role,
 )
 from odesdegap.settings import EngineSettings, EvaluationSettings
 

@@ -19,15 +19,10 @@ import math
 import numpy as np
 import torch
 
+from odesdegap.data.datasets import EXACT_GAUSSIAN
 from odesdegap.diffusion.samplers import sample
 from odesdegap.evaluation.distances import Grid, w2sq_between_histograms
-from odesdegap.reporting.eta_table import eta_rows  # noqa: F401 (re-exported)
-from odesdegap.reporting.nfe_findings import EXACT_LANE
 from odesdegap.settings import EngineSettings, SamplerSettings, SamplingSettings
-
-EXACT_GAUSSIAN = {"mean": [0.5, -0.5], "std": 0.5}
-# The exact lane's name in the `dataset` column of the NFE study (it has no FP weight).
-EXACT_GAUSSIAN_LANE = EXACT_LANE
 
 
 def exact_gaussian_lane(process, n: int, seed: int):

@@ -3,8 +3,7 @@ and atomic (written to a temporary name, then renamed, so a killed job never lea
 half-written file that looks complete).
 
 This module needs numpy only, so every job can use it: torch's weights and checkpoints are in
-odesdegap.io.weights, the per-run CSV row files (pandas) in odesdegap.io.rows. Their names are
-still found here (`artifacts.load_checkpoint`), loading torch or pandas on first use."""
+odesdegap.io.weights, the per-run CSV row files (pandas) in odesdegap.io.rows."""
 
 from __future__ import annotations
 
@@ -15,23 +14,10 @@ import platform
 import sys
 import tempfile
 from contextlib import contextmanager
-from importlib import import_module, metadata
+from importlib import metadata
 from pathlib import Path
 
 import numpy as np
-
-# Names that live in odesdegap.io.weights (torch) and odesdegap.io.rows (pandas).
-_MOVED = {
-    **dict.fromkeys(("save_state_dict", "load_state_dict", "load_model", "save_checkpoint",
-                     "load_checkpoint"), "weights"),
-    **dict.fromkeys(("write_rows", "read_rows"), "rows"),
-}
-
-
-def __getattr__(name: str):
-    if name in _MOVED:
-        return getattr(import_module(f"odesdegap.io.{_MOVED[name]}"), name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 @contextmanager

@@ -13,7 +13,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import pandas as pd  # noqa: E402
 import seaborn as sns  # noqa: E402
 
-from odesdegap.reporting.nfe_findings import EXACT_LANE  # noqa: E402
+from odesdegap.data.datasets import EXACT_LANE  # noqa: E402
 
 FLOOR_LABEL = "floor, with data"
 EXACT_LABEL = "exact score"

@@ -28,15 +28,13 @@ import math
 import numpy as np
 import pandas as pd
 
+from odesdegap.data.datasets import EXACT_LANE
 from odesdegap.reporting.tables import LOST_TOLERANCE, NEAR_FLOOR_FACTOR, loses_samples
 
 ROW_COLUMNS = ["dataset", "fp_weight", "seed", "sampler", "solver", "nfe_budget", "nfe",
                "w2sq_data", "w2sq_reference", "lost_fraction", "w2sq_floor", "w2sq_floor_data",
                "n_samples"]
 CELL = ["dataset", "sampler", "solver", "fp_weight", "nfe_budget"]
-# The exact lane's name in the `dataset` column (rule nfe_sweep_exact): the exact score of
-# Gaussian data, no FP weight; its distance to the data is the solver's discretisation error.
-EXACT_LANE = "exact_gaussian"
 CHECK_BUDGETS = (10, 20)
 REFERENCE_SAMPLERS = {"ode": "w2sq_ode_data", "sde": "w2sq_sde_data"}
 
