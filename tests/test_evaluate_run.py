@@ -11,7 +11,7 @@ import torch
 from odesdegap.config import from_schema_defaults
 from odesdegap.diffusion.processes import OrnsteinUhlenbeck
 from odesdegap.engine import REFERENCE
-from odesdegap.evaluation import noise_floor
+from odesdegap.evaluation.distances import W2Measure
 from odesdegap.evaluation.run import evaluate_run
 from odesdegap.evaluation.sampler_metrics import evaluate_sampler
 from odesdegap.models import GaussianPotential
@@ -35,11 +35,13 @@ def _evaluation(**changes) -> EvaluationSettings:
 
 def _floor(evaluation, n, dim=2):
     """A floor record as rule noise_floor writes it, for this Gaussian."""
-    first, second, reference = _gaussian(n, 11, dim), _gaussian(n, 12, dim), _gaussian(n, 13, dim)
+    measure = W2Measure(evaluation, dim)
+    first, second = (measure.prepare(_gaussian(n, seed, dim), "model") for seed in (11, 12))
+    reference = measure.prepare(_gaussian(n, 13, dim), "data")
     return {"dataset": "gaussian", "n_floor_points": n,
-            "w2sq_floor": noise_floor.w2sq(first, "model", second, "model", evaluation),
-            "w2sq_floor_data": noise_floor.w2sq(first, "model", reference, "data", evaluation),
-            "lost_fraction_floor": noise_floor.lost_fraction(first, evaluation)}
+            "w2sq_floor": measure.w2sq(first, second),
+            "w2sq_floor_data": measure.w2sq(first, reference),
+            "lost_fraction_floor": measure.lost_fraction(first)}
 
 
 def _samples(dim=2, names=(("ode", 1), ("sde", 2))):

@@ -12,6 +12,7 @@ from odesdegap.diffusion.residual import CollocationSampler
 from odesdegap.engine import REFERENCE
 from odesdegap.evaluation.distances import (
     Grid,
+    W2Measure,
     exact_w2sq_subsample,
     grid_w2sq,
     sliced_w2sq,
@@ -104,6 +105,33 @@ def test_w2_convention_label_names_what_produced_the_value():
                             w2_method="auto", w2_subsample_points=2000, seed=0)
     assert w2_convention_label(evaluation, True) == "nodes 64x64 on [-3.5, 3.5]^2"
     assert w2_convention_label(evaluation, False) == "exact OT on 2000-point subsamples"
+
+
+def test_the_measurement_chooses_the_grid_or_subsamples_and_loses_by_one_rule():
+    """W2Measure: the grid in 2-D under `auto`, subsamples when asked or above 2-D; the lost
+    fraction counts off-grid samples only where the grid measures, non-finite ones always."""
+    settings = dict(grid_bins=64, box_half_width=3.5, grid_convention="nodes",
+                    w2_subsample_points=300, seed=0)
+    a, b = _gaussian([0.0, 0.0], 0.5, n=2000), _gaussian([0.5, 0.0], 0.5, n=2000)
+    a[:3] = [9.0, 0.0]  # off the grid
+    a[3] = np.nan
+    grid = W2Measure(W2Settings(w2_method="auto", **settings), 2)
+    prepared = grid.prepare(a, "model"), grid.prepare(b, "data")
+    assert (grid.method, grid.label) == ("grid", "nodes 64x64 on [-3.5, 3.5]^2")
+    assert grid.w2sq(*prepared) == grid_w2sq(a, "model", b, "data", GRID)
+    assert grid.lost_fraction(prepared[0]) == 4 / 2000
+    assert len(grid.kept_points(prepared[0])) == 1996
+    subsampled = W2Measure(W2Settings(w2_method="subsample", **settings), 2)
+    prepared = subsampled.prepare(a, "model"), subsampled.prepare(b, "data")
+    assert subsampled.method == "subsample"
+    assert subsampled.w2sq(*prepared) == exact_w2sq_subsample(a, b, 300, 0)
+    assert subsampled.lost_fraction(prepared[0]) == 1 / 2000  # W2 uses the off-grid points
+    assert prepared[0].n_outside == 3  # still counted for the metrics table
+    above = W2Measure(W2Settings(w2_method="auto", **settings), 3)
+    assert above.method == "subsample" and above.grid is None
+    with pytest.raises(ValueError, match="grid settings alone measure 2-D sets"):
+        W2Measure(GRID, 3)
+    assert W2Measure(GRID, 2).on_grid
 
 
 def test_grid_rejects_unknown_convention_and_role():

@@ -119,6 +119,19 @@ def test_a_diverged_or_lossy_cell_makes_no_claim():
     assert conv[10.0]["status"].startswith("no converged result")
 
 
+def test_one_non_finite_sample_makes_a_cell_lossy_as_in_the_tables():
+    """The tables' rule (tables.loses): a non-finite sample loses the cell, however small its
+    lost fraction; rows written before `n_nonfinite` was recorded are read without it."""
+    rows = study_rows(CURVES).assign(n_nonfinite=0)
+    at_20 = (rows.fp_weight == 1.0) & (rows.nfe_budget == 20)
+    rows.loc[at_20, ["lost_fraction", "n_nonfinite"]] = [1 / 20_000, 1]
+    conv = by_weight(group_of(nfe_findings(rows, None))["convergence"])
+    assert conv[1.0]["nfe_within_floor"] == 50  # NFE 20 is within but lost a sample
+    older = by_weight(group_of(nfe_findings(rows.drop(columns="n_nonfinite"), None))[
+        "convergence"])
+    assert older[1.0]["nfe_within_floor"] == 20
+
+
 def test_seeds_are_averaged():
     second = {w: [v + 0.01 for v in vs] for w, vs in CURVES.items()}
     second[0.0] = [0.20, 0.10, 0.075, 0.05, 0.05]  # w0 at NFE 20: mean 0.065 over the seeds

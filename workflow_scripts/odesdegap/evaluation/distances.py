@@ -20,6 +20,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from odesdegap.evaluation.w2_rules import lost_fraction, uses_grid
 from odesdegap.settings import GridSettings, W2Settings
 
 # POT reads these when it is imported (ot/backend.py); a value set by the user wins.
@@ -34,8 +35,9 @@ ROLES = ("model", "data")
 
 
 @dataclass(frozen=True)
-class Grid:
-    """The 2-D histogram that W2 is computed on, in one of two conventions.
+class Grid(GridSettings):
+    """The 2-D histogram that W2 is computed on: the config's grid settings (one set of names,
+    `evaluation.grid_bins`, `box_half_width`, `grid_convention`) with what they mean.
 
     - ``nodes`` (the paper's, from the authors' code): bins x bins nodes at
       linspace(-h, h, bins), spacing 2h/(bins - 1), nodes on the box boundary; each sample goes
@@ -46,26 +48,21 @@ class Grid:
       out-of-box samples are dropped for every role.
     """
 
-    bins: int
-    half_width: float
-    convention: str
-
     def __post_init__(self):
-        if self.convention not in GRID_CONVENTIONS:
-            raise ValueError(f"grid convention {self.convention!r}: expected one of "
+        if self.grid_convention not in GRID_CONVENTIONS:
+            raise ValueError(f"grid convention {self.grid_convention!r}: expected one of "
                              f"{', '.join(GRID_CONVENTIONS)}")
 
     @classmethod
     def from_settings(cls, evaluation: GridSettings) -> Grid:
-        """The grid of the config's `evaluation` section (its grid_bins, box_half_width and
-        grid_convention)."""
+        """The grid of the config's `evaluation` section (or of any GridSettings)."""
         return cls(evaluation.grid_bins, evaluation.box_half_width, evaluation.grid_convention)
 
     @property
     def axis(self) -> np.ndarray:
         """Coordinates of the support along one axis: node positions or cell centres."""
-        h, n = self.half_width, self.bins
-        if self.convention == "nodes":
+        h, n = self.box_half_width, self.grid_bins
+        if self.grid_convention == "nodes":
             return np.linspace(-h, h, n)
         edges = np.linspace(-h, h, n + 1)
         return 0.5 * (edges[:-1] + edges[1:])
@@ -83,12 +80,12 @@ class Grid:
         if role not in ROLES:
             raise ValueError(f"sample role {role!r}: expected one of {', '.join(ROLES)}")
         finite = np.isfinite(samples).all(axis=1)
-        if self.convention == "nodes" and role == "data":
+        if self.grid_convention == "nodes" and role == "data":
             return finite
         magnitude = np.abs(np.where(finite[:, None], samples, 0.0))
-        if self.convention == "nodes":  # the authors drop |x_i| >= h
-            return finite & (magnitude < self.half_width).all(axis=1)
-        return finite & (magnitude <= self.half_width).all(axis=1)
+        if self.grid_convention == "nodes":  # the authors drop |x_i| >= h
+            return finite & (magnitude < self.box_half_width).all(axis=1)
+        return finite & (magnitude <= self.box_half_width).all(axis=1)
 
     def histogram(self, samples: np.ndarray, role: str) -> tuple[np.ndarray | None, dict]:
         """Normalised weights on `support` of the kept samples (None if none is kept), and
@@ -96,14 +93,15 @@ class Grid:
         finite = np.isfinite(samples).all(axis=1)
         kept = self.kept(samples, role)
         points = samples[kept].astype(np.float64)
-        if self.convention == "nodes":
-            spacing = 2 * self.half_width / (self.bins - 1)
-            index = np.floor((points + self.half_width) / spacing + 0.5).astype(np.int64)
+        if self.grid_convention == "nodes":
+            spacing = 2 * self.box_half_width / (self.grid_bins - 1)
+            index = np.floor((points + self.box_half_width) / spacing + 0.5).astype(np.int64)
         else:
-            spacing = 2 * self.half_width / self.bins
-            index = np.floor((points + self.half_width) / spacing).astype(np.int64)
-        index = np.clip(index, 0, self.bins - 1)  # snapped data, and x = +h for cells
-        counts = np.bincount(index[:, 1] * self.bins + index[:, 0], minlength=self.bins**2)
+            spacing = 2 * self.box_half_width / self.grid_bins
+            index = np.floor((points + self.box_half_width) / spacing).astype(np.int64)
+        bins = self.grid_bins
+        index = np.clip(index, 0, bins - 1)  # snapped data, and x = +h for cells
+        counts = np.bincount(index[:, 1] * bins + index[:, 0], minlength=bins**2)
         dropped = {"n_nonfinite": int((~finite).sum()), "n_outside": int((finite & ~kept).sum())}
         total = counts.sum()
         return (counts / total if total else None), dropped
@@ -148,6 +146,73 @@ def grid_w2sq(samples_a: np.ndarray, role_a: str, samples_b: np.ndarray, role_b:
     weights_a, _ = grid.histogram(samples_a, role_a)
     weights_b, _ = grid.histogram(samples_b, role_b)
     return w2sq_between_histograms(weights_a, weights_b, grid.support)
+
+
+# --- the measurement: W2^2 as a run measures it ---------------------------------------------
+
+
+@dataclass(frozen=True)
+class SampleSet:
+    """A sample set prepared for W2: its points and role, and in 2-D its histogram on the grid
+    (None if nothing is kept) and the counts of what the grid dropped."""
+
+    points: np.ndarray
+    role: str
+    weights: np.ndarray | None
+    n_outside: int
+    n_nonfinite: int
+
+
+class W2Measure:
+    """W2^2 between sample sets of dimension `dim` exactly as a run measures it (its
+    `evaluation` settings): on the grid with its convention, or, where the grid does not
+    apply, exact OT between seeded subsamples. Every distance of the workflow (a sampler's,
+    the noise floor's, an NFE sweep's) goes through this class, so the choice, the lost
+    fraction and the histograms are made one way. Prepare each set once (`prepare`: in 2-D it
+    bins the set, also for the counts when the distance itself is subsampled), then measure
+    pairs of prepared sets. Grid settings alone (the NFE sweeps, which are 2-D only) measure
+    on the grid."""
+
+    def __init__(self, evaluation: GridSettings, dim: int):
+        if not isinstance(evaluation, W2Settings) and dim != 2:
+            raise ValueError(f"grid settings alone measure 2-D sets on the grid, not {dim}-D")
+        self.evaluation = evaluation
+        self.dim = dim
+        self.on_grid = uses_grid(evaluation, dim) if isinstance(evaluation, W2Settings) else True
+        self.grid = Grid.from_settings(evaluation) if dim == 2 else None
+
+    @property
+    def method(self) -> str:
+        return "grid" if self.on_grid else "subsample"
+
+    @property
+    def label(self) -> str:
+        """What produces the values, in words for tables (w2_convention_label)."""
+        return w2_convention_label(self.evaluation, self.on_grid)
+
+    def prepare(self, points: np.ndarray, role: str) -> SampleSet:
+        if self.grid is None:
+            nonfinite = int((~np.isfinite(points).all(axis=1)).sum())
+            return SampleSet(points, role, None, 0, nonfinite)
+        weights, dropped = self.grid.histogram(points, role)
+        return SampleSet(points, role, weights, dropped["n_outside"], dropped["n_nonfinite"])
+
+    def w2sq(self, a: SampleSet, b: SampleSet) -> float:
+        if self.on_grid:
+            return w2sq_between_histograms(a.weights, b.weights, self.grid.support)
+        return exact_w2sq_subsample(a.points, b.points, self.evaluation.w2_subsample_points,
+                                    self.evaluation.seed)
+
+    def lost_fraction(self, prepared: SampleSet) -> float:
+        return lost_fraction(prepared.n_outside, prepared.n_nonfinite, len(prepared.points),
+                             self.on_grid)
+
+    def kept_points(self, prepared: SampleSet) -> np.ndarray:
+        """The points the grid keeps (2-D; all points above): the sliced cross-check sees
+        what the grid sees, without the binning."""
+        if self.grid is None:
+            return prepared.points
+        return prepared.points[self.grid.kept(prepared.points, prepared.role)]
 
 
 def w2_convention_label(evaluation: W2Settings, on_grid: bool) -> str:

@@ -3,10 +3,10 @@
 Two independent sets of n points from one distribution do not sit at W2^2 = 0: binning and
 finite n leave a floor that shrinks with n. A model's distance within a small factor of that
 floor cannot be told apart from a perfect sampler. The floor of a run is measured at the run's
-own sample size (`sampling.n_samples`), with the same W2 method, grid and grid convention as the
-run's distances (`w2sq`, which evaluate.py uses too), on fresh held-out sets drawn from the data
-set's generator with seeds of their own (`seeds.floor_seeds`), independent of the training and
-reference sets:
+own sample size (`sampling.n_samples`), measured as the run's distances are (with
+distances.W2Measure: the same W2 method, grid and grid convention), on fresh held-out sets drawn
+from the data set's generator with seeds of their own (`seeds.floor_seeds`), independent of the
+training and reference sets:
 
 - `w2sq_floor`: between two such sets, both in the model role (the floor of ODE–SDE);
 - `w2sq_floor_data`: between one such set (model role) and the run's held-out reference (data
@@ -27,32 +27,6 @@ from odesdegap.evaluation import distances
 from odesdegap.settings import W2Settings
 
 
-def uses_grid(evaluation: W2Settings, dim: int) -> bool:
-    """Whether W2^2 is computed on the 2-D grid (else exact OT between subsamples)."""
-    return evaluation.w2_method == "grid" or (evaluation.w2_method == "auto" and dim == 2)
-
-
-def w2sq(samples_a: np.ndarray, role_a: str, samples_b: np.ndarray, role_b: str,
-         evaluation: W2Settings) -> float:
-    """W2^2 between two sample sets exactly as a run measures it: on the grid with the
-    configured convention (roles "model" or "data"), or, where the grid does not apply, exact
-    OT between seeded subsamples."""
-    if uses_grid(evaluation, samples_a.shape[1]):
-        grid = distances.Grid.from_settings(evaluation)
-        return distances.grid_w2sq(samples_a, role_a, samples_b, role_b, grid)
-    return distances.exact_w2sq_subsample(samples_a, samples_b, evaluation.w2_subsample_points,
-                                        evaluation.seed)
-
-
-def lost_fraction(samples: np.ndarray, evaluation: W2Settings) -> float:
-    """Fraction of a set the W2 metric cannot use in the model role: outside the grid or
-    non-finite (non-finite only off the grid)."""
-    if not uses_grid(evaluation, samples.shape[1]):
-        return float((~np.isfinite(samples).all(axis=1)).mean())
-    _, dropped = distances.Grid.from_settings(evaluation).histogram(samples, "model")
-    return (dropped["n_outside"] + dropped["n_nonfinite"]) / len(samples)
-
-
 def noise_floor(name: str, n_samples: int, reference: np.ndarray, evaluation: W2Settings,
                 base_seed: int) -> dict:
     """The floor record of one data set at sample size `n_samples` (see the module's text)."""
@@ -63,16 +37,17 @@ def noise_floor(name: str, n_samples: int, reference: np.ndarray, evaluation: W2
                                   "held-out points"}
     floor_seeds = seeds.floor_seeds(name, base_seed)
     first, second = (datasets.sample_dataset(name, n_samples, seed) for seed in floor_seeds)
-    on_grid = uses_grid(evaluation, first.shape[1])
+    measure = distances.W2Measure(evaluation, first.shape[1])
+    first, second = measure.prepare(first, "model"), measure.prepare(second, "model")
     return {
         **record,
         "n_floor_points": n_samples,
-        "w2_method": "grid" if on_grid else "subsample",
-        "w2_convention": distances.w2_convention_label(evaluation, on_grid),
+        "w2_method": measure.method,
+        "w2_convention": measure.label,
         "floor_seeds": list(floor_seeds),
-        "w2sq_floor": w2sq(first, "model", second, "model", evaluation),
-        "w2sq_floor_data": w2sq(first, "model", reference, "data", evaluation),
-        "lost_fraction_floor": lost_fraction(first, evaluation),
+        "w2sq_floor": measure.w2sq(first, second),
+        "w2sq_floor_data": measure.w2sq(first, measure.prepare(reference, "data")),
+        "lost_fraction_floor": measure.lost_fraction(first),
     }
 
 

@@ -56,19 +56,19 @@ def evaluate_model(*, dataset: str, fp_weight: float, seed: int, reference: np.n
     # and, if asked for, the NLL.
     progress = tqdm(total=2 + 1 + (evaluation.nll.points > 0), desc="evaluation",
                     unit="metric", file=sys.stderr, mininterval=1.0)
-    on_grid = noise_floor.uses_grid(evaluation, dim)  # the rule the noise floor follows too
+    measure = distances.W2Measure(evaluation, dim)  # as the samplers' and the floor's
     result = {
         "dataset": dataset,
-        "w2_method": "grid" if on_grid else "subsample",
-        "w2_convention": distances.w2_convention_label(evaluation, on_grid),
+        "w2_method": measure.method,
+        "w2_convention": measure.label,
         "fp_weight": fp_weight,
         "seed": seed,
         "dim": dim,
     }
     if dim == 2:
-        _, dropped = distances.Grid.from_settings(evaluation).histogram(reference, "data")
-        result[f"n_outside_{DATA}"] = dropped["n_outside"]
-        result[f"n_nonfinite_{DATA}"] = dropped["n_nonfinite"]
+        prepared = measure.prepare(reference, "data")
+        result[f"n_outside_{DATA}"] = prepared.n_outside
+        result[f"n_nonfinite_{DATA}"] = prepared.n_nonfinite
 
     model.to(device).eval()
     for prefix, fraction in RESIDUAL_SETS:

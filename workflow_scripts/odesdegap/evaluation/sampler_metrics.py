@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from odesdegap.evaluation import distances, noise_floor
+from odesdegap.evaluation import distances
 from odesdegap.settings import SamplerEvaluationSettings
 
 # The role of held-out data on the grid (distances.Grid: out-of-box model samples are dropped,
@@ -38,18 +38,29 @@ def evaluate_sampler(name: str, drawn: dict, *, data: np.ndarray,
     sample count and what the grid dropped. Each pair is computed exactly as before the axis
     (same order of arguments, seeds and grid), so the default config's numbers are unchanged."""
     dim = data.shape[1]
-    on_grid = noise_floor.uses_grid(evaluation, dim)
+    measure = distances.W2Measure(evaluation, dim)
     sets = {name: drawn["samples"]}
     if reference_name is not None:
         sets[reference_name] = reference["samples"]
     sets[DATA] = data
+    prepared = {key: measure.prepare(samples, role(key)) for key, samples in sets.items()}
     result = {f"nfe_{name}": int(drawn["nfe"]),
               f"sample_seconds_{name}": float(drawn["wall_time_s"])}
-    pairs = [(name, other) for other in sets if other != name]
-    result.update(_w2_distances(sets, pairs, evaluation, on_grid, counted=(name,)))
+    if dim == 2:  # what the grid dropped (off the grid only the non-finite count, below)
+        result[f"n_outside_{name}"] = prepared[name].n_outside
+        result[f"n_nonfinite_{name}"] = prepared[name].n_nonfinite
+    for other in sets:
+        if other == name:
+            continue
+        result[f"w2sq_{name}_{other}"] = measure.w2sq(prepared[name], prepared[other])
+        # The cross-check sees the same points as the grid (a few far-away, diverged samples
+        # would otherwise dominate it), without the binning.
+        result[f"sliced_w2sq_{name}_{other}"] = distances.sliced_w2sq(
+            measure.kept_points(prepared[name]), measure.kept_points(prepared[other]),
+            evaluation.sliced_projections, evaluation.seed, evaluation.sliced_max_points)
     result[f"n_samples_{name}"] = len(sets[name])
     if dim != 2:
-        result[f"n_nonfinite_{name}"] = int((~np.isfinite(sets[name]).all(axis=1)).sum())
+        result[f"n_nonfinite_{name}"] = prepared[name].n_nonfinite
     return result
 
 
@@ -65,33 +76,3 @@ def join_metrics(model_record: dict, sampler_records: dict[str, dict]) -> dict:
         row.update(record)
     row.update({k: v for k, v in model_record.items() if k not in row})
     return row
-
-
-def _w2_distances(sample_sets: dict, pairs, evaluation: SamplerEvaluationSettings, on_grid: bool,
-                  counted=()) -> dict:
-    """W2^2 and sliced W2^2 of each pair (a, b) of sample sets, and (in 2-D) what the grid
-    dropped of the sets named in `counted`."""
-    dim = sample_sets[DATA].shape[1]
-    grid = distances.Grid.from_settings(evaluation)
-    result, histograms = {}, {}
-    if dim == 2:
-        for name, samples in sample_sets.items():
-            histograms[name], dropped = grid.histogram(samples, role(name))
-            if name in counted:
-                result[f"n_outside_{name}"] = dropped["n_outside"]
-                result[f"n_nonfinite_{name}"] = dropped["n_nonfinite"]
-    for a, b in pairs:
-        if on_grid:
-            w2sq = distances.w2sq_between_histograms(histograms[a], histograms[b], grid.support)
-        else:  # exact OT between seeded subsamples: any dimension
-            w2sq = distances.exact_w2sq_subsample(sample_sets[a], sample_sets[b],
-                                                evaluation.w2_subsample_points, evaluation.seed)
-        result[f"w2sq_{a}_{b}"] = w2sq
-        # The cross-check sees the same points as the grid (a few far-away, diverged samples
-        # would otherwise dominate it), without the binning.
-        kept_a, kept_b = ((sample_sets[n][grid.kept(sample_sets[n], role(n))] if dim == 2
-                           else sample_sets[n]) for n in (a, b))
-        result[f"sliced_w2sq_{a}_{b}"] = distances.sliced_w2sq(
-            kept_a, kept_b, evaluation.sliced_projections, evaluation.seed,
-            evaluation.sliced_max_points)
-    return result

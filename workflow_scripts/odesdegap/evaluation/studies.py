@@ -21,7 +21,7 @@ import torch
 
 from odesdegap.data.datasets import EXACT_GAUSSIAN
 from odesdegap.diffusion.samplers import sample
-from odesdegap.evaluation.distances import Grid, w2sq_between_histograms
+from odesdegap.evaluation.distances import Grid, W2Measure, w2sq_between_histograms
 from odesdegap.settings import EngineSettings, SamplerSettings, SamplingSettings
 
 
@@ -51,7 +51,7 @@ def exact_lane_floor(n: int, seed: int, grid: Grid) -> float:
 # The columns of an NFE sweep's rows (rule nfe_sweep, results/studies/nfe/{run}/{sampler}.csv),
 # after the run's identity (dataset, fp_weight, seed) and the sampler's name and solver.
 NFE_SWEEP_COLUMNS = ("nfe_budget", "nfe", "w2sq_data", "w2sq_reference", "lost_fraction",
-                     "sample_seconds")
+                     "n_nonfinite", "sample_seconds")
 
 
 def nfe_sweep(name: str, spec: SamplerSettings, model, process, dim: int,
@@ -64,22 +64,24 @@ def nfe_sweep(name: str, spec: SamplerSettings, model, process, dim: int,
     `reference` (NaN without one: the exact lane), with the fraction of samples the grid could
     not use. One row per budget (NFE_SWEEP_COLUMNS): `nfe` is the evaluations counted, which an
     adaptive solver decides."""
-    data_weights = grid.histogram(data, "data")[0]
-    reference_weights = None if reference is None else grid.histogram(reference, "model")[0]
+    measure = W2Measure(grid, 2)
+    data_set = measure.prepare(data, "data")
+    reference_set = None if reference is None else measure.prepare(reference, "model")
     rows = []
     for budget in spec.nfe:
         result = sample(spec, model, process, dim, settings, seed, device, engine=engine,
                         nfe=budget)
-        weights, dropped = grid.histogram(result["samples"], "model")
+        drawn = measure.prepare(result["samples"], "model")
         rows.append({
             "sampler": name,
             "solver": spec.solver,
             "nfe_budget": budget,
             "nfe": result["nfe"],
-            "w2sq_data": w2sq_between_histograms(weights, data_weights, grid.support),
-            "w2sq_reference": w2sq_between_histograms(weights, reference_weights, grid.support),
-            "lost_fraction": (dropped["n_outside"] + dropped["n_nonfinite"])
-            / len(result["samples"]),
+            "w2sq_data": measure.w2sq(drawn, data_set),
+            "w2sq_reference": (float("nan") if reference_set is None
+                               else measure.w2sq(drawn, reference_set)),
+            "lost_fraction": measure.lost_fraction(drawn),
+            "n_nonfinite": drawn.n_nonfinite,
             "sample_seconds": result["wall_time_s"],
         })
     return rows

@@ -14,8 +14,10 @@ is (dataset, sampler, solver, fp_weight, nfe_budget), its value the mean over se
 cells make no claim, in either direction:
   * NaN W2^2 (a sampler that diverged and lost every sample) in any seed makes the cell's mean
     NaN: the model cannot beat, be beaten at, or converge at that budget (listed as diverged);
-  * a cell that lost more samples than LOST_TOLERANCE (worst seed; off the grid or non-finite)
-    is scored on what remains, which flatters it: it is treated like a diverged one;
+  * a cell that loses samples in some seed, by the tables' rule (tables.loses: any non-finite
+    sample, or more off the grid than LOST_TOLERANCE), is scored on what remains, which flatters
+    it: it is treated like a diverged one (rows without `n_nonfinite`, written before it was
+    recorded, are read by their lost fraction alone);
   * no w = 0 model (or a single weight) leaves nothing to compare: `beats` and `survival` are
     empty and `note` says why; a budget at which w = 0 was not measured is not compared;
   * a missing floor (NaN, image data) allows no claim: nothing beats, nothing converges.
@@ -29,7 +31,7 @@ import numpy as np
 import pandas as pd
 
 from odesdegap.data.datasets import EXACT_LANE
-from odesdegap.reporting.tables import LOST_TOLERANCE, NEAR_FLOOR_FACTOR, loses_samples
+from odesdegap.reporting.tables import LOST_TOLERANCE, NEAR_FLOOR_FACTOR, loses, loses_samples
 
 ROW_COLUMNS = ["dataset", "fp_weight", "seed", "sampler", "solver", "nfe_budget", "nfe",
                "w2sq_data", "w2sq_reference", "lost_fraction", "w2sq_floor", "w2sq_floor_data",
@@ -109,16 +111,15 @@ def _exact_lane(rows: pd.DataFrame) -> list[dict]:
 
 
 def _cells(rows: pd.DataFrame) -> pd.DataFrame:
-    """Seed means per cell. NaN W2^2 in any seed -> NaN mean (skipna off); `lost`: the worst
-    seed lost more than LOST_TOLERANCE (or more than NEAR_FLOOR_FACTOR times the data's own loss
-    where `lost_fraction_floor` is given), as tables.loses_samples rules; `n_samples`: the
-    smallest over seeds."""
+    """Seed means per cell. NaN W2^2 in any seed -> NaN mean (skipna off); `lost`: some seed
+    loses samples by tables.loses (the data's own loss, `lost_fraction_floor`, where given);
+    `n_samples`: the smallest over seeds."""
     rows = rows.assign(nfe_budget=rows.nfe_budget.astype(int),
                        fp_weight=rows.fp_weight.astype(float))
     lost = rows.get("lost_fraction", pd.Series(0.0, index=rows.index)).fillna(0.0)
     floor = rows.get("lost_fraction_floor", pd.Series(0.0, index=rows.index)).fillna(0.0)
-    rows = rows.assign(lost=lost > np.maximum(NEAR_FLOOR_FACTOR * floor, LOST_TOLERANCE),
-                       lost_fraction=lost)
+    nonfinite = rows.get("n_nonfinite", pd.Series(0, index=rows.index)).fillna(0)
+    rows = rows.assign(lost=loses(lost, nonfinite, floor), lost_fraction=lost)
     if "nfe" not in rows:
         rows = rows.assign(nfe=np.nan)
     grouped = rows.groupby(CELL, sort=True)

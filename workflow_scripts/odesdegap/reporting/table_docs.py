@@ -70,6 +70,8 @@ EXACT = {
     "w2sq_reference": "W2^2 between this budget's samples and the reference sampler's samples "
                       "(empty on the exact lane, which has no reference sampler)",
     "lost_fraction": "fraction of this budget's samples that is non-finite or off the grid",
+    "n_nonfinite": "how many of this budget's samples are non-finite (any makes the cell lose "
+                   "samples in the findings)",
     "sample_seconds": "wall time of drawing this budget's samples (s)",
     "rule": "Snakemake rule",
     "job": "the job: rule and wildcards",

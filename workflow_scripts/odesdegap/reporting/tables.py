@@ -17,6 +17,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
+from odesdegap.evaluation import w2_rules
 from odesdegap.io import artifacts
 
 KEY_COLUMNS = ["dataset", "fp_weight", "seed"]
@@ -94,26 +95,34 @@ def near_floor(values, floors, factor: float = NEAR_FLOOR_FACTOR) -> np.ndarray:
 
 
 def lost_fraction(frame: pd.DataFrame, sampler: str) -> pd.Series:
-    """Fraction of a sampler's samples that the W2 metric could not use: outside the grid's box
-    or non-finite. Zero where the run recorded no such counts."""
-    lost = sum(frame[column].fillna(0) for column in
-               (f"n_outside_{sampler}", f"n_nonfinite_{sampler}") if column in frame)
+    """Fraction of a sampler's samples that the W2 metric could not use (w2_rules.lost_fraction,
+    from the run's counts: non-finite, and on the grid outside its box). Zero where the run
+    recorded no such counts."""
     total = frame.get(f"n_samples_{sampler}")
-    if total is None or isinstance(lost, int):
+    outside, nonfinite = f"n_outside_{sampler}", f"n_nonfinite_{sampler}"
+    if total is None or (outside not in frame and nonfinite not in frame):
         return pd.Series(0.0, index=frame.index)
-    return lost / total
+    zero = pd.Series(0, index=frame.index)
+    on_grid = frame["w2_method"].eq("grid") if "w2_method" in frame else True
+    return w2_rules.lost_fraction(frame.get(outside, zero).fillna(0),
+                                  frame.get(nonfinite, zero).fillna(0), total, on_grid)
+
+
+def loses(lost, nonfinite, lost_floor) -> pd.Series:
+    """The rule for a sampler that loses samples, for the tables and the NFE findings alike:
+    any non-finite sample, or a lost fraction (`lost`) above both NEAR_FLOOR_FACTOR times what
+    a held-out data set of the same size loses (`lost_floor`; 0 where unknown) and
+    LOST_TOLERANCE. Its W2^2 is measured on what remains and flatters it."""
+    return (nonfinite > 0) | (lost > np.maximum(NEAR_FLOOR_FACTOR * lost_floor, LOST_TOLERANCE))
 
 
 def loses_samples(frame: pd.DataFrame, sampler: str) -> pd.Series:
-    """True where a sampler produced any non-finite sample, or lost more of its samples off the
-    grid than both NEAR_FLOOR_FACTOR times what a held-out data set of the same size loses
-    (`lost_fraction_floor`; 0 where unknown) and LOST_TOLERANCE. Its W2^2 is measured on what
-    remains and flatters it."""
+    """`loses` for each run of a sampler."""
     column = f"lost_fraction_{sampler}"
     lost = frame[column] if column in frame else lost_fraction(frame, sampler)
     floor = frame["lost_fraction_floor"].fillna(0) if "lost_fraction_floor" in frame else 0.0
     nonfinite = frame.get(f"n_nonfinite_{sampler}", pd.Series(0, index=frame.index)).fillna(0)
-    return (nonfinite > 0) | (lost > np.maximum(NEAR_FLOOR_FACTOR * floor, LOST_TOLERANCE))
+    return loses(lost, nonfinite, floor)
 
 
 def flag_runs(frame: pd.DataFrame) -> pd.DataFrame:
