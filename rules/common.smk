@@ -7,13 +7,17 @@ import sys
 
 from odesdegap import cluster, seeds
 from odesdegap.config import format_weight
-from odesdegap.data.datasets import dimension, image_shape
+from odesdegap.data.datasets import EXACT_LANE, data_scale, dimension, image_shape
+from odesdegap.diffusion.processes import build_process
+from odesdegap.diffusion.samplers import with_noise_range
 from odesdegap.data.images import TORCHVISION_DATASETS
 from odesdegap.models import model_settings
 
 # The configured samplers, by name (samplers.<name>): the `sampler` wildcard takes these only.
 SAMPLERS = config["samplers"]
 REFERENCE_SAMPLER = config["reference_sampler"]
+# The forward process, for the fast solvers' noise range (sampler_entry).
+PROCESS = build_process(config["process"])
 # A sampler whose `nfe` is a list is an NFE sweep: it writes rows (rule nfe_sweep), not samples.
 SWEEP_SAMPLERS = [
     name for name, entry in SAMPLERS.items() if isinstance(entry["nfe"], list)
@@ -171,8 +175,12 @@ def initial_weights(wildcards):
 
 
 def sampler_entry(wildcards):
-    """The config entry samplers.<name> of the job's sampler."""
-    return configured(SAMPLERS, wildcards, "sampler", "samplers")
+    """The config entry samplers.<name> of the job's sampler, a fast solver's noise range
+    resolved for the job's data set (the exact lane's where the job has none): null becomes
+    the level of EDM's rule, 160 times the data's scale (samplers.with_noise_range)."""
+    entry = configured(SAMPLERS, wildcards, "sampler", "samplers")
+    dataset = getattr(wildcards, "dataset", EXACT_LANE)
+    return with_noise_range(entry, data_scale(dataset), PROCESS)
 
 
 def sampling_settings_of(entry):

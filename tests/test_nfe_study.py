@@ -132,6 +132,14 @@ def test_one_non_finite_sample_makes_a_cell_lossy_as_in_the_tables():
     assert older[1.0]["nfe_within_floor"] == 20
 
 
+def test_each_group_states_where_its_grid_starts():
+    found = nfe_findings(study_rows(CURVES).assign(sigma_max=277.2), None)
+    assert group_of(found)["sigma_max"] == 277.2
+    assert "checkerboard, heun; one seed (0): a single draw, no seed-to-seed spread; its grid " \
+           "starts at sigma~ = 277.2" in nfe_findings_markdown(found)
+    assert group_of(nfe_findings(study_rows(CURVES), None))["sigma_max"] is None
+
+
 def test_seeds_are_averaged():
     second = {w: [v + 0.01 for v in vs] for w, vs in CURVES.items()}
     second[0.0] = [0.20, 0.10, 0.075, 0.05, 0.05]  # w0 at NFE 20: mean 0.065 over the seeds
@@ -223,6 +231,27 @@ def test_figure_has_a_panel_per_dataset_and_sampler_and_a_line_per_weight():
             assert floor.get_ydata()[0] == pytest.approx(expected)
         legend = [text.get_text() for text in figure.legends[0].texts]
         assert legend == ["w = 0", "w = 0.1", "w = 1", "w = 10", FLOOR_LABEL]
+    finally:
+        import matplotlib.pyplot as plt
+
+        plt.close(figure)
+
+
+def test_figure_draws_each_weight_s_ode_level_dotted_and_shares_y_along_a_row():
+    from odesdegap.reporting.nfe_figure import nfe_figure
+
+    rows = pd.concat([study_rows(CURVES), study_rows(CURVES, sampler="dpmpp_2m")])
+    levels = {0.0: 0.10, 0.1: 0.099, 1.0: 0.05, 10.0: 0.07}
+    figure = nfe_figure(rows, reference(levels, levels))
+    try:
+        heun, dpmpp_2m = sorted(figure.axes, key=lambda ax: ax.get_title())[::-1]
+        assert heun.get_shared_y_axes().joined(heun, dpmpp_2m)
+        for ax in figure.axes:
+            dotted = [line for line in ax.get_lines() if line.get_linestyle() == ":"]
+            assert sorted(line.get_ydata()[0] for line in dotted) == sorted(levels.values())
+            assert {line.get_label() for line in dotted} == {"ode sampler, 890 NFE (dotted)"}
+        legend = [text.get_text() for text in figure.legends[0].texts]
+        assert legend[-1] == "ode sampler, 890 NFE (dotted)"
     finally:
         import matplotlib.pyplot as plt
 

@@ -7,14 +7,20 @@ errors are closed-form (studies.exact_lane_solver_w2sq: the solvers are affine t
 output law is Gaussian), so no sampling noise enters; the binned check is marked slow. The
 floor is the default config's: two 40,000-point draws of the exact lane's data."""
 
+import numpy as np
 import pytest
 import torch
 
-from odesdegap.data.datasets import EXACT_GAUSSIAN
-from odesdegap.diffusion.edm import EDMView, edm_sigma_max
+from odesdegap.config import ConfigError, checked, fill_defaults
+from odesdegap.data.datasets import EXACT_GAUSSIAN, EXACT_LANE, data_scale, sample_dataset
+from odesdegap.diffusion.edm import EDMView, edm_sigma_max, resolve_sigma_max
 from odesdegap.diffusion.fast_solvers import solve
-from odesdegap.diffusion.processes import OrnsteinUhlenbeck, VarianceExploding
-from odesdegap.diffusion.samplers import sample, sampler
+from odesdegap.diffusion.processes import (
+    OrnsteinUhlenbeck,
+    VarianceExploding,
+    VariancePreserving,
+)
+from odesdegap.diffusion.samplers import sample, sampler, with_noise_range
 from odesdegap.engine import REFERENCE
 from odesdegap.evaluation.distances import Grid
 from odesdegap.evaluation.studies import (
@@ -57,6 +63,35 @@ def test_the_grid_starts_at_sigma_max_and_the_default_is_today_s():
         assert torch.all(levels[1:] < levels[:-1])
     assert abs(view.sigma_max - 15575.06) < 0.01
     assert abs(float(view.sigma_of_t(view.start_time(RECOMMENDED))) - RECOMMENDED) < 1e-9
+
+
+def test_the_default_range_is_edm_s_rule_for_the_data_s_scale():
+    """null: 160 x the data's scale (80 on the exact lane), held to sigma~(t_max); "t_max" is
+    the whole range (None to the solvers); a number is itself. The rules resolve each fast
+    solver's entry so (samplers.with_noise_range); the paper's samplers are left as they are."""
+    assert data_scale(EXACT_LANE) == 0.5 and resolve_sigma_max(None, 0.5, PROCESS) == 80
+    assert resolve_sigma_max("t_max", 0.5, PROCESS) is None
+    assert resolve_sigma_max(50, 0.5, PROCESS) == 50.0
+    vp = VariancePreserving()
+    assert resolve_sigma_max(None, 1e3, vp) == EDMView(vp).sigma_max  # the rule passes the top
+    points = sample_dataset("checkerboard", 200_000, 0).astype(float)
+    assert data_scale("checkerboard") == np.sqrt(points.var(axis=0).mean())
+    assert abs(data_scale("checkerboard") - 6 / 12**0.5) < 0.01  # 6 x the unit square's spread
+    fast = sampler("ode", "heun", grid="edm", nfe=20).as_dict()
+    assert with_noise_range(fast, 0.5, PROCESS)["sigma_max"] == 80
+    paper = sampler("ode", "euler").as_dict()
+    assert with_noise_range(paper, 0.5, PROCESS) == paper
+
+
+def test_the_config_takes_a_level_null_or_t_max_and_names_anything_else():
+    base = {"datasets": ["mixture"], "fp_weights": [0.0], "seeds": [0]}
+    heun = {"dynamics": "ode", "solver": "heun", "grid": "edm", "nfe": 20}
+    paper = fill_defaults(base)["samplers"]
+    for level in (None, "t_max", 80.0):
+        config = checked({**base, "samplers": {**paper, "heun": {**heun, "sigma_max": level}}})
+        assert config["samplers"]["heun"]["sigma_max"] == level
+    with pytest.raises(ConfigError, match="samplers.heun.sigma_max' has value 'full'"):
+        checked({**base, "samplers": {**paper, "heun": {**heun, "sigma_max": "full"}}})
 
 
 def test_a_sigma_max_outside_the_process_s_range_is_refused():

@@ -26,6 +26,7 @@ import torch
 import yaml
 
 from chromium import Chromium, chromium_or_skip
+from odesdegap.data.datasets import data_scale
 from workflow_runs import (
     REPO,
     SMOKE,
@@ -412,6 +413,13 @@ def test_an_nfe_sweep_runs_to_its_findings_and_figure(smoke_run, tmp_path):
     # the exact lane: no FP weight and no reference sampler, its own floor
     assert exact.fp_weight.isna().all() and exact.w2sq_reference.isna().all()
     assert (exact.w2sq_floor_data > 0).all() and np.isfinite(exact.w2sq_data).all()
+    # the fast solvers start at EDM's rule for each data set (80 on the exact lane); RK4 on
+    # grid sampling at t_max
+    rows = pd.concat([study, exact])
+    fast = rows[rows.sampler != "rk4_steps"]
+    assert np.allclose(fast.sigma_max, 160 * fast.dataset.map(data_scale), rtol=1e-12)
+    assert (exact[exact.sampler != "rk4_steps"].sigma_max == 80).all()
+    assert rows[rows.sampler == "rk4_steps"].sigma_max.isna().all()
     found = json.loads((tables / "nfe_findings.json").read_text())
     assert {(g["dataset"], g["sampler"]) for g in found["groups"]} == {
         (d, s) for d in ("mixture", "checkerboard") for s in ("heun", "sde2m", "rk4_steps")}

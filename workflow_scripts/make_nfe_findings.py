@@ -13,11 +13,12 @@ from odesdegap.reporting.nfe_findings import nfe_findings, nfe_findings_markdown
 
 sm, _ = runtime.job(snakemake, computes=False)  # noqa: F821 (injected by Snakemake)
 rows = pd.read_csv(sm.input.table)
-found = nfe_findings(rows, pd.read_csv(sm.input.metrics))
+metrics = pd.read_csv(sm.input.metrics)
+found = nfe_findings(rows, metrics)
 with artifacts.atomic_path(sm.output.json) as tmp:
     tmp.write_text(json.dumps(found, indent=2) + "\n")
 markdown = nfe_findings_markdown(found)
 with artifacts.atomic_path(sm.output.markdown) as tmp:
     tmp.write_text(markdown)
-figures.save(nfe_figure(rows), sm.output.figure, sm.output.pdf)
+figures.save(nfe_figure(rows, metrics), sm.output.figure, sm.output.pdf)
 print(markdown)

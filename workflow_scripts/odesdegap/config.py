@@ -66,6 +66,13 @@ def _expected(error: jsonschema.ValidationError) -> str:
             choices += [repr(v) for v in option.get("enum", [])]
             if "pattern" in option:
                 choices.append(f"a name matching {option['pattern']}")
+            if option.get("type") == "null":
+                choices.append("null")
+            elif option.get("type") == "number":
+                bound = ("exclusiveMinimum", ">") if "exclusiveMinimum" in option else (
+                    "minimum", ">=")
+                choices.append(f"a number {bound[1]} {option[bound[0]]}" if bound[0] in option
+                               else "a number")
         return "one of " + ", ".join(choices)
     if rule == "pattern":
         return f"a name matching {value}"

@@ -31,8 +31,12 @@ def _value(value) -> str:
 
 
 def _allowed(node: dict) -> str:
+    if "anyOf" in node:
+        return " or ".join(_allowed(option) for option in node["anyOf"])
     if "enum" in node:
         return ", ".join(_value(v) for v in node["enum"])
+    if "pattern" in node:
+        return f"a name matching `{node['pattern']}`"
     items = node.get("items", {})
     if "anyOf" in items or "enum" in items:
         return "list of: see meaning"

@@ -8,6 +8,7 @@ serve a dimension-scaling study, where the grid metric gives way to subsampled e
 
 from __future__ import annotations
 
+import functools
 import re
 from functools import partial
 
@@ -129,6 +130,26 @@ def sample_dataset(name: str, n: int, seed: int) -> np.ndarray:
     if name not in SAMPLERS:
         raise ValueError(f"unknown data set {name!r}; expected one of {sorted(SAMPLERS)}")
     return SAMPLERS[name](n, np.random.default_rng(seed)).astype(np.float32)
+
+
+# The draw that measures a point data set's scale (data_scale): large enough for three digits.
+SCALE_POINTS, SCALE_SEED = 200_000, 0
+# EDM's sigma_data for images in [-1, 1] (Karras et al. 2022): the image sets' scale.
+IMAGE_SCALE = 0.5
+
+
+@functools.cache
+def data_scale(name: str) -> float:
+    """The data's standard deviation, the scale EDM's sigma_data stands for: the root mean
+    square of its coordinates' standard deviations, measured on a seeded draw of SCALE_POINTS
+    points (the exact lane's is its law's; the image sets, in [-1, 1], take EDM's 0.5). The
+    fast solvers' noise range starts at 160 times this by default (edm.resolve_sigma_max)."""
+    if name == EXACT_LANE:
+        return float(EXACT_GAUSSIAN["std"])
+    if name in IMAGE_SHAPES:
+        return IMAGE_SCALE
+    points = sample_dataset(name, SCALE_POINTS, SCALE_SEED).astype(np.float64)
+    return float(np.sqrt(points.var(axis=0).mean()))
 
 
 def image_shape(name: str) -> tuple[int, int, int] | None:

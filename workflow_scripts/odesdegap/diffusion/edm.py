@@ -35,6 +35,24 @@ def edm_sigma_max(data_std: float) -> float:
     return EDM_SIGMA_MAX_PER_DATA_STD * data_std
 
 
+# The config value of samplers.<name>.sigma_max that starts a fast solver at t_max, the whole of
+# the process's noise range (the grids before the noise range was fitted to the data).
+FULL_RANGE = "t_max"
+
+
+def resolve_sigma_max(setting: float | str | None, data_std: float,
+                      process: ForwardProcess) -> float | None:
+    """The top of a fast solver's noise range from its setting (samplers.<name>.sigma_max):
+    null (the default) follows EDM's rule, edm_sigma_max(data_std), held to the process's range
+    (sigma~(t_max) where the rule would pass it); "t_max" is the whole range (None, what the
+    solvers read as sigma~(t_max)); a number is itself."""
+    if setting == FULL_RANGE:
+        return None
+    if setting is not None:
+        return float(setting)
+    return min(edm_sigma_max(data_std), EDMView(process).sigma_max)
+
+
 @dataclass(frozen=True)
 class EDMView:
     """A process seen through the EDM variables; `score_fn(x, t)` is the model's score in the

@@ -21,7 +21,7 @@ import torchsde
 from tqdm import tqdm
 
 from odesdegap import seeds
-from odesdegap.diffusion.edm import EDMView
+from odesdegap.diffusion.edm import FULL_RANGE, EDMView, resolve_sigma_max
 from odesdegap.diffusion.fast_solvers import FAST_SOLVERS, solve
 from odesdegap.diffusion.processes import ForwardProcess
 from odesdegap.engine import maybe_compiled, uses_forward_jet
@@ -49,6 +49,15 @@ def sampler(dynamics: str, solver: str = "euler", *, grid: str = "sampling", nfe
     return SamplerSettings(dynamics=dynamics, solver=solver, grid=grid,
                            nfe=tuple(nfe) if isinstance(nfe, list) else nfe, eta=eta, rho=rho,
                            sigma_max=sigma_max, options=dict(options or {}))
+
+
+def with_noise_range(entry: Mapping, data_std: float, process: ForwardProcess) -> dict:
+    """A fast solver's config entry (samplers.<name>) with its noise range resolved for data of
+    scale `data_std` (edm.resolve_sigma_max: null is EDM's rule, "t_max" None, what `sample`
+    reads as sigma~(t_max)). The paper's samplers on grid sampling are returned as they are."""
+    if entry["grid"] == "sampling":
+        return dict(entry)
+    return {**entry, "sigma_max": resolve_sigma_max(entry["sigma_max"], data_std, process)}
 
 
 def sampler_problems(entry: dict, where: str, process: ForwardProcess | None = None
@@ -88,12 +97,13 @@ def sampler_problems(entry: dict, where: str, process: ForwardProcess | None = N
                     "at process.t_max; sigma_max is the fast solvers' noise range, grid edm or "
                     "logsnr)")
         return problems
-    if process is not None and sigma_max is not None:
+    if process is not None and isinstance(sigma_max, int | float):
         view = EDMView(process)
         if not view.sigma_min < sigma_max <= view.sigma_max:
             problem("sigma_max", sigma_max, f"a noise level in the process's range "
                     f"({view.sigma_min:.4g}, {view.sigma_max:.6g}] (sigma~ of t_min and t_max: "
-                    "the model knows no noisier level), or null for sigma~(t_max)")
+                    f"the model knows no noisier level), null for EDM's rule or {FULL_RANGE!r} "
+                    "for sigma~(t_max)")
     if solver not in FAST_SOLVERS:
         problem("solver", solver, f"one of {', '.join(FAST_SOLVERS)} on grid {grid}")
         return problems

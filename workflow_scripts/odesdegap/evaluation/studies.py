@@ -20,6 +20,7 @@ import numpy as np
 import torch
 
 from odesdegap.data.datasets import EXACT_GAUSSIAN
+from odesdegap.diffusion.edm import EDMView
 from odesdegap.diffusion.samplers import sample
 from odesdegap.evaluation.distances import Grid, W2Measure, w2sq_between_histograms
 from odesdegap.settings import EngineSettings, SamplerSettings, SamplingSettings
@@ -50,8 +51,8 @@ def exact_lane_floor(n: int, seed: int, grid: Grid) -> float:
 # --- NFE sweeps ---------------------------------------------------------------------------------
 # The columns of an NFE sweep's rows (rule nfe_sweep, results/studies/nfe/{run}/{sampler}.csv),
 # after the run's identity (dataset, fp_weight, seed) and the sampler's name and solver.
-NFE_SWEEP_COLUMNS = ("nfe_budget", "nfe", "w2sq_data", "w2sq_reference", "lost_fraction",
-                     "n_nonfinite", "sample_seconds")
+NFE_SWEEP_COLUMNS = ("sigma_max", "nfe_budget", "nfe", "w2sq_data", "w2sq_reference",
+                     "lost_fraction", "n_nonfinite", "sample_seconds")
 
 
 def nfe_sweep(name: str, spec: SamplerSettings, model, process, dim: int,
@@ -65,6 +66,9 @@ def nfe_sweep(name: str, spec: SamplerSettings, model, process, dim: int,
     not use. One row per budget (NFE_SWEEP_COLUMNS): `nfe` is the evaluations counted, which an
     adaptive solver decides."""
     measure = W2Measure(grid, 2)
+    # The level a fast solver's grid starts at (its noise range's top); none on grid sampling.
+    sigma_max = (float("nan") if spec.grid == "sampling"
+                 else EDMView(process).start_sigma(spec.sigma_max))
     data_set = measure.prepare(data, "data")
     reference_set = None if reference is None else measure.prepare(reference, "model")
     rows = []
@@ -75,6 +79,7 @@ def nfe_sweep(name: str, spec: SamplerSettings, model, process, dim: int,
         rows.append({
             "sampler": name,
             "solver": spec.solver,
+            "sigma_max": sigma_max,
             "nfe_budget": budget,
             "nfe": result["nfe"],
             "w2sq_data": measure.w2sq(drawn, data_set),
@@ -99,7 +104,6 @@ def exact_lane_solver_w2sq(solver: str, process, nfe: int | None, *, grid: str =
     coordinate by coordinate; two solves (from 0 and from 1) give A and b, and the Gaussian
     start law goes to N(b, A^2 start_std^2). No samples, no grid: discretisation error alone,
     to compare with the binned noise floor (which the binned W2^2 adds to it)."""
-    from odesdegap.diffusion.edm import EDMView
     from odesdegap.diffusion.fast_solvers import solve
     from odesdegap.models import GaussianPotential
 

@@ -57,8 +57,11 @@ def nfe_findings(rows: pd.DataFrame, reference_rows: pd.DataFrame | None,
     reference = _reference(reference_rows)
     groups = []
     for (dataset, sampler, solver), group in cells.groupby(CELL[:3], sort=True):
-        seeds = sorted(rows.loc[(rows.dataset == dataset) & (rows.sampler == sampler)
-                                & (rows.solver == solver), "seed"].unique().tolist())
+        own = rows[(rows.dataset == dataset) & (rows.sampler == sampler)
+                   & (rows.solver == solver)]
+        seeds = sorted(own.seed.unique().tolist())
+        # the level its grid starts at (rows of a fast solver record it; NaN on grid sampling)
+        levels = own.sigma_max.dropna().unique() if "sigma_max" in own else []
         weights = sorted(group.fp_weight.unique().tolist())
         has_zero = 0.0 in weights
         note = None
@@ -73,6 +76,7 @@ def nfe_findings(rows: pd.DataFrame, reference_rows: pd.DataFrame | None,
         groups.append({
             "dataset": dataset, "sampler": sampler, "solver": solver,
             "seeds": seeds, "n_seeds": len(seeds),
+            "sigma_max": float(levels[0]) if len(levels) == 1 else None,
             "budgets": sorted(int(b) for b in group.nfe_budget.unique()),
             "weights": weights, "note": note,
             "beats": [] if zero is None else [_beats(w, by_weight[w], zero) for w in fp_weights],
@@ -299,7 +303,9 @@ def nfe_findings_markdown(findings: dict) -> str:
                      f"{len(seeds)} seeds ({', '.join(map(str, seeds))}), means over seeds")
         lines += ["", f"### {group['dataset']}, {group['sampler']}"
                   + (f" (solver {group['solver']})" if group["solver"] != group["sampler"] else "")
-                  + f"; {seed_text}", ""]
+                  + f"; {seed_text}"
+                  + (f"; its grid starts at sigma~ = {group['sigma_max']:.4g}"
+                     if group.get("sigma_max") is not None else ""), ""]
         name = f"{group['dataset']}, {group['sampler']}"
         if group["note"]:
             lines.append(f"- {name}: {group['note']}.")

@@ -69,6 +69,8 @@ EXACT = {
     "w2sq_data": "W2^2 between this budget's samples and the held-out data",
     "w2sq_reference": "W2^2 between this budget's samples and the reference sampler's samples "
                       "(empty on the exact lane, which has no reference sampler)",
+    "sigma_max": "the noise level (EDM's sigma~) the fast solver's grid starts at: "
+                 "samplers.<name>.sigma_max resolved for the data set (empty on grid sampling)",
     "lost_fraction": "fraction of this budget's samples that is non-finite or off the grid",
     "n_nonfinite": "how many of this budget's samples are non-finite (any makes the cell lose "
                    "samples in the findings)",
