@@ -8,7 +8,7 @@ import pandas as pd
 import pytest
 from scipy import stats
 
-from odesdegap.reporting import findings, tables
+from odesdegap.reporting import findings, findings_text, tables
 
 
 def hand_made(floor=0.01, overrides=None) -> pd.DataFrame:
@@ -57,7 +57,7 @@ def test_ratios_next_to_the_floor_are_bounds():
                      ratios.bound[ratios.dataset == "circles"], strict=True))
     assert bound == {0.0: False, 0.1: False, 1.0: False, 10.0: True}
     found = findings.per_dataset(hand_made())
-    text = findings.to_markdown(found, {c: (0.8, 0.01) for c in ("fp_residual",
+    text = findings_text.to_markdown(found, {c: (0.8, 0.01) for c in ("fp_residual",
                                                                  "fp_residual_data")})
     assert "bound (floor)" in text
 
@@ -69,7 +69,7 @@ def test_a_model_that_lost_samples_is_not_best():
     assert found["mixture"]["best_ode_weight"] == 0.1
     assert found["circles"]["best_ode_weight"] == 1.0
     assert found["circles"]["excluded_lost_samples"] == {0.1: pytest.approx(0.03)}
-    text = findings.to_markdown(list(found.values()), {c: (None, None) for c in (
+    text = findings_text.to_markdown(list(found.values()), {c: (None, None) for c in (
         "fp_residual", "fp_residual_data")})
     assert "w = 0.1 (3% lost)" in text
     ratios = findings.gap_ratios(frame)
@@ -102,12 +102,12 @@ def test_every_configured_sampler_gets_its_best_weight():
     assert best["heun10"]["excluded_lost_samples"] == {1.0: pytest.approx(0.05)}
     assert {b["sampler"]: b["best_weight"] for b in found["mixture"]["best_by_sampler"]}[
         "heun10"] == 1.0
-    text = findings.to_markdown(list(found.values()), {c: (None, None) for c in (
+    text = findings_text.to_markdown(list(found.values()), {c: (None, None) for c in (
         "fp_residual", "fp_residual_data")})
     assert "Every configured sampler" in text
     assert re.search(r"\|\s+heun10 \|\s+0\.1 \|", text), text
     # the default pair alone: the paper's sentences, no per-sampler table
-    plain = findings.to_markdown(findings.per_dataset(hand_made()), {c: (None, None) for c in (
+    plain = findings_text.to_markdown(findings.per_dataset(hand_made()), {c: (None, None) for c in (
         "fp_residual", "fp_residual_data")})
     assert "Every configured sampler" not in plain
 
@@ -153,7 +153,7 @@ def test_one_seed_trends_are_worded_as_unsupported():
     found = findings.per_dataset(hand_made())
     assert found[0]["sde_weight_min_p"] == pytest.approx(1 / 12)
     stratified = findings.stratified_tests(hand_made())
-    text = findings.to_markdown(found, {c: (0.8, 0.01) for c in ("fp_residual",
+    text = findings_text.to_markdown(found, {c: (0.8, 0.01) for c in ("fp_residual",
                                                                  "fp_residual_data")},
                                 stratified)
     assert ("With one seed per weight and 4 weights, the smallest attainable permutation p-value "
@@ -184,6 +184,6 @@ def test_without_a_floor_nothing_is_called_a_measurement_or_flagged():
     summary = tables.summarise(tables.flag_runs(frame))
     assert not summary.near_floor_ode_sde.any()
     assert any("No W2^2 floor" in note for note in tables.summary_notes(summary))
-    text = findings.to_markdown(findings.per_dataset(frame),
+    text = findings_text.to_markdown(findings.per_dataset(frame),
                                 {c: (None, None) for c in ("fp_residual", "fp_residual_data")})
     assert "no floor to judge by" in text and "measurement |" not in text

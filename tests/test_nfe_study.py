@@ -9,7 +9,8 @@ import pandas as pd
 import pytest
 
 from odesdegap.data.datasets import EXACT_LANE
-from odesdegap.reporting.nfe_findings import nfe_findings, nfe_findings_markdown
+from odesdegap.reporting.nfe_findings import nfe_findings
+from odesdegap.reporting.nfe_findings_text import nfe_findings_markdown
 
 BUDGETS = [5, 10, 20, 50, 200]
 FLOOR = 0.01

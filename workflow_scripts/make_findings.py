@@ -5,7 +5,7 @@ import pandas as pd
 
 from odesdegap import runtime
 from odesdegap.io import artifacts
-from odesdegap.reporting import findings
+from odesdegap.reporting import findings, findings_text
 
 sm, _ = runtime.job(snakemake, computes=False)  # noqa: F821 (injected by Snakemake)
 frame = pd.read_csv(sm.input.metrics)
@@ -19,8 +19,8 @@ artifacts.write_json(sm.output.json, {
                             for column, (rho, p) in pooled.items()},
     "stratified": stratified,
 })
-for path, render in ((sm.output.markdown, findings.to_markdown),
-                     (sm.output.html, findings.to_html)):
+for path, render in ((sm.output.markdown, findings_text.to_markdown),
+                     (sm.output.html, findings_text.to_html)):
     with artifacts.atomic_path(path) as tmp:
         tmp.write_text(render(found, pooled, stratified))
-print(findings.to_markdown(found, pooled, stratified))
+print(findings_text.to_markdown(found, pooled, stratified))

@@ -9,7 +9,8 @@ from odesdegap import runtime
 from odesdegap.io import artifacts
 from odesdegap.reporting import figures
 from odesdegap.reporting.nfe_figure import nfe_figure
-from odesdegap.reporting.nfe_findings import nfe_findings, nfe_findings_markdown
+from odesdegap.reporting.nfe_findings import nfe_findings
+from odesdegap.reporting.nfe_findings_text import nfe_findings_markdown
 
 sm, _ = runtime.job(snakemake, computes=False)  # noqa: F821 (injected by Snakemake)
 rows = pd.read_csv(sm.input.table)
