@@ -61,6 +61,57 @@ def weight_at(fp_weight: float, weight_ramp_steps: int, step: int) -> float:
     return fp_weight * min(1.0, step / weight_ramp_steps)
 
 
+class _TrainingState:
+    """Everything the next training step depends on, which a checkpoint holds: the model, the
+    optimiser and its schedule, the average of the weights (EMA, optional), the random
+    generator, the step and the logged history."""
+
+    def __init__(self, model: torch.nn.Module, settings: TrainingSettings, seed: int):
+        self.model = model
+        self.optimiser = torch.optim.Adam(model.parameters(), lr=settings.learning_rate)
+        self.scheduler = torch.optim.lr_scheduler.MultiStepLR(
+            self.optimiser, milestones=settings.lr_milestones, gamma=settings.lr_decay
+        )
+        self.ema = None
+        if settings.ema_decay > 0:
+            self.ema = AveragedModel(model, multi_avg_fn=get_ema_multi_avg_fn(
+                settings.ema_decay), use_buffers=True)
+        self.generator = torch.Generator().manual_seed(seed)
+        self.step, self.history = 0, []
+
+    def restore(self, state: dict) -> None:
+        self.model.load_state_dict(state["model"])
+        self.optimiser.load_state_dict(state["optimiser"])
+        self.scheduler.load_state_dict(state["scheduler"])
+        self.generator.set_state(state["generator"])
+        if self.ema is not None:
+            self.ema.load_state_dict(state["ema"])
+        self.step, self.history = state["step"], state["history"]
+
+    def snapshot(self, step: int) -> dict:
+        """The checkpoint's content after `step` steps."""
+        return {
+            "model": self.model.state_dict(),
+            "optimiser": self.optimiser.state_dict(),
+            "scheduler": self.scheduler.state_dict(),
+            "generator": self.generator.get_state(),
+            **({"ema": self.ema.state_dict()} if self.ema is not None else {}),
+            "step": step,
+            "history": self.history,
+        }
+
+    def update(self, loss: torch.Tensor, settings: TrainingSettings, step: int) -> None:
+        """One optimiser step on `loss`, the schedule's step and the average's update."""
+        self.optimiser.zero_grad(set_to_none=True)
+        loss.backward()
+        self.optimiser.step()
+        self.scheduler.step()
+        if settings.restart_optimizer_at_milestones and step + 1 in settings.lr_milestones:
+            self.optimiser.state.clear()  # Adam's moments start afresh in each phase (the paper)
+        if self.ema is not None:
+            self.ema.update_parameters(self.model)
+
+
 def train(model: torch.nn.Module, process: ForwardProcess, data: torch.Tensor,
           settings: TrainingSettings, fp_weight: float, seed: int, device: torch.device,
           checkpoint_path: Path, fingerprint: dict, *, engine: EngineSettings) -> list[dict]:
@@ -76,45 +127,23 @@ def train(model: torch.nn.Module, process: ForwardProcess, data: torch.Tensor,
     """
     model.to(device)
     data = data.to(device)
-    optimiser = torch.optim.Adam(model.parameters(), lr=settings.learning_rate)
-    scheduler = torch.optim.lr_scheduler.MultiStepLR(
-        optimiser, milestones=settings.lr_milestones, gamma=settings.lr_decay
-    )
-    ema = None
-    if settings.ema_decay > 0:
-        ema = AveragedModel(model, multi_avg_fn=get_ema_multi_avg_fn(settings.ema_decay),
-                            use_buffers=True)
-    generator = torch.Generator().manual_seed(seed)
+    run = _TrainingState(model, settings, seed)
     residual = settings.residual
     collocation = CollocationSampler.from_settings(
         residual, dim=data.shape[1], data=data.cpu() if residual.noised_fraction > 0 else None)
     loss_terms = _loss_terms(model, process, settings, engine)
-    start_step, history = 0, []
     state = weights.load_checkpoint(checkpoint_path, fingerprint)
     if state is not None:
-        model.load_state_dict(state["model"])
-        optimiser.load_state_dict(state["optimiser"])
-        scheduler.load_state_dict(state["scheduler"])
-        generator.set_state(state["generator"])
-        if ema is not None:
-            ema.load_state_dict(state["ema"])
-        start_step, history = state["step"], state["history"]
-        print(f"resuming from checkpoint at step {start_step}", file=sys.stderr)
+        run.restore(state)
+        print(f"resuming from checkpoint at step {run.step}", file=sys.stderr)
 
     def save_checkpoint(step: int) -> None:
-        weights.save_checkpoint(checkpoint_path, fingerprint, {
-            "model": model.state_dict(),
-            "optimiser": optimiser.state_dict(),
-            "scheduler": scheduler.state_dict(),
-            "generator": generator.get_state(),
-            **({"ema": ema.state_dict()} if ema is not None else {}),
-            "step": step,
-            "history": history,
-        })
+        weights.save_checkpoint(checkpoint_path, fingerprint, run.snapshot(step))
 
     started = time.perf_counter()
-    progress = tqdm(range(start_step, settings.steps), initial=start_step, total=settings.steps,
+    progress = tqdm(range(run.step, settings.steps), initial=run.step, total=settings.steps,
                     file=sys.stderr, mininterval=5.0, desc="training")
+
     def interrupted(step: int | None) -> None:
         if step is None:  # the last step finished: the caller saves the final weights
             return
@@ -125,13 +154,13 @@ def train(model: torch.nn.Module, process: ForwardProcess, data: torch.Tensor,
 
     for step in _until_terminated(progress, interrupted):
         x0, t, noise = (v.to(device) for v in draw_dsm_batch(data, settings.batch_size,
-                                                              process, generator))
-        x_col, t_col = (v.to(device) for v in collocation.sample(process, generator))
+                                                              process, run.generator))
+        x_col, t_col = (v.to(device) for v in collocation.sample(process, run.generator))
         weight = weight_at(fp_weight, residual.weight_ramp_steps, step)
         logging_step = step % settings.log_every == 0 or step == settings.steps - 1
 
         with devices.precision_context(settings.precision, device):
-            loss_dsm, parts = loss_terms(x0, t, noise, x_col, t_col, generator,
+            loss_dsm, parts = loss_terms(x0, t, noise, x_col, t_col, run.generator,
                                          weight > 0 or logging_step)
         loss = loss_dsm + weight * parts["penalty"] if weight > 0 else loss_dsm
         if not math.isfinite(loss.item()):
@@ -139,35 +168,35 @@ def train(model: torch.nn.Module, process: ForwardProcess, data: torch.Tensor,
                 f"non-finite loss ({loss.item()}) at step {step} (DSM {loss_dsm.item()}); "
                 f"the last good checkpoint is kept at {checkpoint_path}"
             )
-        optimiser.zero_grad(set_to_none=True)
-        loss.backward()
-        optimiser.step()
-        scheduler.step()
-        if settings.restart_optimizer_at_milestones and step + 1 in settings.lr_milestones:
-            optimiser.state.clear()  # Adam's moments start afresh in each phase (the paper)
-        if ema is not None:
-            ema.update_parameters(model)
-
+        run.update(loss, settings, step)
         if logging_step:
-            history.append({
-                "step": step,
-                "loss": loss.item(),
-                "dsm": loss_dsm.item(),
-                "fp_weight_effective": weight,
-                "residual_total": parts["total"].item(),
-                "residual_time_only": _item(parts.get("time_only")),
-                "residual_centred": _item(parts.get("centred")),
-                "learning_rate": optimiser.param_groups[0]["lr"],
-                "elapsed_s": time.perf_counter() - started,
-            })
+            run.history.append(_log_row(step, loss, loss_dsm, weight, parts,
+                                        run.optimiser.param_groups[0]["lr"],
+                                        time.perf_counter() - started))
             progress.set_postfix(dsm=f"{loss_dsm.item():.3f}",
                                  residual=f"{parts['total'].item():.3f}")
         if (step + 1) % settings.checkpoint_every == 0:
             save_checkpoint(step + 1)
     progress.close()
-    if ema is not None:
-        model.load_state_dict(ema.module.state_dict())
-    return history
+    if run.ema is not None:
+        model.load_state_dict(run.ema.module.state_dict())
+    return run.history
+
+
+def _log_row(step: int, loss, loss_dsm, weight: float, parts: dict, learning_rate: float,
+             elapsed_s: float) -> dict:
+    """One row of the loss history (training_log.csv)."""
+    return {
+        "step": step,
+        "loss": loss.item(),
+        "dsm": loss_dsm.item(),
+        "fp_weight_effective": weight,
+        "residual_total": parts["total"].item(),
+        "residual_time_only": _item(parts.get("time_only")),
+        "residual_centred": _item(parts.get("centred")),
+        "learning_rate": learning_rate,
+        "elapsed_s": elapsed_s,
+    }
 
 
 def _loss_terms(model, process, settings: TrainingSettings, engine: EngineSettings):
