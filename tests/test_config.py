@@ -127,7 +127,14 @@ MALFORMED = [
     ("samplers.sde.solver", "heun", "'samplers.sde.solver' has value 'heun': expected one of "
      "euler, milstein, srk"),
     ("samplers.ode.dynamics", "langevin", "'samplers.ode.dynamics' has value 'langevin'"),
-    ("samplers.ode.grid", "edm", "'samplers.ode.nfe' has value None: expected an NFE budget"),
+    ("samplers.ode.grid", "edm", "'samplers.ode.solver' has value 'euler': expected one of ddim, "
+     "heun, dpmpp_2m, dpmpp_3m, unipc, dopri5_edm for dynamics ode on grid edm; euler runs on "
+     "grid sampling"),
+    ("samplers.ddim", {"dynamics": "ode", "solver": "ddim", "grid": "edm"},
+     "'samplers.ddim.nfe' has value None: expected an NFE budget"),
+    ("samplers.ddim", {"dynamics": "ode", "solver": "ddim"},
+     "'samplers.ddim.solver' has value 'ddim': expected one of euler, midpoint, rk4, dopri5, "
+     "bosh3, adaptive_heun for dynamics ode on grid sampling; ddim runs on grid edm or logsnr"),
     ("samplers.rk4", {"dynamics": "ode", "solver": "rk4", "nfe": [8, 10]},
      "'samplers.rk4.nfe' has value [8, 10]: expected multiples of 4 for rk4"),
     ("samplers.srk", {"dynamics": "sde", "solver": "srk", "nfe": [10]},
@@ -141,8 +148,8 @@ MALFORMED = [
      "'samplers.heun.dynamics' has value 'sde': expected ode for solver heun"),
     ("samplers.unipc", {"dynamics": "ode", "solver": "unipc", "grid": "edm", "nfe": 10,
                         "options": {"churn": 1}}, "expected options of unipc only (order)"),
-    ("samplers.dopri", {"dynamics": "ode", "solver": "dopri5", "grid": "edm", "nfe": 10},
-     "expected null for the adaptive dopri5"),
+    ("samplers.dopri", {"dynamics": "ode", "solver": "dopri5_edm", "grid": "edm", "nfe": 10},
+     "expected null for the adaptive dopri5_edm"),
     ("samplers.ode.sigma_max", 80, "'samplers.ode.sigma_max' has value 80: expected null on "
      "grid sampling"),
     ("samplers.heun", {"dynamics": "ode", "solver": "heun", "grid": "edm", "nfe": 10,

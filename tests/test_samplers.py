@@ -208,6 +208,6 @@ def test_a_stochastic_fast_solver_repeats_with_its_seed_and_a_sweep_takes_one_bu
         sample(sweep, model, PROCESS, 2, _settings(n=10), 0, CPU, engine=REFERENCE)
     assert sample(sweep, model, PROCESS, 2, _settings(n=10), 0, CPU, engine=REFERENCE,
                   nfe=5)["nfe"] == 5
-    adaptive = sample(sampler("ode", "dopri5", grid="edm"), model, PROCESS, 2, _settings(n=50),
+    adaptive = sample(sampler("ode", "dopri5_edm", grid="edm"), model, PROCESS, 2, _settings(n=50),
                       0, CPU, engine=REFERENCE)
     assert adaptive["nfe"] > 0 and np.isfinite(adaptive["samples"]).all()

@@ -12,6 +12,7 @@ from odesdegap import devices, engine, settings
 from odesdegap.config import ConfigError, checked, fill_defaults, from_schema_defaults, load_schema
 from odesdegap.data import datasets
 from odesdegap.diffusion import likelihood, losses, processes, residual, samplers
+from odesdegap.diffusion.solvers import FAMILIES, SOLVERS
 from odesdegap.evaluation import distances, fid
 from odesdegap.models import MODEL_KINDS, PotentialMLP, build_model
 
@@ -112,16 +113,27 @@ def test_integrator_choices_are_methods_of_the_libraries():
     # torchdiffeq's registry of solvers (odeint refuses any other name)
     ode_solvers = set(importlib.import_module("torchdiffeq._impl.odeint").SOLVERS)
     assert set(_enum("evaluation.nll.method")) <= ode_solvers
-    assert set(samplers.GRID_SOLVERS["ode"]) <= ode_solvers
-    adaptive = {m for m in samplers.GRID_SOLVERS["ode"] if m not in ("euler", "midpoint", "rk4")}
-    assert adaptive <= set(samplers.ODE_ADAPTIVE_METHODS)
+    time_grid = {name: s for name, s in SOLVERS.items() if s.family == "time"}
+    ode = {name for name, s in time_grid.items() if "ode" in s.dynamics}
+    assert ode <= ode_solvers
+    adaptive = {name for name in ode if time_grid[name].adaptive}
+    assert adaptive == ode & set(samplers.ODE_ADAPTIVE_METHODS)
     sde_methods = {v for k, v in vars(SDE_METHODS).items() if not k.startswith("_")}
-    assert set(samplers.GRID_SOLVERS["sde"]) <= sde_methods
-    assert set(samplers.GRID_SOLVERS["eta"]) <= sde_methods
-    # the budgeted grid solvers: fixed-step methods of their dynamics, never an adaptive one
-    for dynamics, solvers in samplers.GRID_EVALS_PER_STEP.items():
-        assert set(solvers) <= set(samplers.GRID_SOLVERS[dynamics]) - set(
-            samplers.ODE_ADAPTIVE_METHODS), dynamics
+    assert {name for name, s in time_grid.items() if set(s.dynamics) & {"sde", "eta"}} <= (
+        sde_methods)
+    # the budgeted time-grid solvers: fixed-step methods, never an adaptive one
+    for name, solver in time_grid.items():
+        assert not (solver.adaptive and solver.evaluations_per_step), name
+
+
+def test_the_sampler_choices_are_the_solver_registry():
+    """The schema's solvers are the registry's (config.load_schema fills them in), its grids
+    the registry's two families' and its dynamics every dynamics a solver integrates."""
+    entry = SCHEMA["properties"]["samplers"]["additionalProperties"]["properties"]
+    assert entry["solver"]["enum"] == list(SOLVERS)
+    assert set(entry["grid"]["enum"]) == {g for s in SOLVERS.values() for g in s.grids}
+    assert set(entry["dynamics"]["enum"]) == {d for s in SOLVERS.values() for d in s.dynamics}
+    assert {s.family for s in SOLVERS.values()} == set(FAMILIES)
 
 
 def test_model_kinds_come_from_the_registry_and_each_builds():

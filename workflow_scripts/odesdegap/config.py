@@ -25,19 +25,27 @@ class ConfigError(ValueError):
 
 
 def load_schema() -> dict:
-    """The schema of config_schema.yaml, with the data-set names and the model kinds filled in
-    from their one lists, the registries of odesdegap.data.datasets and odesdegap.models (an
-    entry added there is a valid choice, listed in docs/configuration.md by `make docs`, with
-    no edit here)."""
+    """The schema of config_schema.yaml, with the data-set names, the model kinds and the
+    solvers filled in from their one lists, the registries of odesdegap.data.datasets,
+    odesdegap.models and odesdegap.diffusion.solvers (an entry added there is a valid choice,
+    listed in docs/configuration.md by `make docs`, with no edit here)."""
     schema = yaml.safe_load(SCHEMA_PATH.read_text())
     datasets = schema["properties"]["datasets"]
     names = dataset_names()
     datasets["items"]["anyOf"][0]["enum"] = names
     datasets["description"] += " Names: " + ", ".join(names) + "."
-    # and the model kinds from theirs, odesdegap.models.MODEL_KINDS
+    # and the model kinds from theirs, odesdegap.models.MODEL_KINDS, and the solvers from
+    # odesdegap.diffusion.solvers.SOLVERS
+    from odesdegap.diffusion.solvers import SOLVERS, solvers_for
     from odesdegap.models import MODEL_KINDS
 
     schema["properties"]["model"]["properties"]["kind"]["enum"] = list(MODEL_KINDS)
+    solver = schema["properties"]["samplers"]["additionalProperties"]["properties"]["solver"]
+    solver["enum"] = list(SOLVERS)
+    solver["description"] += " " + " ".join(
+        f"{dynamics} on {grid}: {', '.join(solvers_for(dynamics, grid))}."
+        for dynamics, grid in (("ode", "sampling"), ("sde", "sampling"), ("eta", "sampling"),
+                               ("ode", "edm"), ("sde", "edm")))
     return schema
 
 

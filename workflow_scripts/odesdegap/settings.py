@@ -148,11 +148,6 @@ class SamplerSettings(ConfigSection):
     options: dict
 
     @property
-    def fast(self) -> bool:
-        """A few-step solver of odesdegap.diffusion.fast_solvers (grid edm or logsnr)."""
-        return self.grid != "sampling"
-
-    @property
     def sweep(self) -> bool:
         """A list of NFE budgets: one job samples at each and writes rows, not samples."""
         return isinstance(self.nfe, tuple)

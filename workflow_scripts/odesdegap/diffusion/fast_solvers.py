@@ -16,17 +16,19 @@ dx/dlambda = D - x, whose exact step is
 and the DPM-Solver++ family approximates D in the integral by a polynomial in lambda.
 
 Entry points: `solve(name, score_fn, process, x_prior, steps=... | nfe=...)` and the registry
-FAST_SOLVERS (name -> FastSolver: the integrator, its order, how NFE maps to steps):
+FAST_SOLVERS (name -> FastSolver: the integrator, its order, how NFE maps to steps), which
+odesdegap.diffusion.solvers registers beside the paper's integrators (names unique across both:
+Euler's step in sigma~ is `ddim`, the adaptive Dormand–Prince in lambda `dopri5_edm`):
 
     name           order (Gaussian lane)   NFE             noise
-    euler, ddim    1                       steps
+    ddim           1                       steps
     heun           2                       2 steps - 1
     dpmpp_2m       2                       steps
     dpmpp_3m       3                       steps
     unipc          3 (order=2 predictor)   steps
     dpmpp_2m_sde   2 (weak)                steps           eta
     heun_sde       2 (weak)                2 steps - 1     churn
-    dopri5         adaptive                counted
+    dopri5_edm     adaptive                counted
 """
 
 from __future__ import annotations
@@ -316,7 +318,6 @@ class FastSolver:
 
 
 FAST_SOLVERS: dict[str, FastSolver] = {
-    "euler": FastSolver(euler, order=1, stochastic=False, evaluations_per_step=1),
     "ddim": FastSolver(euler, order=1, stochastic=False, evaluations_per_step=1),
     "heun": FastSolver(heun, order=2, stochastic=False, evaluations_per_step=2, final_saving=1),
     "dpmpp_2m": FastSolver(dpmpp_2m, order=2, stochastic=False, evaluations_per_step=1),
@@ -325,7 +326,7 @@ FAST_SOLVERS: dict[str, FastSolver] = {
     "dpmpp_2m_sde": FastSolver(dpmpp_2m_sde, order=2, stochastic=True, evaluations_per_step=1),
     "heun_sde": FastSolver(heun_sde, order=2, stochastic=True, evaluations_per_step=2,
                            final_saving=1),
-    "dopri5": FastSolver(dopri5, order=None, stochastic=False, evaluations_per_step=None),
+    "dopri5_edm": FastSolver(dopri5, order=None, stochastic=False, evaluations_per_step=None),
 }
 
 

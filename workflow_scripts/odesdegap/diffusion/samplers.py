@@ -22,23 +22,16 @@ from tqdm import tqdm
 
 from odesdegap import seeds
 from odesdegap.diffusion.edm import FULL_RANGE, EDMView, resolve_sigma_max
-from odesdegap.diffusion.fast_solvers import FAST_SOLVERS, solve
+from odesdegap.diffusion.fast_solvers import solve
 from odesdegap.diffusion.processes import ForwardProcess
+from odesdegap.diffusion.solvers import SOLVERS, Solver, solvers_for
 from odesdegap.engine import maybe_compiled, uses_forward_jet
 from odesdegap.models.potential_jet import potential_score
 from odesdegap.settings import EngineSettings, SamplerSettings, SamplingSettings
 
+# torchdiffeq's adaptive methods, which integrate between the end points under rtol and atol
+# (the NLL's `method` may name dopri8 too, which no sampler registers).
 ODE_ADAPTIVE_METHODS = ("dopri5", "dopri8", "bosh3", "adaptive_heun")
-# The solvers of the samplers on grid `sampling`, by dynamics: torchdiffeq's and torchsde's.
-GRID_SOLVERS = {
-    "ode": ("euler", "midpoint", "rk4", "dopri5", "bosh3", "adaptive_heun"),
-    "sde": ("euler", "milstein", "srk"),
-    "eta": ("euler", "milstein", "srk"),
-}
-# Score evaluations per step of the grid solvers that take an NFE budget (uniform steps): the
-# others' count per step is torchsde's or an adaptive controller's to decide.
-GRID_EVALS_PER_STEP = {"ode": {"euler": 1, "midpoint": 2, "rk4": 4},
-                       "sde": {"euler": 1}, "eta": {"euler": 1}}
 
 
 def sampler(dynamics: str, solver: str = "euler", *, grid: str = "sampling", nfe=None,
@@ -65,9 +58,7 @@ def sampler_problems(entry: dict, where: str, process: ForwardProcess | None = N
     """What is wrong with one sampler entry (samplers.<name>, defaults filled in), one line per
     problem naming the key; [] when it can sample. With the `process`, sigma_max is also held
     to the process's noise range."""
-    dynamics, solver, grid = entry["dynamics"], entry["solver"], entry["grid"]
-    nfe, eta, options = entry["nfe"], entry["eta"], entry["options"]
-    sigma_max = entry["sigma_max"]
+    dynamics, solver, grid, eta = entry["dynamics"], entry["solver"], entry["grid"], entry["eta"]
     problems = []
 
     def problem(key, value, expected):
@@ -76,27 +67,53 @@ def sampler_problems(entry: dict, where: str, process: ForwardProcess | None = N
     if (dynamics == "eta") != (eta is not None):
         problem("eta", eta, "a number >= 0 with dynamics eta" if dynamics == "eta"
                 else "null unless dynamics is eta")
-    if grid == "sampling":
-        if solver not in GRID_SOLVERS[dynamics]:
-            problem("solver", solver, f"one of {', '.join(GRID_SOLVERS[dynamics])} for dynamics "
-                    f"{dynamics} on grid sampling (the few-step solvers take grid edm or logsnr)")
-        per_step = GRID_EVALS_PER_STEP[dynamics].get(solver)
-        budgets = nfe if isinstance(nfe, list | tuple) else [] if nfe is None else [nfe]
-        if budgets and per_step is None:
-            problem("nfe", nfe, f"null for solver {solver} on grid sampling (its size is "
-                    "sampling.steps, refine_last and refine_factor); NFE budgets on grid "
-                    "sampling take " + ", ".join(f"{kind} {name}" for kind, names in
-                                                GRID_EVALS_PER_STEP.items() for name in names))
-        elif any(budget % per_step for budget in budgets):
-            problem("nfe", nfe, f"multiples of {per_step} for {solver} ({per_step} score "
-                    "evaluations per step)")
-        if options:
-            problem("options", options, "{} on grid sampling (options are the fast solvers')")
-        if sigma_max is not None:
-            problem("sigma_max", sigma_max, "null on grid sampling (the paper's samplers start "
-                    "at process.t_max; sigma_max is the fast solvers' noise range, grid edm or "
-                    "logsnr)")
-        return problems
+    known = SOLVERS.get(solver)
+    if known is None or grid not in known.grids or (
+            known.family == "time" and dynamics not in known.dynamics):
+        here = solvers_for(dynamics, grid)
+        choices = (f"one of {', '.join(here)}" if here else "a solver (none integrates it "
+                   "there)")
+        elsewhere = ("" if known is None or grid in known.grids else
+                     f"; {solver} runs on grid {' or '.join(known.grids)}")
+        problem("solver", solver, f"{choices} for dynamics {dynamics} on grid {grid}{elsewhere}")
+    elif known.family == "time":
+        _time_grid_problems(known, entry, problem)
+    else:
+        _noise_grid_problems(known, entry, problem, process)
+    return problems
+
+
+def _time_grid_problems(known: Solver, entry: dict, problem) -> None:
+    """The paper's integrators on grid `sampling`: sized by the `sampling` section, or by an
+    NFE budget in uniform steps where the solver's evaluations per step are fixed."""
+    solver, nfe = entry["solver"], entry["nfe"]
+    per_step = known.evaluations_per_step
+    budgets = nfe if isinstance(nfe, list | tuple) else [] if nfe is None else [nfe]
+    if budgets and per_step is None:
+        budgeted = ", ".join(f"{dynamics} {name}" for name, other in SOLVERS.items()
+                             if other.family == "time" and other.evaluations_per_step
+                             for dynamics in other.dynamics)
+        problem("nfe", nfe, f"null for solver {solver} on grid sampling (its size is "
+                "sampling.steps, refine_last and refine_factor); NFE budgets on grid sampling "
+                f"take {budgeted}")
+    elif any(budget % per_step for budget in budgets):
+        problem("nfe", nfe, f"multiples of {per_step} for {solver} ({per_step} score "
+                "evaluations per step)")
+    if entry["options"]:
+        problem("options", entry["options"], "{} on grid sampling (options are the "
+                "noise-grid solvers')")
+    if entry["sigma_max"] is not None:
+        problem("sigma_max", entry["sigma_max"], "null on grid sampling (the paper's samplers "
+                "start at process.t_max; sigma_max is the noise-grid solvers' range, grid edm "
+                "or logsnr)")
+
+
+def _noise_grid_problems(known: Solver, entry: dict, problem, process) -> None:
+    """The few-step solvers on grid edm or logsnr: their dynamics, budget, noise range and
+    options."""
+    dynamics, solver, nfe = entry["dynamics"], entry["solver"], entry["nfe"]
+    sigma_max, options = entry["sigma_max"], entry["options"]
+    fast = known.fast
     if process is not None and isinstance(sigma_max, int | float):
         view = EDMView(process)
         if not view.sigma_min < sigma_max <= view.sigma_max:
@@ -104,29 +121,24 @@ def sampler_problems(entry: dict, where: str, process: ForwardProcess | None = N
                     f"({view.sigma_min:.4g}, {view.sigma_max:.6g}] (sigma~ of t_min and t_max: "
                     f"the model knows no noisier level), null for EDM's rule or {FULL_RANGE!r} "
                     "for sigma~(t_max)")
-    if solver not in FAST_SOLVERS:
-        problem("solver", solver, f"one of {', '.join(FAST_SOLVERS)} on grid {grid}")
-        return problems
-    fast = FAST_SOLVERS[solver]
-    if dynamics == "eta" or fast.stochastic != (dynamics == "sde"):
-        kinds = [n for n, s in FAST_SOLVERS.items() if s.stochastic == (dynamics == "sde")]
-        problem("dynamics", dynamics, f"{'sde' if fast.stochastic else 'ode'} for solver "
-                f"{solver}" + ("" if dynamics == "eta" else
-                               f" ({dynamics}'s solvers: {', '.join(kinds)})"))
-    if fast.adaptive and nfe is not None:
+    if dynamics not in known.dynamics:
+        kinds = [n for n, s in SOLVERS.items()
+                 if s.family == "noise" and s.stochastic == (dynamics == "sde")]
+        problem("dynamics", dynamics, f"{known.dynamics[0]} for solver {solver}"
+                + ("" if dynamics == "eta" else f" ({dynamics}'s solvers: {', '.join(kinds)})"))
+    if known.adaptive and nfe is not None:
         problem("nfe", nfe, f"null for the adaptive {solver} (options rtol and atol size it)")
-    if not fast.adaptive and nfe is None:
+    if not known.adaptive and nfe is None:
         problem("nfe", nfe, f"an NFE budget (or a list of them) for solver {solver}")
     budgets = nfe if isinstance(nfe, list) else [] if nfe is None else [nfe]
     for budget in budgets:
-        if not fast.adaptive and budget < fast.nfe(1):
+        if not known.adaptive and budget < fast.nfe(1):
             problem("nfe", nfe, f"budgets of at least {fast.nfe(1)} (one step of {solver})")
-    known = set(inspect.signature(fast.integrate).parameters) - {"denoise", "x", "sigmas",
-                                                                 "noise"}
-    if unknown := sorted(set(options) - known):
-        allowed = ", ".join(sorted(known)) or "none"
-        problem("options", options, f"options of {solver} only ({allowed}), not {unknown}")
-    return problems
+    allowed = set(inspect.signature(fast.integrate).parameters) - {"denoise", "x", "sigmas",
+                                                                   "noise"}
+    if unknown := sorted(set(options) - allowed):
+        names = ", ".join(sorted(allowed)) or "none"
+        problem("options", options, f"options of {solver} only ({names}), not {unknown}")
 
 
 @dataclass(frozen=True)
@@ -285,9 +297,9 @@ def sample(sampler: SamplerSettings | Mapping, model, process: ForwardProcess, d
     budget = nfe if nfe is not None else sampler.nfe
     if isinstance(budget, tuple | list):
         raise ValueError("an NFE sweep samples one budget at a time: pass nfe=")
-    if not sampler.fast and budget is not None:
-        settings = uniform_steps(settings, budget // GRID_EVALS_PER_STEP[sampler.dynamics][
-            sampler.solver])
+    solver = SOLVERS[sampler.solver]
+    if solver.family == "time" and budget is not None:
+        settings = uniform_steps(settings, budget // solver.evaluations_per_step)
     model = model.to(device).eval()
     for parameter in model.parameters():
         parameter.requires_grad_(False)
@@ -309,20 +321,8 @@ def sample(sampler: SamplerSettings | Mapping, model, process: ForwardProcess, d
         # last partial chunk would otherwise compile the score a third time (docs/performance.md).
         x_prior = prior[start:start + settings.chunk_size].clone().to(device)
         score = CountingScore(model, progress, score_of)
-        if sampler.fast:
-            solver = FAST_SOLVERS[sampler.solver]
-            generator = (torch.Generator().manual_seed(seeds.solver_noise_seed(seed, chunk_index))
-                         if solver.stochastic else None)
-            x = solve(sampler.solver, score, process, x_prior,
-                      nfe=None if solver.adaptive else budget, generator=generator,
-                      grid=sampler.grid, rho=sampler.rho, sigma_max=sampler.sigma_max,
-                      **dict(sampler.options))
-        elif sampler.dynamics == "ode":
-            x = _integrate_ode(score, process, x_prior, settings, sampler.solver)
-        else:
-            eta = 1.0 if sampler.dynamics == "sde" else sampler.eta
-            x = _integrate_sde(score, process, x_prior, settings, seed, chunk_index, eta,
-                               sampler.solver)
+        run = RUNNERS[solver.family, sampler.dynamics]
+        x = run(sampler, solver, score, process, x_prior, settings, seed, chunk_index, budget)
         chunks.append(x.detach().cpu().numpy())
         calls = max(calls, score.calls)
         progress.chunk_done()
@@ -334,6 +334,39 @@ def sample(sampler: SamplerSettings | Mapping, model, process: ForwardProcess, d
     }
 
 
+def _on_noise_grid(sampler: SamplerSettings, solver: Solver, score, process, x_prior,
+                   settings: SamplingSettings, seed: int, chunk_index: int, budget):
+    """A few-step solver (fast_solvers.solve) on the sampler's noise grid; a stochastic one
+    draws its noise from a seed of the chunk's own."""
+    generator = (torch.Generator().manual_seed(seeds.solver_noise_seed(seed, chunk_index))
+                 if solver.stochastic else None)
+    return solve(sampler.solver, score, process, x_prior,
+                 nfe=None if solver.adaptive else budget, generator=generator,
+                 grid=sampler.grid, rho=sampler.rho, sigma_max=sampler.sigma_max,
+                 **dict(sampler.options))
+
+
+def _ode_on_time_grid(sampler: SamplerSettings, solver: Solver, score, process, x_prior,
+                      settings: SamplingSettings, seed: int, chunk_index: int, budget):
+    """The probability-flow ODE through torchdiffeq on the time grid."""
+    return _integrate_ode(score, process, x_prior, settings, sampler.solver)
+
+
+def _sde_on_time_grid(sampler: SamplerSettings, solver: Solver, score, process, x_prior,
+                      settings: SamplingSettings, seed: int, chunk_index: int, budget):
+    """The reverse SDE (eta 1) or a member eta of its family through torchsde on the time
+    grid."""
+    eta = 1.0 if sampler.dynamics == "sde" else sampler.eta
+    return _integrate_sde(score, process, x_prior, settings, seed, chunk_index, eta,
+                          sampler.solver)
+
+
+# Who runs a chunk, by the solver's family and the sampler's dynamics.
+RUNNERS = {("noise", "ode"): _on_noise_grid, ("noise", "sde"): _on_noise_grid,
+           ("time", "ode"): _ode_on_time_grid, ("time", "sde"): _sde_on_time_grid,
+           ("time", "eta"): _sde_on_time_grid}
+
+
 def uniform_steps(settings: SamplingSettings, steps: int) -> SamplingSettings:
     """`settings` with `steps` uniform steps and no refinement: the grid of a budgeted sampler
     on grid `sampling`."""
@@ -342,7 +375,7 @@ def uniform_steps(settings: SamplingSettings, steps: int) -> SamplingSettings:
 
 def _description(sampler: SamplerSettings, budget) -> str:
     at = f" (NFE {budget})" if budget else ""
-    if sampler.fast:
+    if SOLVERS[sampler.solver].family == "noise":
         return f"{sampler.solver} sampling{at}"
     if sampler.dynamics == "eta":
         return f"{sampler.solver} sampling (eta {sampler.eta:g}){at}"
