@@ -151,6 +151,17 @@ def test_heun_from_the_recommended_range_is_ten_times_closer_at_20_nfe():
     assert ranged * 10 < today, (today, ranged)
 
 
+@pytest.mark.parametrize(("solver", "first"), [("ddim", 50), ("heun", 50), ("dpmpp_2m", 20),
+                                               ("unipc", 20)])
+def test_from_the_default_range_each_solver_is_within_twice_the_floor(solver, first, floor):
+    """The fast-sampler issue's acceptance, from the default range (EDM's rule for the exact
+    lane's data): W2^2 of the output law to the exact one within twice the floor from 50 NFE
+    (DDIM, Heun) and from 20 (DPM-Solver++ 2M, UniPC) on."""
+    default = resolve_sigma_max(None, data_scale(EXACT_LANE), PROCESS)
+    for nfe in (budget for budget in BUDGETS if budget >= first):
+        assert _error(solver, nfe, sigma_max=default) <= 2 * floor, (solver, nfe, floor)
+
+
 @pytest.mark.parametrize("solver", STUDY_GRIDS)
 def test_errors_do_not_grow_with_nfe_until_twice_the_floor(solver, floor):
     errors = [_error(solver, nfe) for nfe in BUDGETS]
