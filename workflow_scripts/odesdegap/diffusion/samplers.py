@@ -38,7 +38,8 @@ def sampler(dynamics: str, solver: str = "euler", *, grid: str = "sampling", nfe
             eta: float | None = None, rho: float = 7.0, sigma_max: float | None = None,
             options: dict | None = None) -> SamplerSettings:
     """A sampler entry (samplers.<name>) in code, e.g. sampler("ode", "rk4") or
-    sampler("ode", "heun", grid="edm", nfe=10, sigma_max=80); the defaults are the schema's."""
+    sampler("ode", "heun", grid="edm", nfe=10, sigma_max=80); the defaults are the schema's,
+    except that sigma_max is a level already resolved (None: sigma~(t_max); see `sample`)."""
     return SamplerSettings(dynamics=dynamics, solver=solver, grid=grid,
                            nfe=tuple(nfe) if isinstance(nfe, list) else nfe, eta=eta, rho=rho,
                            sigma_max=sigma_max, options=dict(options or {}))
@@ -289,9 +290,15 @@ def sample(sampler: SamplerSettings | Mapping, model, process: ForwardProcess, d
     `settings.chunk_size`; returns the samples (numpy), the NFE per trajectory and the wall
     time. `nfe` overrides the sampler's budget (one budget of an NFE sweep); `engine` picks how
     the score is computed. Every chunk's noise (Brownian paths, a stochastic solver's draws)
-    has its own seed, derived from `seed` and the chunk's index."""
+    has its own seed, derived from `seed` and the chunk's index.
+
+    A noise-grid solver starts at `sampler.sigma_max` as a level: None (or "t_max") is
+    sigma~(t_max). The config's null, EDM's rule from the data's scale, is resolved before
+    (with_noise_range; the rules do so for every job)."""
     if isinstance(sampler, Mapping):
         sampler = SamplerSettings.from_config(sampler, "sampler")
+    if sampler.sigma_max == FULL_RANGE:
+        sampler = dataclasses.replace(sampler, sigma_max=None)
     if problems := sampler_problems(sampler.as_dict(), "sampler", process):
         raise ValueError("; ".join(problems))
     budget = nfe if nfe is not None else sampler.nfe
