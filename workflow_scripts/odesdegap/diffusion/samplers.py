@@ -21,6 +21,7 @@ import torchsde
 from tqdm import tqdm
 
 from odesdegap import seeds
+from odesdegap.diffusion.dynamics import ETA, ODE, SDE
 from odesdegap.diffusion.edm import FULL_RANGE, EDMView, resolve_sigma_max
 from odesdegap.diffusion.fast_solvers import solve
 from odesdegap.diffusion.processes import ForwardProcess
@@ -37,8 +38,8 @@ ODE_ADAPTIVE_METHODS = ("dopri5", "dopri8", "bosh3", "adaptive_heun")
 def sampler(dynamics: str, solver: str = "euler", *, grid: str = "sampling", nfe=None,
             eta: float | None = None, rho: float = 7.0, sigma_max: float | None = None,
             options: dict | None = None) -> SamplerSettings:
-    """A sampler entry (samplers.<name>) in code, e.g. sampler("ode", "rk4") or
-    sampler("ode", "heun", grid="edm", nfe=10, sigma_max=80); the defaults are the schema's,
+    """A sampler entry (samplers.<name>) in code, e.g. sampler(ODE, "rk4") or
+    sampler(ODE, "heun", grid="edm", nfe=10, sigma_max=80); the defaults are the schema's,
     except that sigma_max is a level already resolved (None: sigma~(t_max); see `sample`)."""
     return SamplerSettings(dynamics=dynamics, solver=solver, grid=grid,
                            nfe=tuple(nfe) if isinstance(nfe, list) else nfe, eta=eta, rho=rho,
@@ -65,8 +66,8 @@ def sampler_problems(entry: dict, where: str, process: ForwardProcess | None = N
     def problem(key, value, expected):
         problems.append(f"config key '{where}.{key}' has value {value!r}: expected {expected}")
 
-    if (dynamics == "eta") != (eta is not None):
-        problem("eta", eta, "a number >= 0 with dynamics eta" if dynamics == "eta"
+    if (dynamics == ETA) != (eta is not None):
+        problem("eta", eta, "a number >= 0 with dynamics eta" if dynamics == ETA
                 else "null unless dynamics is eta")
     known = SOLVERS.get(solver)
     if known is None or grid not in known.grids or (
@@ -124,9 +125,9 @@ def _noise_grid_problems(known: Solver, entry: dict, problem, process) -> None:
                     "for sigma~(t_max)")
     if dynamics not in known.dynamics:
         kinds = [n for n, s in SOLVERS.items()
-                 if s.family == "noise" and s.stochastic == (dynamics == "sde")]
+                 if s.family == "noise" and s.stochastic == (dynamics == SDE)]
         problem("dynamics", dynamics, f"{known.dynamics[0]} for solver {solver}"
-                + ("" if dynamics == "eta" else f" ({dynamics}'s solvers: {', '.join(kinds)})"))
+                + ("" if dynamics == ETA else f" ({dynamics}'s solvers: {', '.join(kinds)})"))
     if known.adaptive and nfe is not None:
         problem("nfe", nfe, f"null for the adaptive {solver} (options rtol and atol size it)")
     if not known.adaptive and nfe is None:
@@ -363,15 +364,15 @@ def _sde_on_time_grid(sampler: SamplerSettings, solver: Solver, score, process, 
                       settings: SamplingSettings, seed: int, chunk_index: int, budget):
     """The reverse SDE (eta 1) or a member eta of its family through torchsde on the time
     grid."""
-    eta = 1.0 if sampler.dynamics == "sde" else sampler.eta
+    eta = 1.0 if sampler.dynamics == SDE else sampler.eta
     return _integrate_sde(score, process, x_prior, settings, seed, chunk_index, eta,
                           sampler.solver)
 
 
 # Who runs a chunk, by the solver's family and the sampler's dynamics.
-RUNNERS = {("noise", "ode"): _on_noise_grid, ("noise", "sde"): _on_noise_grid,
-           ("time", "ode"): _ode_on_time_grid, ("time", "sde"): _sde_on_time_grid,
-           ("time", "eta"): _sde_on_time_grid}
+RUNNERS = {("noise", ODE): _on_noise_grid, ("noise", SDE): _on_noise_grid,
+           ("time", ODE): _ode_on_time_grid, ("time", SDE): _sde_on_time_grid,
+           ("time", ETA): _sde_on_time_grid}
 
 
 def uniform_steps(settings: SamplingSettings, steps: int) -> SamplingSettings:
@@ -384,7 +385,7 @@ def _description(sampler: SamplerSettings, budget) -> str:
     at = f" (NFE {budget})" if budget else ""
     if SOLVERS[sampler.solver].family == "noise":
         return f"{sampler.solver} sampling{at}"
-    if sampler.dynamics == "eta":
+    if sampler.dynamics == ETA:
         return f"{sampler.solver} sampling (eta {sampler.eta:g}){at}"
     return f"{sampler.dynamics} sampling{at}"
 

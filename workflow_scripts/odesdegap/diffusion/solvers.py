@@ -19,6 +19,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from odesdegap.diffusion.dynamics import ETA, ODE, SDE
 from odesdegap.diffusion.edm import GRIDS as NOISE_GRIDS
 from odesdegap.diffusion.fast_solvers import FAST_SOLVERS, FastSolver
 
@@ -50,7 +51,7 @@ class Solver:
 
     @property
     def stochastic(self) -> bool:
-        return "ode" not in self.dynamics
+        return ODE not in self.dynamics
 
 
 def _time(dynamics: tuple[str, ...], per_step: int | None = None, *,
@@ -59,19 +60,19 @@ def _time(dynamics: tuple[str, ...], per_step: int | None = None, *,
 
 
 def _noise(fast: FastSolver) -> Solver:
-    return Solver("noise", ("sde",) if fast.stochastic else ("ode",), fast.evaluations_per_step,
+    return Solver("noise", (SDE,) if fast.stochastic else (ODE,), fast.evaluations_per_step,
                   fast.adaptive, fast.order, fast)
 
 
 _TIME_SOLVERS = {
-    "euler": _time(("ode", "sde", "eta"), 1),  # Euler; Euler–Maruyama for the SDEs
-    "midpoint": _time(("ode",), 2),
-    "rk4": _time(("ode",), 4),
-    "dopri5": _time(("ode",), adaptive=True),
-    "bosh3": _time(("ode",), adaptive=True),
-    "adaptive_heun": _time(("ode",), adaptive=True),
-    "milstein": _time(("sde", "eta")),
-    "srk": _time(("sde", "eta")),
+    "euler": _time((ODE, SDE, ETA), 1),  # Euler; Euler–Maruyama for the SDEs
+    "midpoint": _time((ODE,), 2),
+    "rk4": _time((ODE,), 4),
+    "dopri5": _time((ODE,), adaptive=True),
+    "bosh3": _time((ODE,), adaptive=True),
+    "adaptive_heun": _time((ODE,), adaptive=True),
+    "milstein": _time((SDE, ETA)),
+    "srk": _time((SDE, ETA)),
 }
 if clash := set(_TIME_SOLVERS) & set(FAST_SOLVERS):
     raise ImportError(f"solver names used by both families: {sorted(clash)}")

@@ -19,7 +19,8 @@ from odesdegap.published.layout import (
 )
 
 # The pairs of the paper's table, in its column order; "data" is their "truth" histogram.
-PAIRS = (("ode", "sde"), ("ode", "data"), ("sde", "data"))
+_ODE, _SDE = HISTOGRAM_SAMPLERS
+PAIRS = ((_ODE, _SDE), (_ODE, "data"), (_SDE, "data"))
 # Which floor of a run (noise_floor.noise_floor's record) a pair is read against: two model
 # sets, or a model set against the reference data.
 PAIR_FLOORS = {"ode-sde": "w2sq_floor", "ode-data": "w2sq_floor_data",
