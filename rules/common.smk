@@ -8,6 +8,7 @@ import sys
 from odesdegap import cluster, seeds
 from odesdegap.config import format_weight
 from odesdegap.data.datasets import EXACT_LANE, data_scale, dimension, image_shape
+from odesdegap.diffusion.dynamics import ETA, ODE
 from odesdegap.diffusion.processes import build_process
 from odesdegap.diffusion.samplers import with_noise_range
 from odesdegap.data.images import TORCHVISION_DATASETS
@@ -15,7 +16,10 @@ from odesdegap.models import model_settings
 
 # The configured samplers, by name (samplers.<name>): the `sampler` wildcard takes these only.
 SAMPLERS = config["samplers"]
-REFERENCE_SAMPLER = config["reference_sampler"]
+# The pair whose gap the findings, headline, figures and FID read (config `gap`): the first is
+# compared against the second, the reference every sampler is compared with.
+GAP = config["gap"]
+REFERENCE_SAMPLER = GAP[1]
 # The forward process, for the fast solvers' noise range (sampler_entry).
 PROCESS = build_process(config["process"])
 # A sampler whose `nfe` is a list is an NFE sweep: it writes rows (rule nfe_sweep), not samples.
@@ -102,7 +106,7 @@ W2_SETTINGS = {
 ETA_SAMPLERS = {
     name: entry["eta"]
     for name, entry in SAMPLERS.items()
-    if entry["dynamics"] == "eta" and name in SAMPLE_SAMPLERS
+    if entry["dynamics"] == ETA and name in SAMPLE_SAMPLERS
 }
 # With published.checkpoints_dir set, the models are the authors' (imported), not trained.
 PUBLISHED = config["published"]["checkpoints_dir"] is not None
@@ -124,17 +128,31 @@ def run_paths(pattern):
     return [pattern.format(**run) for run in RUNS]
 
 
+# The input names of the gap's two samplers' samples, in GAP's order (first_seed_samples,
+# gap_samples): the scripts read the sampler names from their `gap` param.
+GAP_INPUTS = ("first", "second")
+
+
 def first_seed_samples(wildcards):
-    """The ODE and SDE samples of one data set's first seed, one per weight (in WEIGHTS'
-    order: the figures' `weights` param)."""
+    """The samples of the gap's two samplers (inputs `first` and `second`, GAP's order) for
+    one data set's first seed, one per weight (in WEIGHTS' order: the figures' `weights`
+    param)."""
     return {
-        sampler: [
+        role: [
             SAMPLES.format(
                 dataset=wildcards.dataset, weight=w, seed=FIRST_SEED, sampler=sampler
             )
             for w in WEIGHTS
         ]
-        for sampler in ("sde", "ode")  # the figures show the ODE–SDE pair
+        for role, sampler in zip(GAP_INPUTS, GAP)
+    }
+
+
+def gap_samples(wildcards):
+    """The samples of the gap's two samplers in the job's run (inputs `first` and `second`)."""
+    return {
+        role: SAMPLES.format(**{**wildcards, "sampler": sampler})
+        for role, sampler in zip(GAP_INPUTS, GAP)
     }
 
 
@@ -190,10 +208,8 @@ def sampling_settings_of(entry):
     if entry["grid"] != "sampling":
         keys = shared
     elif entry["nfe"] is not None:  # uniform steps sized by the budget
-        keys = shared + (
-            () if entry["dynamics"] == "ode" else ("sde_final_step_noise",)
-        )
-    elif entry["dynamics"] == "ode":
+        keys = shared + (() if entry["dynamics"] == ODE else ("sde_final_step_noise",))
+    elif entry["dynamics"] == ODE:
         keys = shared + (
             "steps",
             "refine_last",

@@ -97,7 +97,7 @@ localrules:
 
 rule metrics:
     """The metrics row of one run: rule evaluate's record joined with every sampler's, keyed by
-    sampler name (w2sq_{name}_data, w2sq_{name}_{reference_sampler}, ...)."""
+    sampler name (w2sq_{name}_data, w2sq_{name}_{gap[1]}, ...)."""
     input:
         model=MODEL_METRICS,
         samplers=lambda wc: [
@@ -111,6 +111,7 @@ rule metrics:
         "../envs/benchmark.yaml"
     params:
         samplers=SAMPLE_SAMPLERS,
+        gap=GAP,
         evaluation={k: v for k, v in config["evaluation"].items() if k != "fid"},
     script:
         "../workflow_scripts/join_metrics.py"

@@ -53,12 +53,12 @@ rule reference_features:
 
 
 rule evaluate_fid:
-    """FID and KID (clean-fid) for ODE–data, SDE–data and ODE–SDE of one run."""
+    """FID and KID (clean-fid) of one run between the gap's two samplers and each with the data
+    (for the default gap: ODE–SDE, ODE–data and SDE–data)."""
     input:
         unpack(feature_extractor_inputs),
+        unpack(gap_samples),
         reference=REFERENCE_FEATURES,
-        ode=SAMPLES.replace("{sampler}", "ode"),
-        sde=SAMPLES.replace("{sampler}", "sde"),
     output:
         metrics=FID,
     log:
@@ -77,12 +77,14 @@ rule evaluate_fid:
         fp_weight=fp_weight,
         seed=lambda wc: int(wc.seed),
         evaluation_seed=config["evaluation"]["seed"],
+        gap=GAP,
     script:
         "../workflow_scripts/evaluate_fid.py"
 
 
 rule figure_sample_grids:
-    """Image data sets: SDE and ODE samples side by side, one row per weight."""
+    """Image data sets: the gap's samplers' samples side by side (SDE and ODE for the default
+    gap), one row per weight."""
     input:
         unpack(first_seed_samples),
         data=f"{DATA}.npz",
@@ -104,6 +106,7 @@ rule figure_sample_grids:
         weights=list(WEIGHTS.values()),
         seed=FIRST_SEED,
         image_shape=shape_of,
+        gap=GAP,
     script:
         "../workflow_scripts/plot_sample_grids.py"
 
@@ -137,5 +140,7 @@ rule fid_table:
         f"{BENCHMARKS}/fid_table/all.tsv"
     conda:
         "../envs/benchmark.yaml"
+    params:
+        gap=GAP,
     script:
         "../workflow_scripts/make_fid_table.py"

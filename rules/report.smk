@@ -42,8 +42,9 @@ rule tables:
 
 
 rule findings:
-    """The paper's claims checked on this run: gap ratios to weight 0, the best weight for the
-    ODE, the SDE's trend, and the residual-gap rank correlation."""
+    """The paper's claims checked on this run, for the pair `gap` names (the ODE and the SDE by
+    default): gap ratios to weight 0, the best weight for the first, the second's trend, and
+    the residual-gap rank correlation."""
     input:
         metrics=rules.tables.output.metrics,
     output:
@@ -61,12 +62,15 @@ rule findings:
         f"{BENCHMARKS}/findings/all.tsv"
     conda:
         "../envs/benchmark.yaml"
+    params:
+        gap=GAP,
     script:
         "../workflow_scripts/make_findings.py"
 
 
 rule figure_densities:
-    """The paper's main figure for one data set: SDE and ODE sample densities per weight."""
+    """The paper's main figure for one data set: the gap's samplers' sample densities per
+    weight (SDE and ODE for the default gap)."""
     input:
         unpack(first_seed_samples),
         data=f"{DATA}.npz",
@@ -88,12 +92,13 @@ rule figure_densities:
         weights=list(WEIGHTS.values()),
         seed=FIRST_SEED,
         grid=W2_GRID,
+        gap=GAP,
     script:
         "../workflow_scripts/plot_densities.py"
 
 
 rule figure_metrics:
-    """W2^2 against weight, FP residual against the ODE–SDE gap."""
+    """W2^2 against weight, FP residual against the gap (ODE–SDE for the default gap)."""
     input:
         metrics=rules.tables.output.metrics,
     output:
@@ -117,6 +122,8 @@ rule figure_metrics:
         f"{BENCHMARKS}/figure_metrics/all.tsv"
     conda:
         "../envs/benchmark.yaml"
+    params:
+        gap=GAP,
     script:
         "../workflow_scripts/plot_metrics.py"
 
@@ -168,9 +175,9 @@ rule benchmark_table:
 
 
 rule headline:
-    """The run's headline, the report's landing text: the ODE–SDE gap at the largest weight
-    against weight 0 with the noise floor, the ODE's best weight, and the recipe in one line.
-    """
+    """The run's headline, the report's landing text: the gap (ODE–SDE by default) at the
+    largest weight against weight 0 with the noise floor, the best weight of the gap's first
+    sampler, and the recipe in one line."""
     input:
         metrics=rules.tables.output.metrics,
         summary=rules.tables.output.summary_csv,
@@ -202,6 +209,7 @@ rule headline:
         n_samples=SAMPLING["n_samples"],
         sampling_steps=SAMPLING["steps"],
         grid=W2_GRID,
+        gap=GAP,
     script:
         "../workflow_scripts/make_headline.py"
 
@@ -225,5 +233,6 @@ rule tables_readme:
         "../envs/benchmark.yaml"
     params:
         grid=W2_GRID,
+        gap=GAP,
     script:
         "../workflow_scripts/make_tables_readme.py"

@@ -139,7 +139,7 @@ if SWEEP_SAMPLERS:
     rule nfe_findings:
         """The NFE study's findings, computed from its table: per solver, the smallest budget
         at which an FP weight beats w = 0 beyond the floor, whether the advantage seen with the
-        reference samplers survives at 10 and 20 NFE, and the budget each solver needs to come
+        gap's two samplers survives at 10 and 20 NFE, and the budget each solver needs to come
         within the floor of its own best result; and its figure."""
         input:
             table=rules.nfe_table.output.table,
@@ -165,5 +165,7 @@ if SWEEP_SAMPLERS:
             f"{BENCHMARKS}/nfe_findings/all.tsv"
         conda:
             "../envs/benchmark.yaml"
+        params:
+            gap=GAP,
         script:
             "../workflow_scripts/make_nfe_findings.py"

@@ -157,9 +157,18 @@ MALFORMED = [
      "expected a noise level in the process's range"),
     ("samplers.heun", {"dynamics": "ode", "solver": "heun", "grid": "edm", "nfe": 10,
                        "sigma_max": 0}, "'samplers.heun.sigma_max' has value 0"),
-    ("samplers.ode", DELETE, "'samplers' lacks ode"),
-    ("reference_sampler", "heun", "'reference_sampler' has value 'heun': expected one of the "
-     "configured samplers (ode, sde)"),
+    ("samplers.ode", DELETE, "'gap' has value ['ode', 'sde']: expected two of the configured "
+     "samplers (sde); 'ode' is not one"),
+    ("gap", ["heun", "sde"], "'gap' has value ['heun', 'sde']: expected two of the configured "
+     "samplers (ode, sde); 'heun' is not one"),
+    ("gap", ["sde", "sde"], "'gap' has value ['sde', 'sde']: expected two distinct samplers"),
+    ("gap", ["ode"], "'gap' has value ['ode']: expected a list with at least 2 item(s)"),
+    ("gap", ["ode", "sde", "eta"], "expected a list with at most 2 item(s)"),
+    ("gap", "sde", "'gap' has value 'sde': expected a value of type array"),
+    ("samplers.sde.nfe", [10, 20], "'gap' has value ['ode', 'sde']: expected samplers with one "
+     "budget each; 'sde' is an NFE sweep (samplers.sde.nfe is a list)"),
+    ("reference_sampler", "sde", "'reference_sampler' has value 'sde': it was replaced by 'gap'; "
+     "set gap: [..., sde] instead"),
     ("sampling.ode_rtol", 0, "'sampling.ode_rtol' has value 0"),
     ("evaluation.grid_bins", 1, "'evaluation.grid_bins' has value 1"),
     ("evaluation.box_half_width", -3.5, "'evaluation.box_half_width' has value -3.5"),
@@ -208,7 +217,7 @@ def test_defaults_fill_missing_sections():
     assert config["samplers"]["ode"] == {
         "dynamics": "ode", "solver": "euler", "grid": "sampling", "nfe": None, "eta": None,
         "rho": 7.0, "sigma_max": None, "options": {}}
-    assert config["reference_sampler"] == "sde"
+    assert config["gap"] == ["ode", "sde"]
     assert config["training"]["residual"]["points_per_time"] == 32
 
 

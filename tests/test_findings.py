@@ -9,6 +9,9 @@ import pytest
 from scipy import stats
 
 from odesdegap.reporting import findings, findings_text, tables
+from odesdegap.reporting.gap import Gap
+
+GAP = Gap("ode", "sde")  # the default gap: hand_made's columns are w2sq_ode_sde, ...
 
 
 def hand_made(floor=0.01, overrides=None) -> pd.DataFrame:
@@ -52,27 +55,27 @@ def test_values_within_twice_the_floor_are_flagged():
 
 
 def test_ratios_next_to_the_floor_are_bounds():
-    ratios = findings.gap_ratios(hand_made())
+    ratios = findings.gap_ratios(hand_made(), GAP)
     bound = dict(zip(ratios.fp_weight[ratios.dataset == "circles"],
                      ratios.bound[ratios.dataset == "circles"], strict=True))
     assert bound == {0.0: False, 0.1: False, 1.0: False, 10.0: True}
-    found = findings.per_dataset(hand_made())
+    found = findings.per_dataset(hand_made(), GAP)
     text = findings_text.to_markdown(found, {c: (0.8, 0.01) for c in ("fp_residual",
-                                                                 "fp_residual_data")})
+                                                                 "fp_residual_data")}, GAP)
     assert "bound (floor)" in text
 
 
 def test_a_model_that_lost_samples_is_not_best():
     # Weight 0.1 has the best ODE–data W2^2, but 3% of its ODE samples left the grid.
     frame = hand_made(overrides={("circles", 0.1, "n_outside_ode"): 300})
-    found = {item["dataset"]: item for item in findings.per_dataset(frame)}
+    found = {item["dataset"]: item for item in findings.per_dataset(frame, GAP)}
     assert found["mixture"]["best_ode_weight"] == 0.1
     assert found["circles"]["best_ode_weight"] == 1.0
     assert found["circles"]["excluded_lost_samples"] == {0.1: pytest.approx(0.03)}
     text = findings_text.to_markdown(list(found.values()), {c: (None, None) for c in (
-        "fp_residual", "fp_residual_data")})
+        "fp_residual", "fp_residual_data")}, GAP)
     assert "w = 0.1 (3% lost)" in text
-    ratios = findings.gap_ratios(frame)
+    ratios = findings.gap_ratios(frame, GAP)
     lost = ratios[ratios.dataset == "circles"].set_index("fp_weight").lost_samples
     assert lost.to_dict() == {0.0: False, 0.1: True, 1.0: False, 10.0: False}
     assert f"lost samples {tables.LOST_MARK}" in text
@@ -81,7 +84,7 @@ def test_a_model_that_lost_samples_is_not_best():
     assert shown.lost_ode.str.contains(tables.LOST_MARK).sum() == 1
     # Losing no more than the data itself does (mass beyond the box) is no flaw of the model.
     frame["lost_fraction_floor"] = 0.03
-    found = {item["dataset"]: item for item in findings.per_dataset(frame)}
+    found = {item["dataset"]: item for item in findings.per_dataset(frame, GAP)}
     assert found["circles"]["best_ode_weight"] == 0.1
 
 
@@ -93,7 +96,7 @@ def test_every_configured_sampler_gets_its_best_weight():
                                n_nonfinite_heun10=0)
     frame["w2sq_heun10_data"] = frame.fp_weight.map({0.0: 0.05, 0.1: 0.04, 1.0: 0.02, 10.0: 0.3})
     frame.loc[(frame.dataset == "circles") & (frame.fp_weight == 1.0), "n_outside_heun10"] = 500
-    found = {item["dataset"]: item for item in findings.per_dataset(frame)}
+    found = {item["dataset"]: item for item in findings.per_dataset(frame, GAP)}
     best = {b["sampler"]: b for b in found["circles"]["best_by_sampler"]}
     assert list(best) == ["ode", "sde", "heun10"]
     assert best["ode"]["best_weight"] == found["circles"]["best_ode_weight"] == 0.1
@@ -103,26 +106,46 @@ def test_every_configured_sampler_gets_its_best_weight():
     assert {b["sampler"]: b["best_weight"] for b in found["mixture"]["best_by_sampler"]}[
         "heun10"] == 1.0
     text = findings_text.to_markdown(list(found.values()), {c: (None, None) for c in (
-        "fp_residual", "fp_residual_data")})
+        "fp_residual", "fp_residual_data")}, GAP)
     assert "Every configured sampler" in text
     assert re.search(r"\|\s+heun10 \|\s+0\.1 \|", text), text
     # the default pair alone: the paper's sentences, no per-sampler table
-    plain = findings_text.to_markdown(findings.per_dataset(hand_made()), {c: (None, None) for c in (
-        "fp_residual", "fp_residual_data")})
+    plain = findings_text.to_markdown(findings.per_dataset(hand_made(), GAP), {
+        c: (None, None) for c in ("fp_residual", "fp_residual_data")}, GAP)
     assert "Every configured sampler" not in plain
+
+
+def test_findings_follow_the_configured_gap_by_its_samplers_names():
+    """The gap [fast, sde] on the same numbers under the first sampler's name: the same
+    findings, keyed by its name (best_fast_weight), and texts that name it."""
+    frame = hand_made().rename(columns=lambda column: column.replace("_ode", "_fast"))
+    gap = Gap("fast", "sde")
+    default, found = findings.per_dataset(hand_made(), GAP), findings.per_dataset(frame, gap)
+    assert [item["best_fast_weight"] for item in found] == [
+        item["best_ode_weight"] for item in default]
+    assert "best_ode_weight" not in found[0]
+    pd.testing.assert_frame_equal(pd.DataFrame(found[0]["gap_ratio"]),
+                                  pd.DataFrame(default[0]["gap_ratio"]))
+    stratified = findings.stratified_tests(frame, gap)
+    assert list(stratified) == ["residual_gap", "data_residual_gap", "gap_weight", "fast_weight",
+                                "sde_weight"]
+    text = findings_text.to_markdown(found, {c: (0.8, 0.01) for c in (
+        "fp_residual", "fp_residual_data")}, gap, stratified)
+    assert "fast–SDE W2^2 relative to weight 0" in text and "Best fast–data W2^2" in text
+    assert "FP weight vs fast–data W2^2" in text and "ODE" not in text
 
 
 def test_a_negligible_loss_is_tolerated_but_a_non_finite_sample_is_not():
     # 0.4% off the grid (the authors' own w = 1 models lose that much) moves W2^2 by a fraction
     # of the floor; a single non-finite sample means the sampler diverged.
     frame = hand_made(overrides={("circles", 0.1, "n_outside_ode"): 40})
-    found = {item["dataset"]: item for item in findings.per_dataset(frame)}
+    found = {item["dataset"]: item for item in findings.per_dataset(frame, GAP)}
     assert found["circles"]["best_ode_weight"] == 0.1
     frame = hand_made(overrides={("circles", 0.1, "n_outside_ode"): 60})
-    found = {item["dataset"]: item for item in findings.per_dataset(frame)}
+    found = {item["dataset"]: item for item in findings.per_dataset(frame, GAP)}
     assert found["circles"]["best_ode_weight"] == 1.0
     frame = hand_made(overrides={("circles", 0.1, "n_nonfinite_ode"): 1})
-    found = {item["dataset"]: item for item in findings.per_dataset(frame)}
+    found = {item["dataset"]: item for item in findings.per_dataset(frame, GAP)}
     assert found["circles"]["best_ode_weight"] == 1.0
 
 
@@ -150,11 +173,11 @@ def test_stratified_test_disagrees_with_the_pooled_one():
 
 
 def test_one_seed_trends_are_worded_as_unsupported():
-    found = findings.per_dataset(hand_made())
+    found = findings.per_dataset(hand_made(), GAP)
     assert found[0]["sde_weight_min_p"] == pytest.approx(1 / 12)
-    stratified = findings.stratified_tests(hand_made())
+    stratified = findings.stratified_tests(hand_made(), GAP)
     text = findings_text.to_markdown(found, {c: (0.8, 0.01) for c in ("fp_residual",
-                                                                 "fp_residual_data")},
+                                                                 "fp_residual_data")}, GAP,
                                 stratified)
     assert ("With one seed per weight and 4 weights, the smallest attainable permutation p-value "
             "is 0.083: no trend within this data set can be significant on its own") in text
@@ -169,7 +192,7 @@ def test_w2_figure_draws_each_data_sets_floor():
 
     frame = hand_made()
     frame.loc[frame.dataset == "mixture", "w2sq_floor"] = 0.008
-    figure = figures.w2_against_weight(frame)
+    figure = figures.w2_against_weight(frame, GAP)
     labels = [text.get_text() for legend in figure.legends for text in legend.texts]
     assert {"floor, ODE–SDE", "floor, with data", "within 2x of the floor"} <= set(labels)
     floors = {ax.get_title(): sorted({line.get_ydata()[0] for line in ax.get_lines()
@@ -184,6 +207,6 @@ def test_without_a_floor_nothing_is_called_a_measurement_or_flagged():
     summary = tables.summarise(tables.flag_runs(frame))
     assert not summary.near_floor_ode_sde.any()
     assert any("No W2^2 floor" in note for note in tables.summary_notes(summary))
-    text = findings_text.to_markdown(findings.per_dataset(frame),
-                                {c: (None, None) for c in ("fp_residual", "fp_residual_data")})
+    text = findings_text.to_markdown(findings.per_dataset(frame, GAP),
+                                {c: (None, None) for c in ("fp_residual", "fp_residual_data")}, GAP)
     assert "no floor to judge by" in text and "measurement |" not in text

@@ -6,6 +6,7 @@ import pytest
 from docutils.core import publish_parts
 
 from odesdegap.reporting import headline, table_docs
+from odesdegap.reporting.gap import Gap
 from odesdegap.settings import GridSettings
 
 
@@ -30,6 +31,8 @@ FINDINGS = {"datasets": [
      "gap_ratio": [{"fp_weight": 1.0, "ratio": 0.41, "ratio_ci95": float("nan"),
                     "n_seeds": 2}]},
 ]}
+GAP = Gap("ode", "sde")  # the default gap: summary's columns are w2sq_ode_sde, ...
+SAMPLERS = ["ode", "sde"]
 RECIPE = headline.Recipe(configfiles=["config.yaml", ".test/smoke.yaml"],
                          datasets=["checkerboard", "mixture"], weights=[0.0, 0.1, 1.0],
                          seeds=[0, 1], training_steps=200, n_samples=500, sampling_steps=20,
@@ -37,7 +40,7 @@ RECIPE = headline.Recipe(configfiles=["config.yaml", ".test/smoke.yaml"],
 
 
 def test_headline_states_the_gap_ratio_at_the_largest_weight_and_the_floor():
-    text = headline.to_rst(summary(floor=True), FINDINGS, RECIPE, "exact OT on the grid")
+    text = headline.to_rst(summary(floor=True), FINDINGS, RECIPE, "exact OT on the grid", GAP)
     checkerboard, mixture = (line for line in text.splitlines() if line.startswith("- "))
     assert "0.8 ± 0.08 at w = 0, 0.2 ± 0.02 at w = 1: ratio 0.26 ± 0.031 (2 seed(s))" \
         in checkerboard
@@ -55,14 +58,14 @@ def test_headline_states_the_gap_ratio_at_the_largest_weight_and_the_floor():
 
 
 def test_headline_says_when_no_floor_was_measured():
-    text = headline.to_rst(summary(floor=False), FINDINGS, RECIPE, "exact OT on the grid")
+    text = headline.to_rst(summary(floor=False), FINDINGS, RECIPE, "exact OT on the grid", GAP)
     assert text.count("noise floor not measured in this run") == 2
 
 
 def test_headline_is_valid_restructuredtext():
     text = headline.to_rst(summary(floor=True), FINDINGS,
                            headline.Recipe(**{**RECIPE.__dict__,
-                                              "datasets": ["eight_gaussians"]}), "x_y")
+                                              "datasets": ["eight_gaussians"]}), "x_y", GAP)
     html = publish_parts(text, writer="html",
                          settings_overrides={"halt_level": 2, "report_level": 2})["body"]
     assert "<strong>checkerboard</strong>" in html and "system-message" not in html
@@ -87,29 +90,29 @@ def test_w2_description_names_what_the_run_used():
     ("near_floor_ode_sde", "within 2x of its noise floor"),
 ])
 def test_table_columns_are_described(column, expected):
-    assert expected in table_docs.describe(column)
+    assert expected in table_docs.describe(column, SAMPLERS, GAP)
 
 
 def test_an_unknown_column_is_an_error_naming_it():
     with pytest.raises(KeyError, match="w2sq_mystery"):
-        table_docs.describe("w2sq_mystery")
+        table_docs.describe("w2sq_mystery", SAMPLERS, GAP)
 
 
 def test_tables_readme_lists_every_column_and_the_w2_method():
     text = table_docs.readme({"summary.csv": summary(floor=True)},
                              "exact optimal transport on the 64 x 64 grid (nodes convention)",
-                             "`w2sq_floor` is the noise floor.")
+                             "`w2sq_floor` is the noise floor.", SAMPLERS, GAP)
     assert "nodes convention" in text and "## summary.csv" in text
     for column in summary(floor=True).columns:
         assert f"- `{column}`: " in text
-    assert table_docs.undescribed({"summary.csv": summary(floor=True)}) == []
+    assert table_docs.undescribed({"summary.csv": summary(floor=True)}, SAMPLERS, GAP) == []
 
 
 def test_an_unknown_column_is_listed_as_not_described_without_stopping_the_readme():
     tables = {"metrics.csv": pd.DataFrame(columns=["dataset", "w2sq_mystery"])}
-    text = table_docs.readme(tables, "exact optimal transport", "")
+    text = table_docs.readme(tables, "exact optimal transport", "", SAMPLERS, GAP)
     assert "- `w2sq_mystery`: not described yet" in text
-    assert table_docs.undescribed(tables) == ["w2sq_mystery"]
+    assert table_docs.undescribed(tables, SAMPLERS, GAP) == ["w2sq_mystery"]
 
 
 def test_headline_marks_bounds_lost_samples_and_a_missing_best_weight():
@@ -122,7 +125,7 @@ def test_headline_marks_bounds_lost_samples_and_a_missing_best_weight():
         {"dataset": "mixture", "best_ode_weight": 0.1, "best_ode_w2sq": 0.013,
          "best_ode_near_floor": True, "gap_ratio": []},
     ]}
-    text = headline.to_rst(summary(floor=True), found, RECIPE, "exact OT on the grid")
+    text = headline.to_rst(summary(floor=True), found, RECIPE, "exact OT on the grid", GAP)
     checkerboard, mixture = (line for line in text.splitlines() if line.startswith("- "))
     assert "(a bound: a gap within 2x of the noise floor)" in checkerboard
     assert "(a model lost samples off the grid)" in checkerboard
@@ -138,3 +141,23 @@ def test_recipe_of_imported_published_models_says_so():
     line = imported.line()
     assert "the authors' published models, imported (not trained here)" in line
     assert "trained on" not in line and "training steps" not in line
+
+
+def test_headline_and_readme_follow_the_configured_gap_by_its_samplers_names():
+    """gap [fast, sde]: the same numbers under the first sampler's name, the texts naming it."""
+    gap = Gap("fast", "sde")
+    renamed = summary(floor=True).rename(columns=lambda column: column.replace("_ode", "_fast"))
+    found = {"datasets": [{key.replace("_ode_", "_fast_"): value for key, value in item.items()}
+                          for item in FINDINGS["datasets"]]}
+    text = headline.to_rst(renamed, found, RECIPE, "exact OT on the grid", gap)
+    checkerboard = next(line for line in text.splitlines() if line.startswith("- **checker"))
+    assert text.count("fast–SDE") == 3 and "ODE" not in text  # the intro and each data set
+    assert "fast–SDE W2^2 0.8 ± 0.08 at w = 0, 0.2 ± 0.02 at w = 1: ratio 0.26" in checkerboard
+    assert "best weight for the fast: 1 (fast–data W2^2 0.8)" in checkerboard
+    assert "noise floor of `w2sq_fast_sde`" in table_docs.describe("w2sq_floor", ["fast", "sde"],
+                                                                   gap)
+    assert table_docs.undescribed({"summary.csv": renamed}, ["fast", "sde"], gap) == []
+    # a name with underscores is escaped throughout, the introduction included
+    text = headline.to_rst(renamed.rename(columns=lambda c: c.replace("_fast", "_fast_2")),
+                           {"datasets": []}, RECIPE, "exact OT", Gap("fast_2", "sde"))
+    assert "fast_2" not in text and text.count("fast\\_2–SDE") == 3

@@ -9,10 +9,12 @@ import pandas as pd
 import pytest
 
 from odesdegap.data.datasets import EXACT_LANE
+from odesdegap.reporting.gap import Gap
 from odesdegap.reporting.nfe_findings import nfe_findings
 from odesdegap.reporting.nfe_findings_text import nfe_findings_markdown
 
 BUDGETS = [5, 10, 20, 50, 200]
+GAP = Gap("ode", "sde")  # the default gap: the reference rows' ode and sde samplers
 FLOOR = 0.01
 
 
@@ -53,7 +55,7 @@ def by_weight(items):
 
 
 def test_a_beat_must_exceed_the_floor():
-    group = group_of(nfe_findings(study_rows(CURVES), None))
+    group = group_of(nfe_findings(study_rows(CURVES), None, GAP))
     beats = by_weight(group["beats"])
     assert set(beats) == {0.1, 1.0, 10.0}  # w = 0 is the baseline, not a contender
     # NFE 5: w=1 is lower by 0.005, within the floor of 0.01: no beat.
@@ -69,14 +71,14 @@ def test_a_beat_must_exceed_the_floor():
 def test_a_difference_equal_to_the_floor_or_a_tie_is_no_beat():
     # Binary-exact numbers: 0.75 - 0.5 is exactly the floor 0.25.
     rows = study_rows({0.0: [0.75, 0.5], 1.0: [0.5, 0.5]}, budgets=[10, 20], floor=0.25)
-    beat = group_of(nfe_findings(rows, None))["beats"][0]
+    beat = group_of(nfe_findings(rows, None, GAP))["beats"][0]
     assert beat["first_beat_budget"] is None and beat["compared_budgets"] == [10, 20]
     rows.loc[(rows.fp_weight == 1.0) & (rows.nfe_budget == 10), "w2sq_data"] = 0.4999
-    assert group_of(nfe_findings(rows, None))["beats"][0]["first_beat_budget"] == 10
+    assert group_of(nfe_findings(rows, None, GAP))["beats"][0]["first_beat_budget"] == 10
 
 
 def test_never_is_said_with_the_closest_budget():
-    text = nfe_findings_markdown(nfe_findings(study_rows(CURVES), None))
+    text = nfe_findings_markdown(nfe_findings(study_rows(CURVES), None, GAP))
     assert ("checkerboard, heun: w=0.1 never beats w=0 beyond the floor within NFE 5–200 "
             "(closest at NFE 10: 0.095 vs 0.1, margin 0.005, floor 0.01, 20,000 samples)") in text
     assert ("checkerboard, heun: w=1 beats w=0 from NFE 10 on (0.085 vs 0.1, margin 0.015, "
@@ -89,13 +91,13 @@ def test_convergence_nfe_is_where_the_solver_stays_within_the_floor():
     curves = {**CURVES,
               0.1: [0.2, 0.052, 0.09, 0.058, 0.05],   # dips in at 10, leaves, back from 50
               10.0: [0.4, 0.3, 0.2, 0.1, 0.05]}       # only the largest budget itself
-    conv = by_weight(group_of(nfe_findings(study_rows(curves), None))["convergence"])
+    conv = by_weight(group_of(nfe_findings(study_rows(curves), None, GAP))["convergence"])
     assert conv[0.0]["nfe_within_floor"] == 20 and conv[0.0]["b_max"] == 200
     assert conv[1.0]["nfe_within_floor"] == 20 and conv[1.0]["converged_w2sq"] == 0.036
     assert conv[0.1]["nfe_within_floor"] == 50 and conv[0.1]["first_within"] == 10
     assert conv[10.0]["nfe_within_floor"] is None
     assert conv[10.0]["status"] == "not within the budgets measured"
-    text = nfe_findings_markdown(nfe_findings(study_rows(curves), None))
+    text = nfe_findings_markdown(nfe_findings(study_rows(curves), None, GAP))
     assert "| 0.1 | 0.05 (200) | NFE 50 (first within at NFE 10, then left it) | 0.01 | 20,000 |" \
         in text
     assert "| 10 | 0.05 (200) | not within the budgets measured | 0.01 | 20,000 |" in text
@@ -108,7 +110,7 @@ def test_a_diverged_or_lossy_cell_makes_no_claim():
     rows.loc[one & (rows.nfe_budget == 20), "lost_fraction"] = 0.02  # lost 2% off the grid
     rows.loc[(rows.fp_weight == 0.0) & (rows.nfe_budget == 50), "w2sq_data"] = np.nan
     rows.loc[(rows.fp_weight == 10.0) & (rows.nfe_budget == 200), "w2sq_data"] = np.nan
-    found = nfe_findings(rows, None)
+    found = nfe_findings(rows, None, GAP)
     json.dumps(found, allow_nan=False)  # NaN is written as None
     group = group_of(found)
     beat = by_weight(group["beats"])[1.0]
@@ -126,26 +128,26 @@ def test_one_non_finite_sample_makes_a_cell_lossy_as_in_the_tables():
     rows = study_rows(CURVES).assign(n_nonfinite=0)
     at_20 = (rows.fp_weight == 1.0) & (rows.nfe_budget == 20)
     rows.loc[at_20, ["lost_fraction", "n_nonfinite"]] = [1 / 20_000, 1]
-    conv = by_weight(group_of(nfe_findings(rows, None))["convergence"])
+    conv = by_weight(group_of(nfe_findings(rows, None, GAP))["convergence"])
     assert conv[1.0]["nfe_within_floor"] == 50  # NFE 20 is within but lost a sample
-    older = by_weight(group_of(nfe_findings(rows.drop(columns="n_nonfinite"), None))[
+    older = by_weight(group_of(nfe_findings(rows.drop(columns="n_nonfinite"), None, GAP))[
         "convergence"])
     assert older[1.0]["nfe_within_floor"] == 20
 
 
 def test_each_group_states_where_its_grid_starts():
-    found = nfe_findings(study_rows(CURVES).assign(sigma_max=277.2), None)
+    found = nfe_findings(study_rows(CURVES).assign(sigma_max=277.2), None, GAP)
     assert group_of(found)["sigma_max"] == 277.2
     assert "checkerboard, heun; one seed (0): a single draw, no seed-to-seed spread; its grid " \
            "starts at sigma~ = 277.2" in nfe_findings_markdown(found)
-    assert group_of(nfe_findings(study_rows(CURVES), None))["sigma_max"] is None
+    assert group_of(nfe_findings(study_rows(CURVES), None, GAP))["sigma_max"] is None
 
 
 def test_seeds_are_averaged():
     second = {w: [v + 0.01 for v in vs] for w, vs in CURVES.items()}
     second[0.0] = [0.20, 0.10, 0.075, 0.05, 0.05]  # w0 at NFE 20: mean 0.065 over the seeds
     rows = pd.concat([study_rows(CURVES, seed=0), study_rows(second, seed=1)])
-    found = nfe_findings(rows, None)
+    found = nfe_findings(rows, None, GAP)
     group = group_of(found)
     assert group["n_seeds"] == 2 and group["seeds"] == [0, 1]
     at_twenty = by_weight(group["survival"])[0.1]["at"][1]
@@ -157,7 +159,7 @@ def test_seeds_are_averaged():
 def test_missing_zero_or_a_single_weight_is_said():
     rows = pd.concat([study_rows({1.0: CURVES[1.0], 10.0: CURVES[10.0]}),
                       study_rows({0.0: CURVES[0.0]}, sampler="dpmpp_2m")])
-    found = nfe_findings(rows, None)
+    found = nfe_findings(rows, None, GAP)
     no_zero, only_zero = group_of(found), group_of(found, sampler="dpmpp_2m")
     assert no_zero["beats"] == [] and no_zero["survival"] == []
     assert no_zero["note"].startswith("no w = 0 model")
@@ -166,7 +168,7 @@ def test_missing_zero_or_a_single_weight_is_said():
     text = nfe_findings_markdown(found)
     assert "checkerboard, heun: no w = 0 model" in text
     with pytest.raises(ValueError, match="w2sq_floor_data"):
-        nfe_findings(rows.drop(columns="w2sq_floor_data"), None)
+        nfe_findings(rows.drop(columns="w2sq_floor_data"), None, GAP)
 
 
 def reference(ode, sde, floor=FLOOR):
@@ -182,7 +184,7 @@ def test_the_euler_advantage_survives_or_not_at_nfe_10_and_20():
     # ODE: w=1 and w=10 are ahead of w0 by 0.05 (holds); SDE: by 0.005 (within the floor).
     ref = reference({0.0: 0.10, 0.1: 0.099, 1.0: 0.05, 10.0: 0.05},
                     {0.0: 0.06, 0.1: 0.06, 1.0: 0.055, 10.0: 0.055})
-    found = nfe_findings(study_rows(CURVES), ref)
+    found = nfe_findings(study_rows(CURVES), ref, GAP)
     survival = by_weight(group_of(found)["survival"])
     one = survival[1.0]
     assert one["reference"]["ode"]["holds"] and not one["reference"]["sde"]["holds"]
@@ -202,14 +204,29 @@ def test_the_euler_advantage_survives_or_not_at_nfe_10_and_20():
             "beyond the floor") in text
     # An Euler ODE that lost 1% of its samples (off the grid) carries no advantage.
     lossy = ref.assign(n_outside_ode=np.where(ref.fp_weight == 1.0, 200, 0))
-    claim = by_weight(group_of(nfe_findings(study_rows(CURVES), lossy))["survival"])[1.0]
+    claim = by_weight(group_of(nfe_findings(study_rows(CURVES), lossy, GAP))["survival"])[1.0]
     assert not claim["reference"]["ode"]["holds"] and claim["at"][0]["survives"]["ode"] is None
     # Budget 20 not measured; no reference at all.
     rows = study_rows(CURVES)
-    found = nfe_findings(rows[rows.nfe_budget != 20], ref)
+    found = nfe_findings(rows[rows.nfe_budget != 20], ref, GAP)
     assert by_weight(group_of(found)["survival"])[1.0]["at"][1]["measured"] is False
     assert "NFE 20 not measured" in nfe_findings_markdown(found)
-    assert "no ode/sde reference given" in nfe_findings_markdown(nfe_findings(rows, None))
+    assert "no ode/sde reference given" in nfe_findings_markdown(nfe_findings(rows, None, GAP))
+
+
+def test_survival_is_read_against_the_configured_gap_by_its_samplers_names():
+    # The gap [fast, sde]: the first sampler's columns are w2sq_fast_data, nfe_fast, ...
+    ref = reference({0.0: 0.10, 0.1: 0.099, 1.0: 0.05, 10.0: 0.05},
+                    {0.0: 0.06, 0.1: 0.06, 1.0: 0.055, 10.0: 0.055})
+    ref = ref.rename(columns=lambda column: column.replace("_ode", "_fast"))
+    found = nfe_findings(study_rows(CURVES), ref, Gap("fast", "sde"))
+    one = by_weight(group_of(found)["survival"])[1.0]
+    assert set(one["reference"]) == {"fast", "sde"} and one["reference"]["fast"]["holds"]
+    assert [a["survives"] for a in one["at"]] == [{"fast": True, "sde": None}] * 2
+    assert "w=1's advantage at the run's fast sampler (890 NFE) holds" in \
+        nfe_findings_markdown(found)
+    assert "no fast/sde reference given" in nfe_findings_markdown(
+        nfe_findings(study_rows(CURVES), None, Gap("fast", "sde")))
 
 
 def test_figure_has_a_panel_per_dataset_and_sampler_and_a_line_per_weight():
@@ -217,7 +234,7 @@ def test_figure_has_a_panel_per_dataset_and_sampler_and_a_line_per_weight():
 
     rows = pd.concat([study_rows(CURVES), study_rows(CURVES, sampler="dpmpp_2m"),
                       study_rows(CURVES, dataset="moons", floor=0.02)])
-    figure = nfe_figure(rows)
+    figure = nfe_figure(rows, GAP)
     try:
         # moons has no dpmpp_2m rows: three panels, not four.
         titles = sorted(ax.get_title().split("\n")[0] for ax in figure.axes)
@@ -243,7 +260,7 @@ def test_figure_draws_each_weight_s_ode_level_dotted_and_shares_y_along_a_row():
 
     rows = pd.concat([study_rows(CURVES), study_rows(CURVES, sampler="dpmpp_2m")])
     levels = {0.0: 0.10, 0.1: 0.099, 1.0: 0.05, 10.0: 0.07}
-    figure = nfe_figure(rows, reference(levels, levels))
+    figure = nfe_figure(rows, GAP, reference(levels, levels))
     try:
         heun, dpmpp_2m = sorted(figure.axes, key=lambda ax: ax.get_title())[::-1]
         assert heun.get_shared_y_axes().joined(heun, dpmpp_2m)
@@ -272,7 +289,7 @@ def test_the_exact_lane_says_where_discretisation_error_is_lost_in_the_noise():
     rows = pd.concat([study_rows(CURVES),
                       exact_rows([0.3, 0.021, 0.015, 0.019, 0.012]),
                       exact_rows([0.3, 0.1, 0.05, 0.03, 0.025], sampler="ddim")])
-    found = nfe_findings(rows, None)
+    found = nfe_findings(rows, None, GAP)
     assert {(g["dataset"], g["sampler"]) for g in found["groups"]} == {("checkerboard", "heun")}
     lane = {item["sampler"]: item for item in found["exact_lane"]}
     # heun: 0.021 >= 2 x 0.01 at NFE 10, below from NFE 20 on; ddim never below 0.02
@@ -282,7 +299,7 @@ def test_the_exact_lane_says_where_discretisation_error_is_lost_in_the_noise():
     assert "heun (heun): below 2 x the floor from NFE 20 on" in markdown
     assert "ddim (ddim): never below it within the budgets measured" in markdown
     # the lane alone: no FP group, still its findings
-    alone = nfe_findings(exact_rows([0.3, 0.1, 0.015, 0.01, 0.01]), None)
+    alone = nfe_findings(exact_rows([0.3, 0.1, 0.015, 0.01, 0.01]), None, GAP)
     assert alone["groups"] == [] and alone["exact_lane"][0]["near_floor_from"] == 20
 
 
@@ -290,7 +307,7 @@ def test_the_figure_draws_the_exact_lane_first_in_black():
     from odesdegap.reporting.nfe_figure import EXACT_LABEL, nfe_figure
 
     rows = pd.concat([study_rows(CURVES), exact_rows([0.3, 0.1, 0.015, 0.01, 0.01])])
-    figure = nfe_figure(rows)
+    figure = nfe_figure(rows, GAP)
     try:
         first = figure.axes[0]
         assert first.get_title().startswith(f"{EXACT_LANE}, heun")

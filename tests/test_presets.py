@@ -74,7 +74,7 @@ PAPER = {
     "samplers.sde.dynamics": "sde",
     "samplers.sde.solver": "euler",
     "samplers.sde.grid": "sampling",
-    "reference_sampler": "sde",
+    "gap": ["ode", "sde"],
     "sampling.sde_final_step_noise": False,
     "evaluation.grid_bins": 64,
     "evaluation.box_half_width": 3.5,
@@ -264,7 +264,7 @@ def test_the_nfe_study_adds_one_sweep_per_solver_over_the_paper_pair():
     assert {e["solver"] for e in sweeps.values()} == FAST_SOLVERS
     assert all(e["nfe"] == [5, 10, 20, 50, 100, 200] for e in sweeps.values())
     # the reference stays the preset's 800-step Euler–Maruyama SDE, beside its Euler ODE
-    assert config["reference_sampler"] == "sde"
+    assert config["gap"] == ["ode", "sde"]
     assert {n: (samplers[n]["solver"], samplers[n]["grid"]) for n in ("ode", "sde")} == {
         "ode": ("euler", "sampling"), "sde": ("euler", "sampling")}
     assert config["sampling"]["steps"] == 800
@@ -297,7 +297,7 @@ def test_the_step_count_study_sweeps_the_grid_integrators_on_uniform_steps():
     assert sweeps == {"euler_steps": ("ode", "euler", "sampling", [25, 50, 100, 200]),
                       "rk4_steps": ("ode", "rk4", "sampling", [100, 200, 400, 800]),
                       "em_steps": ("sde", "euler", "sampling", [25, 50, 100, 200])}
-    assert config["reference_sampler"] == "sde" and samplers["sde"]["nfe"] is None
+    assert config["gap"] == ["ode", "sde"] and samplers["sde"]["nfe"] is None
 
 
 def test_the_slurm_drills_preset_is_the_smoke_preset_on_fewer_runs():

@@ -332,7 +332,7 @@ def test_model_and_metrics_record_what_the_run_used(smoke_run):
     metrics = json.loads((smoke_run / "results/metrics/mixture/w1/seed0.json").read_text())
     assert metrics["config"]["sampling"] == resolved["sampling"]
     assert metrics["config"]["samplers"] == resolved["samplers"]
-    assert metrics["config"]["reference_sampler"] == "sde"
+    assert metrics["config"]["gap"] == ["ode", "sde"]
     assert metrics["config"]["evaluation"]["nll"] == resolved["evaluation"]["nll"]
 
 
@@ -428,6 +428,57 @@ def test_an_nfe_sweep_runs_to_its_findings_and_figure(smoke_run, tmp_path):
     assert "floor" in markdown and "The exact lane" in markdown
     assert (run / "results/figures/nfe_study.png").stat().st_size > 10_000
     pd.testing.assert_frame_equal(pd.read_csv(metrics), before)
+
+
+def test_a_gap_set_to_a_fast_sampler_gives_its_findings_headline_and_figures(smoke_run,
+                                                                             tmp_path):
+    """`gap: [dpmpp_2m_20, sde]` with that sampler added on top of the finished run: only the
+    new sampler is sampled and evaluated, then the findings, the headline and the W2 and
+    density figures read its gap to the SDE, named after it; every column the run had keeps its
+    value."""
+    overlay = tmp_path / "gap.yaml"
+    overlay.write_text("samplers:\n"
+                       "  dpmpp_2m_20: {dynamics: ode, solver: dpmpp_2m, grid: logsnr, nfe: 20}\n"
+                       "gap: [dpmpp_2m_20, sde]\n")
+    run = copy_of_run(smoke_run, tmp_path / "run")
+    tables, logs = run / "results/tables", run / "results/logs"
+    before = without_timing(pd.read_csv(tables / "metrics.csv"))
+    figures = [run / "results/figures/w2_vs_weight.png",
+               run / "results/figures/residual_vs_gap.png",
+               *(run / f"results/figures/{d}/sample_densities.png"
+                 for d in ("checkerboard", "mixture"))]
+    drawn = {path: path.stat().st_mtime for path in figures}
+    jobs = planned_jobs(run, PRESET, str(overlay))
+    assert jobs.pop("sample") == 8 and jobs.pop("evaluate_sampler") == 8
+    assert jobs.pop("figure_densities") == 2
+    assert set(jobs) <= AGGREGATION_RULES
+    snakemake(run, "--configfile", PRESET, str(overlay))
+    metrics = pd.read_csv(tables / "metrics.csv")
+    pd.testing.assert_frame_equal(without_timing(metrics)[before.columns], before)
+    gap = metrics.w2sq_dpmpp_2m_20_sde
+    assert np.isfinite(gap).all() and (gap > 0).all()
+    found = json.loads((tables / "findings.json").read_text())
+    assert found["gap"] == ["dpmpp_2m_20", "sde"]
+    headline = (tables / "headline.rst").read_text()
+    assert "dpmpp\\_2m\\_20–SDE gap at the largest FP weight" in headline
+    assert "ODE–SDE" not in headline
+    for item in found["datasets"]:
+        runs = metrics[metrics.dataset == item["dataset"]]
+        zero = runs[runs.fp_weight == 0].set_index("seed").w2sq_dpmpp_2m_20_sde
+        largest = runs[runs.fp_weight == 1].set_index("seed").w2sq_dpmpp_2m_20_sde
+        assert item["gap_ratio"][-1]["ratio"] == pytest.approx((largest / zero).mean())
+        assert "best_ode_weight" not in item and "sde_w2sq_by_weight" in item
+        means = runs.groupby("fp_weight").w2sq_dpmpp_2m_20_data.mean()
+        eligible = means[~runs.groupby("fp_weight").lost_samples_dpmpp_2m_20.any()]
+        best = item["best_dpmpp_2m_20_weight"]
+        assert best == (eligible.idxmin() if len(eligible) else None)
+        assert f"ratio {item['gap_ratio'][-1]['ratio']:.3g}" in headline
+        if best is not None:
+            assert f"best weight for the dpmpp\\_2m\\_20: {best:g}" in headline
+        log = (logs / f"figure_densities/{item['dataset']}.log").read_text()
+        assert "x (SDE, dpmpp_2m_20) of" in log
+    assert "dpmpp_2m_20–SDE W2^2 relative to weight 0" in (tables / "findings.md").read_text()
+    assert all(path.stat().st_mtime > drawn[path] for path in figures)
 
 
 def test_finetune_schedule_adds_one_shared_pretraining_per_data_set_and_seed(smoke_run,

@@ -1,5 +1,6 @@
-"""Rule evaluate_fid: FID and KID (clean-fid) between the ODE samples, the SDE samples and the
-held-out images of one run, with one feature extractor."""
+"""Rule evaluate_fid: FID and KID (clean-fid) between the samples of the gap's two samplers (the
+ODE's and the SDE's by default) and the held-out images of one run, with one feature extractor;
+keyed by sampler name (fid_ode_sde, fid_ode_data, ...)."""
 
 import itertools
 
@@ -19,13 +20,14 @@ result = {
     "fp_weight": params.fp_weight,
     "seed": params.seed,
 }
-for sampler in ("ode", "sde"):
-    samples = artifacts.load_arrays(sm.input[sampler])["samples"]
+gap = params.gap
+for role, sampler in zip(("first", "second"), gap, strict=True):  # the rule's input names
+    samples = artifacts.load_arrays(sm.input[role])["samples"]
     features[sampler], result[f"n_nonfinite_{sampler}"] = fid.image_features(
         samples, shape, extractor, device, params.batch_size)
     result[f"n_images_{sampler}"] = len(samples)
 result["n_images_data"] = len(features["data"])
-for a, b in itertools.combinations(("ode", "sde", "data"), 2):
+for a, b in itertools.combinations((*gap, "data"), 2):
     result[f"fid_{a}_{b}"] = fid.fid(features[a], features[b])
     result[f"kid_{a}_{b}"] = fid.kid(features[a], features[b], params.evaluation_seed,
                                      params.kid_subsets, params.kid_subset_size)

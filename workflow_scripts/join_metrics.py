@@ -12,7 +12,7 @@ result = join_metrics(artifacts.read_json(sm.input.model), records)
 # The settings behind these numbers (Snakemake reruns sampling and evaluation when they change).
 result["config"] = {key: sm.config[key] for key in ("process", "model", "sampling")}
 result["config"]["samplers"] = {name: sm.config["samplers"][name] for name in records}
-result["config"]["reference_sampler"] = sm.config["reference_sampler"]
+result["config"]["gap"] = list(sm.params.gap)
 result["config"]["evaluation"] = dict(sm.params.evaluation)
 artifacts.write_json(sm.output.metrics, result)
 print(f"{sm.output.metrics}: the model's metrics and {len(records)} sampler(s) "

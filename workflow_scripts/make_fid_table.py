@@ -7,11 +7,14 @@ from odesdegap import runtime
 from odesdegap.io import artifacts
 from odesdegap.reporting import tables
 
-FID_METRICS = ["fid_ode_data", "fid_sde_data", "fid_ode_sde", "kid_ode_data", "kid_sde_data",
-               "kid_ode_sde"]
 KEYS = ("dataset", "extractor", "fp_weight")
 
 sm, _ = runtime.job(snakemake, computes=False)  # noqa: F821 (injected by Snakemake)
+# Each of the gap's samplers to the data, then the pair (fid_ode_data, fid_sde_data, fid_ode_sde,
+# then the KIDs, for the default gap).
+first, second = sm.params.gap
+FID_METRICS = [f"{metric}_{pair}" for metric in ("fid", "kid")
+               for pair in (f"{first}_data", f"{second}_data", f"{first}_{second}")]
 runs = pd.DataFrame([artifacts.read_json(path) for path in sm.input.fid])
 classifiers = [artifacts.read_json(path) for path in sm.input.classifiers]
 accuracy = {record["dataset"]: record["test_accuracy"] for record in classifiers}

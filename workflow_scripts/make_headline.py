@@ -8,6 +8,7 @@ from docutils.core import publish_string
 from odesdegap import runtime
 from odesdegap.io import artifacts
 from odesdegap.reporting import headline
+from odesdegap.reporting.gap import Gap
 from odesdegap.settings import GridSettings
 
 sm, _ = runtime.job(snakemake, computes=False)  # noqa: F821 (injected by Snakemake)
@@ -27,7 +28,7 @@ recipe = headline.Recipe(
     job_seconds=float(jobs["s"].sum()))
 w2 = headline.w2_description(metrics["w2_method"],
                              GridSettings.from_config(params.grid, "evaluation"))
-text = headline.to_rst(summary, found, recipe, w2)
+text = headline.to_rst(summary, found, recipe, w2, Gap(*params.gap))
 with artifacts.atomic_path(sm.output.rst) as tmp:
     tmp.write_text(text)
 page = publish_string(text, writer="html5",

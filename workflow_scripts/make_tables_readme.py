@@ -8,6 +8,7 @@ import pandas as pd
 from odesdegap import runtime
 from odesdegap.io import artifacts
 from odesdegap.reporting import headline, table_docs
+from odesdegap.reporting.gap import Gap
 from odesdegap.settings import GridSettings
 
 sm, _ = runtime.job(snakemake, computes=False)  # noqa: F821 (injected by Snakemake)
@@ -20,10 +21,11 @@ floor = ("`w2sq_floor` is the noise floor of this run: W2^2 between two disjoint
          else "This run has no noise-floor column.")
 tables = {Path(path).name: table_docs.read_table(path) for path in sm.input.tables}
 samplers = list(sm.config["samplers"])
-text = table_docs.readme(tables, w2, floor, samplers)
+gap = Gap(*params.gap)
+text = table_docs.readme(tables, w2, floor, samplers, gap)
 with artifacts.atomic_path(sm.output.readme) as tmp:
     tmp.write_text(text)
 print(f"described {sum(len(t.columns) for t in tables.values())} columns of {len(tables)} tables")
-missing = table_docs.undescribed(tables, samplers)
+missing = table_docs.undescribed(tables, samplers, gap)
 if missing:
     print(f"warning: columns without a description: {', '.join(missing)}")

@@ -36,6 +36,7 @@ def load_schema() -> dict:
     datasets["description"] += " Names: " + ", ".join(names) + "."
     # and the model kinds from theirs, odesdegap.models.MODEL_KINDS, and the solvers from
     # odesdegap.diffusion.solvers.SOLVERS
+    from odesdegap.diffusion.dynamics import ETA, ODE, SDE
     from odesdegap.diffusion.solvers import SOLVERS, solvers_for
     from odesdegap.models import MODEL_KINDS
 
@@ -44,8 +45,8 @@ def load_schema() -> dict:
     solver["enum"] = list(SOLVERS)
     solver["description"] += " " + " ".join(
         f"{dynamics} on {grid}: {', '.join(solvers_for(dynamics, grid))}."
-        for dynamics, grid in (("ode", "sampling"), ("sde", "sampling"), ("eta", "sampling"),
-                               ("ode", "edm"), ("sde", "edm")))
+        for dynamics, grid in ((ODE, "sampling"), (SDE, "sampling"), (ETA, "sampling"),
+                               (ODE, "edm"), (SDE, "edm")))
     return schema
 
 
@@ -92,6 +93,8 @@ def _expected(error: jsonschema.ValidationError) -> str:
         return f"a number < {value}"
     if rule == "minItems":
         return f"a list with at least {value} item(s)"
+    if rule == "maxItems":
+        return f"a list with at most {value} item(s)"
     if rule == "uniqueItems":
         return "a list without repeated items"
     if rule == "required":
@@ -116,6 +119,14 @@ def schema_problems(config: dict, schema: dict | None = None) -> list[str]:
     schema = schema or load_schema()
     validator = jsonschema.Draft202012Validator(schema)
     problems = []
+    if "reference_sampler" in config:
+        # replaced by `gap`, whose second member is the reference: said before any other problem
+        value = config["reference_sampler"]
+        config = {k: v for k, v in config.items() if k != "reference_sampler"}
+        problems.append(f"config key 'reference_sampler' has value {value!r}: it was replaced by "
+                        f"'gap'; set gap: [..., {value}] instead (the sampler whose gap the "
+                        f"findings read, then {value}, the reference every sampler is compared "
+                        "with)")
     for (section, key), home in MOVED_KEYS.items():
         if isinstance(config.get(section), dict) and key in config[section]:
             rest = {k: v for k, v in config[section].items() if k != key}
@@ -239,7 +250,7 @@ def consistency_problems(config: dict) -> list[str]:
 
 def sampler_problems(config: dict) -> list[str]:
     """Each sampler's solver must exist for its dynamics and grid, with the keys it reads; the
-    reference sampler must be configured."""
+    gap's two samplers must be configured, distinct, and each write samples."""
     from odesdegap.diffusion.processes import build_process
     from odesdegap.diffusion.samplers import sampler_problems as problems_of
 
@@ -247,13 +258,18 @@ def sampler_problems(config: dict) -> list[str]:
     process = build_process(config["process"])
     problems = [problem for name, entry in samplers.items()
                 for problem in problems_of(entry, f"samplers.{name}", process)]
-    reference = config["reference_sampler"]
-    if reference not in samplers:
-        problems.append(f"config key 'reference_sampler' has value {reference!r}: expected one "
-                        f"of the configured samplers ({', '.join(samplers)})")
-    elif isinstance(samplers[reference].get("nfe"), list):
-        problems.append(f"config key 'reference_sampler' has value {reference!r}: expected a "
-                        "sampler that writes samples, not an NFE sweep (a list `nfe`)")
+    gap = config["gap"]
+    for name in gap:
+        if name not in samplers:
+            problems.append(f"config key 'gap' has value {gap!r}: expected two of the "
+                            f"configured samplers ({', '.join(samplers)}); {name!r} is not one")
+        elif isinstance(samplers[name].get("nfe"), list):
+            problems.append(f"config key 'gap' has value {gap!r}: expected samplers with one "
+                            f"budget each; {name!r} is an NFE sweep (samplers.{name}.nfe is a "
+                            "list), which writes no samples")
+    if gap[0] == gap[1]:
+        problems.append(f"config key 'gap' has value {gap!r}: expected two distinct samplers "
+                        "(the first is compared against the second)")
     sweeps = [name for name, entry in samplers.items() if isinstance(entry.get("nfe"), list)]
     higher = [d for d in config["datasets"] if dimension(d) != 2]
     if sweeps and higher:
@@ -261,12 +277,6 @@ def sampler_problems(config: dict) -> list[str]:
                         f"{samplers[sweeps[0]]['nfe']!r}: expected one budget with data sets of "
                         f"more than 2 dimensions ({', '.join(higher)}): an NFE sweep measures W2 "
                         "on the 2-D grid")
-    missing = [name for name in ("ode", "sde")
-               if name not in samplers or isinstance(samplers[name].get("nfe"), list)]
-    if missing:
-        problems.append(f"config key 'samplers' lacks {', '.join(missing)}: expected the ode "
-                        "and sde samplers to stay configured, each with one budget (the "
-                        "findings, headline, figures and FID read the ODE–SDE pair's samples)")
     return problems
 
 

@@ -1,5 +1,6 @@
 """Seaborn figures: the paper's sample-density panel, sample grids of image data sets, W2^2
-against the FP weight, residual against the ODE–SDE gap, and training curves."""
+against the FP weight, residual against the gap, and training curves. The pair they show is the
+config's `gap` (reporting.gap.Gap: the ODE and the SDE by default), named as it labels them."""
 
 from __future__ import annotations
 
@@ -14,19 +15,23 @@ import seaborn as sns  # noqa: E402
 from matplotlib.ticker import NullFormatter  # noqa: E402
 
 from odesdegap.io import artifacts  # noqa: E402
+from odesdegap.reporting.gap import Gap, sampler_label  # noqa: E402
 from odesdegap.settings import GridSettings  # noqa: E402
 
-PAIR_LABELS = {
-    "w2sq_ode_sde": "ODE–SDE",
-    "w2sq_ode_data": "ODE–data",
-    "w2sq_sde_data": "SDE–data",
-}
+
+def pair_labels(gap: Gap) -> dict[str, str]:
+    """The three W2^2 columns of the gap's pair and their legend labels (w2sq_ode_sde:
+    "ODE–SDE", w2sq_ode_data: "ODE–data", w2sq_sde_data: "SDE–data" for the default gap)."""
+    first_data, second_data = gap.data_columns
+    return {gap.column: gap.label, first_data: f"{sampler_label(gap.first)}–data",
+            second_data: f"{sampler_label(gap.second)}–data"}
 
 
 def sample_densities(panels: list[tuple[float, np.ndarray, np.ndarray]], reference: np.ndarray,
-                     grid: GridSettings, title: str):
-    """One row per weight: SDE and ODE sample histograms side by side (the paper's main
-    figure), with the held-out data in the first row for comparison; binned like W2's grid."""
+                     grid: GridSettings, title: str, gap: Gap):
+    """One row per weight: the gap's second and first samplers' sample histograms side by side
+    (SDE and ODE: the paper's main figure), with the held-out data in the first row for
+    comparison; binned like W2's grid."""
     limits = (-grid.box_half_width, grid.box_half_width)
     bins = grid.grid_bins
 
@@ -36,29 +41,34 @@ def sample_densities(panels: list[tuple[float, np.ndarray, np.ndarray]], referen
                      cmap="mako_r", ax=ax, stat="density")
         ax.set(xlim=limits, ylim=limits, aspect="equal")
 
-    return _sde_ode_rows(panels, reference, draw, title, row_height=2.5, sharex=True,
-                         sharey=True)
+    return _pair_rows(panels, reference, draw, title, gap, row_height=2.5, sharex=True,
+                      sharey=True)
 
 
-def sampler_panels(weights, sde_paths, ode_paths) -> list[tuple[float, np.ndarray, np.ndarray]]:
-    """(weight, SDE samples, ODE samples) per weight, from the sample files of one data set: the
-    panels of sample_densities and sample_grids."""
-    return [(weight, artifacts.load_arrays(sde)["samples"], artifacts.load_arrays(ode)["samples"])
-            for weight, sde, ode in zip(weights, sde_paths, ode_paths, strict=True)]
+def sampler_panels(weights, second_paths, first_paths
+                   ) -> list[tuple[float, np.ndarray, np.ndarray]]:
+    """(weight, second's samples, first's samples) per weight of the gap's samplers (SDE, ODE
+    by default), from the sample files of one data set: the panels of sample_densities and
+    sample_grids."""
+    return [(weight, artifacts.load_arrays(second)["samples"],
+             artifacts.load_arrays(first)["samples"])
+            for weight, second, first in zip(weights, second_paths, first_paths, strict=True)]
 
 
-def _sde_ode_rows(panels, reference, draw, title: str, row_height: float, **subplot_options):
+def _pair_rows(panels, reference, draw, title: str, gap: Gap, row_height: float,
+               **subplot_options):
     """The layout of both sampler figures: held-out data alone in the first row, then one row
-    per weight with the SDE's samples left and the ODE's right; `draw(ax, samples)` fills a
-    panel."""
+    per weight with the gap's second sampler's samples left (the SDE's) and its first's right
+    (the ODE's); `draw(ax, samples)` fills a panel."""
     sns.set_theme(style="white")
     rows = len(panels) + 1
     fig, axes = plt.subplots(rows, 2, figsize=(5.2, row_height * rows), squeeze=False,
                              **subplot_options)
     cells = [(axes[0, 0], reference, "data (held out)")]
-    for row, (weight, sde, ode) in enumerate(panels, start=1):
-        cells += [(axes[row, 0], sde, f"SDE, w = {weight:g}"),
-                  (axes[row, 1], ode, f"ODE, w = {weight:g}")]
+    left, right = sampler_label(gap.second), sampler_label(gap.first)
+    for row, (weight, second, first) in enumerate(panels, start=1):
+        cells += [(axes[row, 0], second, f"{left}, w = {weight:g}"),
+                  (axes[row, 1], first, f"{right}, w = {weight:g}")]
     for ax, samples, label in cells:
         draw(ax, samples)
         ax.set(xticks=[], yticks=[])
@@ -86,30 +96,32 @@ def tile_images(flat: np.ndarray, image_shape: tuple[int, int, int], columns: in
 
 
 def sample_grids(panels: list[tuple[float, np.ndarray, np.ndarray]], reference: np.ndarray,
-                 image_shape: tuple[int, int, int], title: str, n_images: int = 64):
-    """The image counterpart of `sample_densities`: one row per weight, SDE and ODE samples
-    side by side, held-out images in the first row."""
+                 image_shape: tuple[int, int, int], title: str, gap: Gap, n_images: int = 64):
+    """The image counterpart of `sample_densities`: one row per weight, the gap's samplers'
+    samples side by side (SDE and ODE), held-out images in the first row."""
     def draw(ax, samples):
         ax.imshow(tile_images(samples, image_shape, n_images=n_images), cmap="gray",
                   vmin=0, vmax=1, interpolation="nearest")
 
-    return _sde_ode_rows(panels, reference, draw, title, row_height=2.7)
+    return _pair_rows(panels, reference, draw, title, gap, row_height=2.7)
 
 
-FLOOR_LINES = {
-    "w2sq_floor": ("floor, ODE–SDE", "-"),
-    "w2sq_floor_data": ("floor, with data", "--"),
-}
+def floor_lines(gap: Gap) -> dict[str, tuple[str, str]]:
+    """Each noise-floor column's legend label and line style."""
+    return {"w2sq_floor": (f"floor, {gap.label}", "-"),
+            "w2sq_floor_data": ("floor, with data", "--")}
 
 
-def w2_against_weight(frame: pd.DataFrame):
-    """W2^2 for the three pairs against the FP weight, one panel per data set (mean and 95% CI
-    over seeds), with each data set's noise floor at the runs' sample size as a line and the
-    band up to twice the floor shaded: values inside it are not told apart from noise."""
+def w2_against_weight(frame: pd.DataFrame, gap: Gap):
+    """W2^2 for the three pairs of the gap's samplers and the data against the FP weight, one
+    panel per data set (mean and 95% CI over seeds), with each data set's noise floor at the
+    runs' sample size as a line and the band up to twice the floor shaded: values inside it are
+    not told apart from noise."""
     sns.set_theme(style="whitegrid")
-    long = frame.melt(id_vars=["dataset", "fp_weight", "seed"], value_vars=list(PAIR_LABELS),
+    labels = pair_labels(gap)
+    long = frame.melt(id_vars=["dataset", "fp_weight", "seed"], value_vars=list(labels),
                       var_name="pair", value_name="W2^2")
-    long["pair"] = long["pair"].map(PAIR_LABELS)
+    long["pair"] = long["pair"].map(labels)
     grid = sns.relplot(data=long, x="fp_weight", y="W2^2", hue="pair", col="dataset",
                        kind="line", marker="o", errorbar=("ci", 95), height=3.2,
                        facet_kws={"sharey": False})
@@ -120,10 +132,11 @@ def w2_against_weight(frame: pd.DataFrame):
         ax.set_xlim(left=-0.3 * linthresh)  # weights are >= 0: no negative decades
         ax.set_yscale("log")
         ax.set_xlabel("FP weight w_R")
+    lines = floor_lines(gap)
     for dataset, ax in grid.axes_dict.items():
-        _draw_floor(ax, frame[frame["dataset"] == dataset])
+        _draw_floor(ax, frame[frame["dataset"] == dataset], lines)
     handles, labels = grid.axes.flat[-1].get_legend_handles_labels()
-    floor_labels = {label for label, _ in FLOOR_LINES.values()} | {_BAND_LABEL}
+    floor_labels = {label for label, _ in lines.values()} | {_BAND_LABEL}
     extra = [(h, lab) for h, lab in zip(handles, labels, strict=True) if lab in floor_labels]
     if extra and grid.legend is not None:
         old = grid.legend
@@ -143,13 +156,13 @@ def _sample_size(frame: pd.DataFrame) -> str:
     return ", ".join(f"{int(n)}" for n in sorted(sizes)) or "n/a"
 
 
-def _draw_floor(ax, runs: pd.DataFrame) -> None:
-    """The noise floors of one data set as horizontal lines, the band up to twice the lower one
-    shaded."""
-    floors = {column: runs[column].dropna().mean() for column in FLOOR_LINES
+def _draw_floor(ax, runs: pd.DataFrame, lines: dict[str, tuple[str, str]]) -> None:
+    """The noise floors of one data set as horizontal lines (`lines`: floor_lines), the band up
+    to twice the lower one shaded."""
+    floors = {column: runs[column].dropna().mean() for column in lines
               if column in runs and runs[column].notna().any()}
     for column, value in floors.items():
-        label, style = FLOOR_LINES[column]
+        label, style = lines[column]
         ax.axhline(value, color="0.35", linestyle=style, linewidth=1, label=label)
     if floors:
         bottom, top = ax.get_ylim()
@@ -164,16 +177,16 @@ RESIDUAL_LABELS = {
 }
 
 
-def residual_against_gap(frame: pd.DataFrame):
-    """FP residual against ODE–SDE W2^2 across runs, log-log (the paper: they fall together),
-    measured on the paper's box and near the data."""
+def residual_against_gap(frame: pd.DataFrame, gap: Gap):
+    """FP residual against the gap's W2^2 (ODE–SDE) across runs, log-log (the paper: they fall
+    together), measured on the paper's box and near the data."""
     sns.set_theme(style="whitegrid")
     fig, axes = plt.subplots(1, 2, figsize=(10, 4), sharey=True)
     shown = frame.assign(fp_weight=frame["fp_weight"].map(lambda w: f"{w:g}"))
     for ax, (column, label) in zip(axes, RESIDUAL_LABELS.items(), strict=True):
-        sns.scatterplot(data=shown, x=column, y="w2sq_ode_sde", hue="fp_weight",
+        sns.scatterplot(data=shown, x=column, y=gap.column, hue="fp_weight",
                         style="dataset", s=70, ax=ax, legend=ax is axes[-1])
-        ax.set(xscale="log", yscale="log", xlabel=label, ylabel="ODE–SDE W2^2")
+        ax.set(xscale="log", yscale="log", xlabel=label, ylabel=f"{gap.label} W2^2")
         ax.xaxis.set_minor_formatter(NullFormatter())  # minor labels collide within a decade
     if axes[-1].get_legend() is not None:
         sns.move_legend(axes[-1], "upper left", bbox_to_anchor=(1, 1))
@@ -202,8 +215,7 @@ def eta_sweep(frame: pd.DataFrame):
     long = frame.melt(id_vars=["dataset", "fp_weight", "seed", "eta"], value_vars=to,
                       var_name="distance", value_name="W2^2")
     long["distance"] = long["distance"].map(
-        {c: "to " + (c.removeprefix("w2sq_to_").upper() if c in ("w2sq_to_sde", "w2sq_to_ode")
-                     else c.removeprefix("w2sq_to_")) for c in to})
+        {c: "to " + sampler_label(c.removeprefix("w2sq_to_")) for c in to})
     long["fp_weight"] = long["fp_weight"].map(lambda w: f"{w:g}")
     grid = sns.relplot(data=long, x="eta", y="W2^2", hue="fp_weight", style="distance",
                        col="dataset", kind="line", marker="o", errorbar=("ci", 95),

@@ -1,7 +1,9 @@
-"""Findings computed from the metrics table, never written by hand: how the ODE–SDE gap moves
-with the FP weight, which weight gives the best samples for each configured sampler (the ODE's
-is the paper's claim), how the SDE samples move, and whether the FP residual and the gap fall
-together. Rendered as a document by odesdegap.reporting.findings_text."""
+"""Findings computed from the metrics table, never written by hand, for the pair of samplers the
+config's `gap` names (reporting.gap.Gap; the ODE and the SDE by default): how their gap moves
+with the FP weight, which weight gives the best samples for each configured sampler (the first
+one's is the paper's claim), how the second's samples move, and whether the FP residual and the
+gap fall together. Keys that name a sampler follow its name (best_ode_weight for the default),
+as the metrics columns do. Rendered as a document by odesdegap.reporting.findings_text."""
 
 from __future__ import annotations
 
@@ -12,6 +14,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
+from odesdegap.reporting.gap import Gap
 from odesdegap.reporting.tables import (
     FLOOR_COLUMNS,
     confidence_halfwidth,
@@ -22,22 +25,22 @@ from odesdegap.reporting.tables import (
 )
 
 
-def gap_ratios(frame: pd.DataFrame) -> pd.DataFrame:
-    """Per data set and weight: ODE–SDE W2^2 over its value at weight 0, paired by seed, with
+def gap_ratios(frame: pd.DataFrame, gap: Gap) -> pd.DataFrame:
+    """Per data set and weight: the gap's W2^2 over its value at weight 0, paired by seed, with
     the mean ratio over seeds and its 95% interval. `bound` is True where the gap at this weight
     or at weight 0 lies within NEAR_FLOOR_FACTOR of the noise floor in some seed: the ratio is
     then set by the floor, a bound and not a measurement. `lost_samples` is True where a model
     of either weight lost samples (`tables.loses_samples`) in some seed: its gap is measured on
     what remains."""
-    frame = frame.assign(lost=loses_samples(frame, "ode") | loses_samples(frame, "sde"))
-    baseline = frame[frame.fp_weight == 0].set_index(["dataset", "seed"])[["w2sq_ode_sde", "lost"]]
-    paired = frame.join(baseline.rename(columns={"w2sq_ode_sde": "gap_at_zero",
+    frame = frame.assign(lost=loses_samples(frame, gap.first) | loses_samples(frame, gap.second))
+    baseline = frame[frame.fp_weight == 0].set_index(["dataset", "seed"])[[gap.column, "lost"]]
+    paired = frame.join(baseline.rename(columns={gap.column: "gap_at_zero",
                                                  "lost": "lost_at_zero"}),
                         on=["dataset", "seed"])
     paired["lost"] = paired["lost"] | paired["lost_at_zero"].eq(True)
-    paired["ratio"] = paired["w2sq_ode_sde"] / paired["gap_at_zero"]
+    paired["ratio"] = paired[gap.column] / paired["gap_at_zero"]
     floor = paired["w2sq_floor"] if "w2sq_floor" in paired else np.nan
-    paired["bound"] = (near_floor(paired["w2sq_ode_sde"], floor)
+    paired["bound"] = (near_floor(paired[gap.column], floor)
                        | near_floor(paired["gap_at_zero"], floor))
     grouped = paired.groupby(["dataset", "fp_weight"])
     return pd.DataFrame({
@@ -71,35 +74,39 @@ def best_weight(runs: pd.DataFrame, sampler: str, floor_data) -> dict:
     }
 
 
-def per_dataset(frame: pd.DataFrame) -> list[dict]:
-    """The findings for each data set, as plain numbers."""
-    ratios = gap_ratios(frame) if (frame.fp_weight == 0).any() else None
+def per_dataset(frame: pd.DataFrame, gap: Gap) -> list[dict]:
+    """The findings for each data set, as plain numbers; the keys of the gap's samplers carry
+    their names (`item_keys`)."""
+    ratios = gap_ratios(frame, gap) if (frame.fp_weight == 0).any() else None
     samplers = samplers_of(frame)
+    first_data, second_data = gap.data_columns
+    keys = item_keys(gap)
     found = []
     for dataset, runs in frame.groupby("dataset", sort=True):
-        means = runs.groupby("fp_weight")[["w2sq_ode_data", "w2sq_sde_data", "w2sq_ode_sde"]].mean()
+        means = runs.groupby("fp_weight")[[first_data, second_data, gap.column]].mean()
         floors = {column: _first(runs, column) for column in FLOOR_COLUMNS}
         by_sampler = [best_weight(runs, name, floors["w2sq_floor_data"]) for name in samplers]
-        ode = next(item for item in by_sampler if item["sampler"] == "ode")
-        sde_trend = _spearman(runs.fp_weight, runs.w2sq_sde_data)
-        residual_gap = _spearman(runs.fp_residual, runs.w2sq_ode_sde)
-        data_residual_gap = _spearman(runs.fp_residual_data, runs.w2sq_ode_sde)
+        best = next(item for item in by_sampler if item["sampler"] == gap.first)
+        second_trend = _spearman(runs.fp_weight, runs[second_data])
+        residual_gap = _spearman(runs.fp_residual, runs[gap.column])
+        data_residual_gap = _spearman(runs.fp_residual_data, runs[gap.column])
         found.append({
             "dataset": dataset,
             **floors,
             "gap_ratio": ([] if ratios is None else
                           ratios[ratios.dataset == dataset].drop(columns="dataset")
                           .to_dict("records")),
-            "best_ode_weight": ode["best_weight"],
-            "best_ode_w2sq": ode["best_w2sq"],
-            "best_ode_near_floor": ode["best_near_floor"],
-            "excluded_lost_samples": ode["excluded_lost_samples"],
-            "ode_w2sq_at_zero": ode["w2sq_at_zero"],
+            keys["best_weight"]: best["best_weight"],
+            keys["best_w2sq"]: best["best_w2sq"],
+            keys["best_near_floor"]: best["best_near_floor"],
+            "excluded_lost_samples": best["excluded_lost_samples"],
+            keys["w2sq_at_zero"]: best["w2sq_at_zero"],
             "best_by_sampler": by_sampler,
-            "sde_w2sq_by_weight": {float(w): float(v) for w, v in means.w2sq_sde_data.items()},
-            "sde_weight_spearman": sde_trend[0],
-            "sde_weight_p": sde_trend[1],
-            "sde_weight_min_p": _smallest_p(runs.fp_weight),
+            keys["w2sq_by_weight"]: {float(w): float(v)
+                                     for w, v in means[second_data].items()},
+            keys["weight_spearman"]: second_trend[0],
+            keys["weight_p"]: second_trend[1],
+            keys["weight_min_p"]: _smallest_p(runs.fp_weight),
             "residual_gap_spearman": residual_gap[0],
             "residual_gap_p": residual_gap[1],
             "data_residual_gap_spearman": data_residual_gap[0],
@@ -112,23 +119,42 @@ def per_dataset(frame: pd.DataFrame) -> list[dict]:
     return found
 
 
-def pooled_residual_gap(frame: pd.DataFrame, column: str = "fp_residual"):
-    """Rank correlation (rho, p) of an FP residual column and ODE–SDE W2^2 across every run."""
-    return _spearman(frame[column], frame.w2sq_ode_sde)
+def item_keys(gap: Gap) -> dict[str, str]:
+    """The keys of a data set's findings that name one of the gap's samplers, by what they
+    hold: the first sampler's best weight (best_ode_weight for the default gap), the second's
+    trend with the weight (sde_weight_spearman), ..."""
+    first, second = gap
+    return {"best_weight": f"best_{first}_weight", "best_w2sq": f"best_{first}_w2sq",
+            "best_near_floor": f"best_{first}_near_floor",
+            "w2sq_at_zero": f"{first}_w2sq_at_zero",
+            "w2sq_by_weight": f"{second}_w2sq_by_weight",
+            "weight_spearman": f"{second}_weight_spearman", "weight_p": f"{second}_weight_p",
+            "weight_min_p": f"{second}_weight_min_p"}
 
 
-STRATIFIED_TESTS = {
-    "residual_gap": ("fp_residual", "w2sq_ode_sde"),
-    "data_residual_gap": ("fp_residual_data", "w2sq_ode_sde"),
-    "gap_weight": ("fp_weight", "w2sq_ode_sde"),
-    "ode_weight": ("fp_weight", "w2sq_ode_data"),
-    "sde_weight": ("fp_weight", "w2sq_sde_data"),
-}
+def pooled_residual_gap(frame: pd.DataFrame, gap: Gap, column: str = "fp_residual"):
+    """Rank correlation (rho, p) of an FP residual column and the gap's W2^2 across every run."""
+    return _spearman(frame[column], frame[gap.column])
 
 
-def stratified_tests(frame: pd.DataFrame) -> dict[str, dict]:
-    """Every test of STRATIFIED_TESTS, stratified by data set (see `stratified_spearman`)."""
-    return {name: stratified_spearman(frame, x, y) for name, (x, y) in STRATIFIED_TESTS.items()}
+def stratified_test_columns(gap: Gap) -> dict[str, tuple[str, str]]:
+    """The stratified tests, by name: (x, y) columns. Names and columns follow the gap's
+    samplers (ode_weight: the weight against w2sq_ode_data, for the default gap)."""
+    first_data, second_data = gap.data_columns
+    return {
+        "residual_gap": ("fp_residual", gap.column),
+        "data_residual_gap": ("fp_residual_data", gap.column),
+        "gap_weight": ("fp_weight", gap.column),
+        f"{gap.first}_weight": ("fp_weight", first_data),
+        f"{gap.second}_weight": ("fp_weight", second_data),
+    }
+
+
+def stratified_tests(frame: pd.DataFrame, gap: Gap) -> dict[str, dict]:
+    """Every test of `stratified_test_columns`, stratified by data set (see
+    `stratified_spearman`)."""
+    return {name: stratified_spearman(frame, x, y)
+            for name, (x, y) in stratified_test_columns(gap).items()}
 
 
 def stratified_spearman(frame: pd.DataFrame, x: str, y: str, strata: str = "dataset",

@@ -1,6 +1,7 @@
 """The findings as a document (results/tables/findings.{md,html}): the dicts that
 odesdegap.reporting.findings computes, rendered as Markdown or HTML with each value's floor,
-marks and caveats. Nothing is computed here."""
+marks and caveats, the gap's samplers named as reporting.gap labels them (ODE and SDE for the
+default gap). Nothing is computed here."""
 
 from __future__ import annotations
 
@@ -9,6 +10,8 @@ from html import escape
 
 import pandas as pd
 
+from odesdegap.reporting.findings import item_keys
+from odesdegap.reporting.gap import Gap, sampler_label
 from odesdegap.reporting.tables import LOST_MARK, NEAR_FLOOR_FACTOR, NEAR_FLOOR_MARK, near_floor
 
 
@@ -25,9 +28,9 @@ def _significance(p, min_p) -> str:
     return f"p = {_number(p, 2)}" + ("" if p < 0.05 else ", not significant")
 
 
-def _power_note(item: dict) -> str | None:
+def _power_note(item: dict, keys: dict) -> str | None:
     """What one data set's runs cannot show, when even a perfect ranking is not significant."""
-    min_p = item.get("sde_weight_min_p")
+    min_p = item.get(keys["weight_min_p"])
     if min_p is None or min_p < 0.05:
         return None
     seeds = "one seed" if item.get("n_seeds") == 1 else f"{item.get('n_seeds')} seeds"
@@ -37,7 +40,7 @@ def _power_note(item: dict) -> str | None:
             "the evidence.")
 
 
-def _floor_sentence(item: dict) -> str:
+def _floor_sentence(item: dict, gap: Gap) -> str:
     if item.get("w2sq_floor") is None:
         return ("No W2^2 noise floor for this data set (no generator of fresh points): "
                 "its distances cannot be judged against sampling noise.")
@@ -45,9 +48,10 @@ def _floor_sentence(item: dict) -> str:
     size = "n/a" if n is None else f"{int(n)}"
     return (f"Noise floor at the runs' sample size (n = {size}): W2^2 "
             f"{_number(item['w2sq_floor'])} "
-            f"between two independent held-out sets (the floor of ODE–SDE), "
+            f"between two independent held-out sets (the floor of {gap.label}), "
             f"{_number(item.get('w2sq_floor_data'))} between one and the held-out reference "
-            f"(the floor of ODE–data and SDE–data). {NEAR_FLOOR_MARK} marks a value within "
+            f"(the floor of {sampler_label(gap.first)}–data and {sampler_label(gap.second)}–data"
+            f"). {NEAR_FLOOR_MARK} marks a value within "
             f"{NEAR_FLOOR_FACTOR:g}x of its floor.")
 
 
@@ -75,19 +79,24 @@ def _marked(value, floor) -> str:
     return f"{text} {NEAR_FLOOR_MARK}" if floor is not None and near_floor(value, floor) else text
 
 
-STRATIFIED_LABELS = {
-    "residual_gap": "FP residual (box) vs ODE–SDE W2^2",
-    "data_residual_gap": "FP residual (near data) vs ODE–SDE W2^2",
-    "gap_weight": "FP weight vs ODE–SDE W2^2",
-    "ode_weight": "FP weight vs ODE–data W2^2",
-    "sde_weight": "FP weight vs SDE–data W2^2",
-}
+def stratified_labels(gap: Gap) -> dict[str, str]:
+    """The stratified tests (findings.stratified_test_columns) in words."""
+    first, second = (sampler_label(name) for name in gap)
+    return {
+        "residual_gap": f"FP residual (box) vs {gap.label} W2^2",
+        "data_residual_gap": f"FP residual (near data) vs {gap.label} W2^2",
+        "gap_weight": f"FP weight vs {gap.label} W2^2",
+        f"{gap.first}_weight": f"FP weight vs {first}–data W2^2",
+        f"{gap.second}_weight": f"FP weight vs {second}–data W2^2",
+    }
 
 
-def _blocks(found: list[dict], pooled: dict[str, tuple],
+def _blocks(found: list[dict], pooled: dict[str, tuple], gap: Gap,
             stratified: dict[str, dict] | None = None) -> list[tuple[str, object]]:
     """The findings as a document: ("h1" | "h2" | "p", text), ("table", DataFrame) and
     ("list", [text]) blocks, rendered to Markdown or HTML below."""
+    keys = item_keys(gap)
+    pair, first, second = gap.label, sampler_label(gap.first), sampler_label(gap.second)
     blocks = [("h1", "Findings"),
               ("p", "Computed by odesdegap.reporting.findings from results/tables/metrics.csv; "
                     "W2^2 is the squared 2-Wasserstein distance: on the 64 x 64 grid in 2-D, "
@@ -98,9 +107,9 @@ def _blocks(found: list[dict], pooled: dict[str, tuple],
     for item in found:
         floor_data = item.get("w2sq_floor_data")
         blocks.append(("h2", item["dataset"]))
-        blocks.append(("p", _floor_sentence(item)))
+        blocks.append(("p", _floor_sentence(item, gap)))
         if item["gap_ratio"]:
-            blocks.append(("p", "ODE–SDE W2^2 relative to weight 0 (paired by seed; mean ± 95% "
+            blocks.append(("p", f"{pair} W2^2 relative to weight 0 (paired by seed; mean ± 95% "
                                 "CI when there are several seeds). A ratio whose gap at this "
                                 f"weight or at weight 0 lies within {NEAR_FLOOR_FACTOR:g}x of the "
                                 "floor is a bound set by the floor, not a measurement:"))
@@ -115,21 +124,21 @@ def _blocks(found: list[dict], pooled: dict[str, tuple],
                              "seeds": row["n_seeds"],
                              "reading": _reading(row, item.get("w2sq_floor") is not None)})
             blocks.append(("table", pd.DataFrame(rows)))
-        zero = item["ode_w2sq_at_zero"]
-        sde = ", ".join(f"{w:g}: {_marked(v, floor_data)}"
-                        for w, v in item["sde_w2sq_by_weight"].items())
-        if item["best_ode_weight"] is None:
-            best = "Best ODE–data W2^2: none (every weight lost ODE samples)."
+        zero = item[keys["w2sq_at_zero"]]
+        trend = ", ".join(f"{w:g}: {_marked(v, floor_data)}"
+                          for w, v in item[keys["w2sq_by_weight"]].items())
+        if item[keys["best_weight"]] is None:
+            best = f"Best {first}–data W2^2: none (every weight lost {first} samples)."
         else:
-            best = (f"Best ODE–data W2^2: {_marked(item['best_ode_w2sq'], floor_data)} at weight "
-                    f"{item['best_ode_weight']:g}"
+            best = (f"Best {first}–data W2^2: {_marked(item[keys['best_w2sq']], floor_data)} at "
+                    f"weight {item[keys['best_weight']]:g}"
                     + (f" (weight 0: {_marked(zero, floor_data)})" if zero is not None else "")
                     + (f"; within {NEAR_FLOOR_FACTOR:g}x of the floor, so not distinguishable "
-                       "from a perfect sampler" if item.get("best_ode_near_floor") else "")
+                       "from a perfect sampler" if item.get(keys["best_near_floor"]) else "")
                     + ".")
         excluded = item.get("excluded_lost_samples") or {}
         if excluded:
-            best += (" Not eligible, having lost ODE samples off the grid or to non-finite "
+            best += (f" Not eligible, having lost {first} samples off the grid or to non-finite "
                      "values (their W2^2 is measured on the rest): "
                      + ", ".join(f"w = {w:g} ({100 * f:.2g}% lost)" for w, f in excluded.items())
                      + ".")
@@ -142,19 +151,19 @@ def _blocks(found: list[dict], pooled: dict[str, tuple],
                                                   for b in item["best_by_sampler"]])))
         blocks.append(("list", [
             best,
-            f"SDE–data W2^2 by weight: {sde}; Spearman rank correlation with the weight "
-            f"{_number(item['sde_weight_spearman'])} "
-            f"({_significance(item['sde_weight_p'], item.get('sde_weight_min_p'))}).",
-            f"FP residual vs ODE–SDE W2^2 across this data set's {item['n_runs']} runs, "
+            f"{second}–data W2^2 by weight: {trend}; Spearman rank correlation with the weight "
+            f"{_number(item[keys['weight_spearman']])} "
+            f"({_significance(item[keys['weight_p']], item.get(keys['weight_min_p']))}).",
+            f"FP residual vs {pair} W2^2 across this data set's {item['n_runs']} runs, "
             f"Spearman: {_number(item['residual_gap_spearman'])} "
             f"({_significance(item['residual_gap_p'], item.get('residual_gap_min_p'))}) on the "
             f"box, {_number(item['data_residual_gap_spearman'])} "
             f"({_significance(item['data_residual_gap_p'], item.get('residual_gap_min_p'))}) "
             "near the data.",
-        ] + ([note] if (note := _power_note(item)) else [])))
+        ] + ([note] if (note := _power_note(item, keys)) else [])))
     (box_rho, box_p), (data_rho, data_p) = pooled["fp_residual"], pooled["fp_residual_data"]
     blocks.append(("h2", "Across data sets"))
-    blocks.append(("p", f"Pooled over all runs, the FP residual and the ODE–SDE W2^2 have Spearman "
+    blocks.append(("p", f"Pooled over all runs, the FP residual and the {pair} W2^2 have Spearman "
                         f"rank correlation {_number(box_rho)} (p = {_number(box_p, 2)}) on the "
                         f"box and {_number(data_rho)} (p = {_number(data_p, 2)}) near the data. "
                         "Pooling mixes data sets whose distances and residuals sit at different "
@@ -162,7 +171,8 @@ def _blocks(found: list[dict], pooled: dict[str, tuple],
                         "is not evidence on its own; the tests below compare runs within each "
                         "data set only."))
     if stratified:
-        rows = [{"test": STRATIFIED_LABELS.get(name, name),
+        labels = stratified_labels(gap)
+        rows = [{"test": labels.get(name, name),
                  "mean within-data-set Spearman": _number(test["spearman"]),
                  "p (permuted within data sets)": _number(test["p"], 2),
                  "smallest attainable p": _number(test["min_p"], 2),
@@ -172,10 +182,10 @@ def _blocks(found: list[dict], pooled: dict[str, tuple],
     return blocks
 
 
-def to_markdown(found: list[dict], pooled: dict[str, tuple],
+def to_markdown(found: list[dict], pooled: dict[str, tuple], gap: Gap,
                 stratified: dict[str, dict] | None = None) -> str:
     lines = []
-    for kind, content in _blocks(found, pooled, stratified):
+    for kind, content in _blocks(found, pooled, gap, stratified):
         if kind == "table":
             lines.append(content.to_markdown(index=False, disable_numparse=True,
                                              colalign=["right"] * content.shape[1]))
@@ -187,11 +197,11 @@ def to_markdown(found: list[dict], pooled: dict[str, tuple],
     return "\n".join(lines)
 
 
-def to_html(found: list[dict], pooled: dict[str, tuple],
+def to_html(found: list[dict], pooled: dict[str, tuple], gap: Gap,
             stratified: dict[str, dict] | None = None) -> str:
     """A standalone page, for the Snakemake report (which shows Markdown as raw text)."""
     parts = []
-    for kind, content in _blocks(found, pooled, stratified):
+    for kind, content in _blocks(found, pooled, gap, stratified):
         if kind == "table":
             parts.append(content.to_html(index=False, border=0))
         elif kind == "list":

@@ -1,6 +1,7 @@
-"""The run's headline, generated from its tables: the ODE–SDE gap at the largest FP weight
-relative to weight 0, per data set, next to the noise floor; the best weight for the ODE; and
-the run's recipe in one line. Written as reStructuredText, the landing text of the report
+"""The run's headline, generated from its tables: the gap of the config's `gap` pair (ODE–SDE by
+default) at the largest FP weight relative to weight 0, per data set, next to the noise floor;
+the best weight for the pair's first sampler (the ODE); and the run's recipe in one line.
+Written as reStructuredText, the landing text of the report
 (rules/captions/workflow.rst pulls it in), and printed by `make report`."""
 
 from __future__ import annotations
@@ -10,6 +11,8 @@ from dataclasses import dataclass
 
 import pandas as pd
 
+from odesdegap.reporting.findings import item_keys
+from odesdegap.reporting.gap import Gap, sampler_label
 from odesdegap.settings import GridSettings
 
 FLOOR_COLUMN = "w2sq_floor"
@@ -54,10 +57,12 @@ def w2_description(methods, grid: GridSettings) -> str:
     return " and ".join(parts) or "no W2^2 in this run"
 
 
-def dataset_lines(summary: pd.DataFrame, findings: dict) -> list[str]:
+def dataset_lines(summary: pd.DataFrame, findings: dict, gap: Gap) -> list[str]:
     """One sentence per data set: the gap at weight 0 and at the largest weight, their ratio
-    (paired by seed, with its 95% interval), the noise floor and the ODE's best weight."""
+    (paired by seed, with its 95% interval), the noise floor and the best weight of the gap's
+    first sampler."""
     by_dataset = {item["dataset"]: item for item in findings["datasets"]}
+    keys, column, pair, first = item_keys(gap), gap.column, gap.label, sampler_label(gap.first)
     lines = []
     for dataset, rows in summary.groupby("dataset", sort=True):
         rows = rows.sort_values("fp_weight")
@@ -68,8 +73,8 @@ def dataset_lines(summary: pd.DataFrame, findings: dict) -> list[str]:
         ratio = next((r for r in item.get("gap_ratio", [])
                       if r["fp_weight"] == largest.fp_weight), None)
         if len(zero) and largest.fp_weight != 0:
-            text += (f"ODE–SDE W2^2 {_value(zero.iloc[0], 'w2sq_ode_sde')} at w = 0, "
-                     f"{_value(largest, 'w2sq_ode_sde')} at w = {largest.fp_weight:g}")
+            text += (f"{pair} W2^2 {_value(zero.iloc[0], column)} at w = 0, "
+                     f"{_value(largest, column)} at w = {largest.fp_weight:g}")
             if ratio is not None:
                 text += f": ratio {_number(ratio['ratio'])}{_interval(ratio['ratio_ci95'])}"
                 if ratio.get("bound"):
@@ -78,32 +83,32 @@ def dataset_lines(summary: pd.DataFrame, findings: dict) -> list[str]:
                     text += " (a model lost samples off the grid)"
             text += f" ({int(largest.n_seeds)} seed(s))"
         else:
-            text += (f"ODE–SDE W2^2 {_value(largest, 'w2sq_ode_sde')} at w = "
+            text += (f"{pair} W2^2 {_value(largest, column)} at w = "
                      f"{largest.fp_weight:g} (no w = 0 run to compare with)")
         if FLOOR_COLUMN in rows and rows[FLOOR_COLUMN].notna().any():
             text += f"; noise floor {_number(rows[FLOOR_COLUMN].mean())}"
         else:
             text += "; noise floor not measured in this run"
-        if item.get("best_ode_weight") is not None:
-            text += (f"; best weight for the ODE: {item['best_ode_weight']:g} "
-                     f"(ODE–data W2^2 {_number(item['best_ode_w2sq'])}"
-                     f"{', within 2x of the floor' if item.get('best_ode_near_floor') else ''})")
-        elif "best_ode_weight" in item:
-            text += "; no weight qualifies as best for the ODE (every model lost samples)"
+        if item.get(keys["best_weight"]) is not None:
+            text += (f"; best weight for the {first}: {item[keys['best_weight']]:g} "
+                     f"({first}–data W2^2 {_number(item[keys['best_w2sq']])}"
+                     f"{', within 2x of the floor' if item.get(keys['best_near_floor']) else ''})")
+        elif keys["best_weight"] in item:
+            text += f"; no weight qualifies as best for the {first} (every model lost samples)"
         lines.append(text + ".")
     return lines
 
 
-def to_rst(summary: pd.DataFrame, findings: dict, recipe: Recipe, w2: str) -> str:
+def to_rst(summary: pd.DataFrame, findings: dict, recipe: Recipe, w2: str, gap: Gap) -> str:
     """The headline as a reStructuredText section."""
     has_floor = FLOOR_COLUMN in summary and summary[FLOOR_COLUMN].notna().any()
-    intro = (f"ODE–SDE gap at the largest FP weight against weight 0, per data set; W2^2 is the "
-             f"squared 2-Wasserstein distance, by {w2}.")
+    intro = (f"{_escape(gap.label)} gap at the largest FP weight against weight 0, per data "
+             f"set; W2^2 is the squared 2-Wasserstein distance, by {w2}.")
     if has_floor:
         intro += (" The noise floor is W2^2 between two disjoint held-out data sets of the "
                   "run's sample size: distances near it are sampling noise.")
     lines = ["Headline", "--------", "", intro, ""]
-    lines += [f"- {_escape(line)}" for line in dataset_lines(summary, findings)]
+    lines += [f"- {_escape(line)}" for line in dataset_lines(summary, findings, gap)]
     lines += ["", f"Recipe: {_escape(recipe.line())}", ""]
     return "\n".join(lines)
 

@@ -1,9 +1,9 @@
 """The NFE study's figure: W2^2 to the data against the NFE budget, one line per FP weight, one
 panel per (data set, sampler), with the noise floor of a distance to the data as a dashed line,
 so a reader sees at which budget the weights separate by more than the noise, and each weight's
-level with the run's own ODE sampler (the paper's Euler ODE, 890 NFE in its presets) as a
-dotted line in its colour, so the fast solvers read against it. The panels of a row share their
-y-axis. Saved with `figures.save`."""
+level with the run's own ODE sampler (the first of the config's `gap`: the paper's Euler ODE,
+890 NFE in its presets, by default) as a dotted line in its colour, so the fast solvers read
+against it. The panels of a row share their y-axis. Saved with `figures.save`."""
 
 from __future__ import annotations
 
@@ -17,33 +17,35 @@ import seaborn as sns  # noqa: E402
 from matplotlib.lines import Line2D  # noqa: E402
 
 from odesdegap.data.datasets import EXACT_LANE  # noqa: E402
+from odesdegap.reporting.gap import Gap  # noqa: E402
 
 FLOOR_LABEL = "floor, with data"
 EXACT_LABEL = "exact score"
-# The metrics table's sampler whose level each panel draws: the run's own ODE.
-REFERENCE_ODE = "ode"
 
 
-def reference_levels(metrics: pd.DataFrame | None) -> tuple[dict, str]:
-    """{(data set, FP weight): seed-mean W2^2 to the data of the run's own ODE sampler} from
-    the metrics table, and the legend's label with that sampler's NFE; empty without it."""
-    column = f"w2sq_{REFERENCE_ODE}_data"
+def reference_levels(metrics: pd.DataFrame | None, gap: Gap) -> tuple[dict, str]:
+    """{(data set, FP weight): seed-mean W2^2 to the data of the gap's first sampler (the run's
+    own ODE)} from the metrics table, and the legend's label with that sampler's NFE; empty
+    without it."""
+    sampler = gap.first
+    column = f"w2sq_{sampler}_data"
     if metrics is None or column not in metrics:
         return {}, ""
     levels = metrics.assign(fp_weight=metrics.fp_weight.astype(float)).groupby(
         ["dataset", "fp_weight"])[column].apply(lambda v: v.mean(skipna=False))
-    nfe = metrics.get(f"nfe_{REFERENCE_ODE}")
-    label = f"{REFERENCE_ODE} sampler" + ("" if nfe is None else f", {int(nfe.max())} NFE")
+    nfe = metrics.get(f"nfe_{sampler}")
+    label = f"{sampler} sampler" + ("" if nfe is None else f", {int(nfe.max())} NFE")
     return levels.to_dict(), label
 
 
-def nfe_figure(rows: pd.DataFrame, metrics: pd.DataFrame | None = None):
+def nfe_figure(rows: pd.DataFrame, gap: Gap, metrics: pd.DataFrame | None = None):
     """Rows of the grid: data sets; columns: samplers (the configured names). Each point is the
     mean over seeds of `w2sq_data` at one `nfe_budget`, NaN (a gap in the line) where any seed
     diverged, as in nfe_findings. A (data set, sampler) pair without rows gets no axes; the
     legend sits right of the panels, so `figures.save` keeps it without a tight bounding box.
     The exact lane (no FP weight) is the first row, one black line per panel. With the run's
-    `metrics` table, each weight's level with the run's own ODE sampler is a dotted line."""
+    `metrics` table, each weight's level with the gap's first sampler (the run's own ODE) is a
+    dotted line."""
     sns.set_theme(style="whitegrid")
     rows = rows.assign(fp_weight=rows.fp_weight.astype(float))
     exact = rows.dataset == EXACT_LANE
@@ -55,7 +57,7 @@ def nfe_figure(rows: pd.DataFrame, metrics: pd.DataFrame | None = None):
     legend_width = 1.5  # inches to the right of the panels, kept free for the legend
     fig, axes = plt.subplots(len(datasets), len(samplers), squeeze=False, sharey="row",
                              figsize=(width + legend_width, 2.8 * len(datasets)))
-    levels, level_label = reference_levels(metrics)
+    levels, level_label = reference_levels(metrics, gap)
     for i, dataset in enumerate(datasets):
         for j, sampler in enumerate(samplers):
             ax = axes[i, j]

@@ -1,7 +1,7 @@
 """Findings of the NFE study, computed from its rows, never written by hand: from which NFE budget
 an FP-weighted model beats the w = 0 model on W2^2 to the data, whether the advantage seen with
-the run's own ode and sde samplers (800 Euler steps in the paper's presets) survives at NFE 10
-and 20, and how many NFE each solver needs to come
+the run's own pair of the config's `gap` (the ode and sde samplers, 800 Euler steps in the
+paper's presets) survives at NFE 10 and 20, and how many NFE each solver needs to come
 within the noise floor of its own converged result.
 
 Every claim is read against the noise floor of a distance to the data (`w2sq_floor_data`): two
@@ -31,6 +31,7 @@ import numpy as np
 import pandas as pd
 
 from odesdegap.data.datasets import EXACT_LANE
+from odesdegap.reporting.gap import Gap
 from odesdegap.reporting.tables import LOST_TOLERANCE, NEAR_FLOOR_FACTOR, loses, loses_samples
 
 ROW_COLUMNS = ["dataset", "fp_weight", "seed", "sampler", "solver", "nfe_budget", "nfe",
@@ -38,23 +39,22 @@ ROW_COLUMNS = ["dataset", "fp_weight", "seed", "sampler", "solver", "nfe_budget"
                "n_samples"]
 CELL = ["dataset", "sampler", "solver", "fp_weight", "nfe_budget"]
 CHECK_BUDGETS = (10, 20)
-REFERENCE_SAMPLERS = {"ode": "w2sq_ode_data", "sde": "w2sq_sde_data"}
 
 
-def nfe_findings(rows: pd.DataFrame, reference_rows: pd.DataFrame | None,
+def nfe_findings(rows: pd.DataFrame, reference_rows: pd.DataFrame | None, gap: Gap,
                  check_budgets=CHECK_BUDGETS) -> dict:
     """The findings per (dataset, sampler) as a JSON-able dict (NaN written as None):
     `groups`, each with its seeds, budgets and weights, `beats` (a), `survival` (a, at
-    `check_budgets` against the ode and sde samplers of `reference_rows`, the metrics table:
-    dataset, fp_weight, seed, w2sq_ode_data, w2sq_sde_data, w2sq_floor_data and optionally
-    nfe_ode/_sde, n_samples_ode/_sde and the loss counts) and `convergence` (b)."""
+    `check_budgets` against the gap's two samplers in `reference_rows`, the metrics table:
+    dataset, fp_weight, seed, w2sq_{s}_data of each, w2sq_floor_data and optionally nfe_{s},
+    n_samples_{s} and the loss counts) and `convergence` (b); `gap` names the pair."""
     missing = [c for c in ROW_COLUMNS if c not in rows and c not in ("w2sq_reference", "nfe")]
     if missing:
         raise ValueError(f"NFE study rows lack {missing}")
     exact = rows[rows.dataset == EXACT_LANE]
     rows = rows[rows.dataset != EXACT_LANE]
     cells = _cells(rows)
-    reference = _reference(reference_rows)
+    reference = _reference(reference_rows, gap)
     groups = []
     for (dataset, sampler, solver), group in cells.groupby(CELL[:3], sort=True):
         own = rows[(rows.dataset == dataset) & (rows.sampler == sampler)
@@ -81,11 +81,12 @@ def nfe_findings(rows: pd.DataFrame, reference_rows: pd.DataFrame | None,
             "weights": weights, "note": note,
             "beats": [] if zero is None else [_beats(w, by_weight[w], zero) for w in fp_weights],
             "survival": [] if zero is None else [
-                _survival(w, by_weight[w], zero, reference.get(dataset), check_budgets)
+                _survival(w, by_weight[w], zero, reference.get(dataset), gap, check_budgets)
                 for w in fp_weights],
             "convergence": [_convergence(w, by_weight[w]) for w in weights],
         })
-    return _jsonable({"check_budgets": list(check_budgets), "lost_tolerance": LOST_TOLERANCE,
+    return _jsonable({"gap": list(gap),
+                      "check_budgets": list(check_budgets), "lost_tolerance": LOST_TOLERANCE,
                       "near_floor_factor": NEAR_FLOOR_FACTOR,
                       "has_reference": reference_rows is not None, "groups": groups,
                       "exact_lane": _exact_lane(exact)})
@@ -140,8 +141,8 @@ def _cells(rows: pd.DataFrame) -> pd.DataFrame:
     return cells
 
 
-def _reference(reference_rows: pd.DataFrame | None) -> dict:
-    """Per dataset and weight, for the ode and sde samplers: seed-mean W2^2 to the data, its
+def _reference(reference_rows: pd.DataFrame | None, gap: Gap) -> dict:
+    """Per dataset and weight, for the gap's two samplers: seed-mean W2^2 to the data, its
     floor, the sample count, the NFE and whether it lost samples (then it cannot carry an
     advantage)."""
     if reference_rows is None:
@@ -149,7 +150,7 @@ def _reference(reference_rows: pd.DataFrame | None) -> dict:
     found = {}
     for (dataset, weight), runs in reference_rows.groupby(["dataset", "fp_weight"]):
         entry = {}
-        for sampler, column in REFERENCE_SAMPLERS.items():
+        for sampler, column in zip(gap, gap.data_columns, strict=True):
             if column not in runs:
                 continue
             n = runs.get(f"n_samples_{sampler}", runs.get("n_floor_points"))
@@ -205,13 +206,13 @@ def _beats(weight: float, model: pd.DataFrame, zero: pd.DataFrame) -> dict:
 
 
 def _survival(weight: float, model: pd.DataFrame, zero: pd.DataFrame,
-              reference: dict | None, check_budgets) -> dict:
-    """(a) At each check budget: the advantage over w = 0 and, for the ode and sde samplers,
+              reference: dict | None, gap: Gap, check_budgets) -> dict:
+    """(a) At each check budget: the advantage over w = 0 and, for the gap's two samplers,
     whether an advantage that holds there (beyond its floor) survives: True/False, None where
     there is no advantage to survive (none beyond the floor, a sampler that lost samples, no
     reference) or the budget was not measured or not compared."""
     claims = {}
-    for sampler in REFERENCE_SAMPLERS:
+    for sampler in gap:
         here = (reference or {}).get(weight, {}).get(sampler)
         base = (reference or {}).get(0.0, {}).get(sampler)
         if here is None or base is None:

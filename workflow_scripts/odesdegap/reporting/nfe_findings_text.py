@@ -4,6 +4,8 @@ floor and sample count. Nothing is computed here."""
 
 from __future__ import annotations
 
+from odesdegap.reporting.gap import sampler_label
+
 
 def nfe_findings_markdown(findings: dict) -> str:
     """The findings as sentences and a table, each distance with its floor and sample count."""
@@ -75,12 +77,12 @@ def _beat_sentence(beat: dict, budgets: list[int]) -> str:
 def _survival_sentences(item: dict, findings: dict) -> list[str]:
     w = f"w={item['fp_weight']:g}"
     if not findings["has_reference"]:
-        return [f"{w}: no ode/sde reference given; survival at NFE "
+        return [f"{w}: no {'/'.join(findings['gap'])} reference given; survival at NFE "
                 f"{', '.join(str(a['nfe_budget']) for a in item['at'])} not assessed."]
     sentences = []
     for sampler, claim in item["reference"].items():
         nfe = claim and claim.get("nfe")
-        label = f"run's {sampler.upper()} sampler" + (f" ({nfe} NFE)" if nfe else "")
+        label = f"run's {sampler_label(sampler)} sampler" + (f" ({nfe} NFE)" if nfe else "")
         if claim is None:
             sentences.append(f"{w}: no {label} result for this weight or for w=0.")
             continue

@@ -1,7 +1,9 @@
 """What each column of the run's tables means: the generated results/tables/README.md.
 
 Descriptions come from exact names and from the families of names the workflow writes
-(`w2sq_<a>_<b>`, `n_outside_<sampler>`, `<metric>_ci95`, ...). A column that matches none is
+(`w2sq_<a>_<b>`, `n_outside_<sampler>`, `<metric>_ci95`, ...), for the run's sampler names and
+its `gap` (the noise floors are described as the floors of the gap's pair). A column that
+matches none is
 listed as not described (and the workflow test, which checks the smoke run's README, fails), so
 a new column shows up here without stopping anyone's run."""
 
@@ -12,8 +14,12 @@ from pathlib import Path
 
 import pandas as pd
 
-SETS = {"ode": "the probability-flow ODE's samples", "sde": "the reverse SDE's samples",
-        "data": "the held-out data"}
+from odesdegap.diffusion.dynamics import ODE, SDE
+from odesdegap.reporting.gap import Gap, sampler_label
+
+# A sampler named after its dynamics (the default pair) is described by it (reporting.gap).
+DYNAMICS_SETS = {ODE: "the probability-flow ODE's samples", SDE: "the reverse SDE's samples"}
+DATA_SET = "the held-out data"
 
 EXACT = {
     "dataset": "data set (`exact_gaussian` in nfe_study.csv: the exact lane, the exact score of "
@@ -45,12 +51,6 @@ EXACT = {
     "nll_nats_std_error": "standard error of `nll_nats` over the held-out points",
     "nll_nfe": "score evaluations per trajectory of the likelihood ODE",
     "nll_wall_time_s": "wall time of the likelihood computation (s)",
-    "w2sq_floor": "noise floor of `w2sq_ode_sde`: W2^2 between two fresh, disjoint data sets "
-                  "of the run's sample size, both binned as model samples, by the runs' own W2 "
-                  "method; W2^2 values within 2x of it cannot be told from sampling noise",
-    "w2sq_floor_data": "noise floor of `w2sq_ode_data` and `w2sq_sde_data`: W2^2 between a "
-                       "fresh data set of the run's sample size (as model samples) and the "
-                       "run's held-out reference set (as data): what a perfect sampler scores",
     "n_floor_points": "points in each fresh data set of the noise floor (the run's sample size)",
     "n_reference": "points in the held-out reference set",
     "lost_fraction_floor": "fraction of a fresh data set of the run's sample size that falls off "
@@ -94,18 +94,33 @@ EXACT = {
     "cpu_time": "CPU time (s)",
 }
 
-# The samplers a column may name besides the default pair: the config's `samplers` (readme's
-# `samplers`); each is described by its name.
-DEFAULT_SAMPLERS = ("ode", "sde")
+
+
+def floor_descriptions(gap: Gap) -> dict[str, str]:
+    """The noise floors, described as the floors of the gap's pair's columns."""
+    first_data, second_data = gap.data_columns
+    return {
+        "w2sq_floor": f"noise floor of `{gap.column}`: W2^2 between two fresh, disjoint data "
+                      "sets of the run's sample size, both binned as model samples, by the "
+                      "runs' own W2 method; W2^2 values within 2x of it cannot be told from "
+                      "sampling noise",
+        "w2sq_floor_data": f"noise floor of `{first_data}` and `{second_data}`: W2^2 between a "
+                           "fresh data set of the run's sample size (as model samples) and the "
+                           "run's held-out reference set (as data): what a perfect sampler "
+                           "scores",
+    }
 
 
 def _set(name: str) -> str:
-    return SETS.get(name, f"sampler `{name}`'s samples")
+    if name == "data":
+        return DATA_SET
+    return DYNAMICS_SETS.get(name, f"sampler `{name}`'s samples")
 
 
-def patterns(samplers=DEFAULT_SAMPLERS) -> list:
-    """(regex, description) of every family of column names, for these sampler names."""
-    names = "|".join(sorted({*samplers, *DEFAULT_SAMPLERS}, key=len, reverse=True))
+def patterns(samplers, gap: Gap) -> list:
+    """(regex, description) of every family of column names, for these sampler names (the
+    config's `samplers`, which the gap's are among)."""
+    names = "|".join(sorted({*samplers, *gap}, key=len, reverse=True))
     one, sets = f"({names})", f"({names}|data)"
     pair = f"{sets}_{sets}"
     return [
@@ -121,8 +136,8 @@ def patterns(samplers=DEFAULT_SAMPLERS) -> list:
         (rf"n_nonfinite_{sets}", lambda a: f"non-finite points of {_set(a)} (dropped)"),
         (rf"n_images_{sets}", lambda a: f"images of {_set(a)} fed to the extractor"),
         (rf"nfe_{one}", lambda a: f"score evaluations per trajectory of {_set(a)}"
-                                  if a not in SETS else
-                                  f"score evaluations per trajectory of the {a.upper()}"),
+                                  if a not in DYNAMICS_SETS else
+                                  f"score evaluations per trajectory of the {sampler_label(a)}"),
         (rf"n_samples_{one}", lambda a: f"number of {_set(a)}"),
         (rf"near_floor_{pair}", lambda a, b: f"true where W2^2 between {_set(a)} and {_set(b)} "
                                              "is within 2x of its noise floor (a bound, not a "
@@ -136,19 +151,16 @@ def patterns(samplers=DEFAULT_SAMPLERS) -> list:
     ]
 
 
-PATTERNS = patterns()
-
-
-def describe(column: str, samplers=DEFAULT_SAMPLERS) -> str:
-    """What `column` means (`samplers`: the configured sampler names); KeyError for a column
-    the workflow does not know."""
+def describe(column: str, samplers, gap: Gap) -> str:
+    """What `column` means (`samplers`: the configured sampler names, `gap`: the config's
+    pair); KeyError for a column the workflow does not know."""
     if column.endswith("_ci95"):
         return (f"half-width of the 95% confidence interval (Student's t over seeds) of "
                 f"`{column[:-5]}`; empty with one seed")
-    if column in EXACT:
-        return EXACT[column]
-    for pattern, text in (PATTERNS if tuple(samplers) == DEFAULT_SAMPLERS
-                          else patterns(samplers)):
+    exact = EXACT | floor_descriptions(gap)
+    if column in exact:
+        return exact[column]
+    for pattern, text in patterns(samplers, gap):
         match = re.fullmatch(pattern, column)
         if match:
             return text(*match.groups())
@@ -156,10 +168,10 @@ def describe(column: str, samplers=DEFAULT_SAMPLERS) -> str:
                    "odesdegap/reporting/table_docs.py")
 
 
-def readme(tables: dict[str, pd.DataFrame], w2: str, floor_note: str,
-           samplers=DEFAULT_SAMPLERS) -> str:
+def readme(tables: dict[str, pd.DataFrame], w2: str, floor_note: str, samplers,
+           gap: Gap) -> str:
     """The README of results/tables: for each table (file name -> its frame, in order), what
-    each column means (`samplers`: the configured sampler names)."""
+    each column means (`samplers`: the configured sampler names, `gap`: the config's pair)."""
     lines = ["# Tables of this run", "",
              "Generated by the workflow (rule `tables_readme`); do not edit by hand.", "",
              f"W2^2 is the squared 2-Wasserstein distance, measured by {w2}. {floor_note}",
@@ -168,23 +180,24 @@ def readme(tables: dict[str, pd.DataFrame], w2: str, floor_note: str,
              "`mean ± half-width`.", ""]
     for name, frame in tables.items():
         lines += [f"## {name}", ""]
-        lines += [f"- `{column}`: {_described(column, samplers)}" for column in frame.columns]
+        lines += [f"- `{column}`: {_described(column, samplers, gap)}"
+                  for column in frame.columns]
         lines.append("")
     return "\n".join(lines)
 
 
-def undescribed(tables: dict[str, pd.DataFrame], samplers=DEFAULT_SAMPLERS) -> list[str]:
+def undescribed(tables: dict[str, pd.DataFrame], samplers, gap: Gap) -> list[str]:
     """The columns `describe` does not know."""
     return sorted({c for frame in tables.values() for c in frame.columns
-                   if _described(c, samplers) == NOT_DESCRIBED})
+                   if _described(c, samplers, gap) == NOT_DESCRIBED})
 
 
 NOT_DESCRIBED = "not described yet (add it to odesdegap/reporting/table_docs.py)"
 
 
-def _described(column: str, samplers=DEFAULT_SAMPLERS) -> str:
+def _described(column: str, samplers, gap: Gap) -> str:
     try:
-        return describe(column, samplers)
+        return describe(column, samplers, gap)
     except KeyError:
         return NOT_DESCRIBED
 
