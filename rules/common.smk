@@ -261,9 +261,11 @@ def compute_jobs():
     one list the benchmark table reads. A submitted rule missing here fails
     tests/test_cluster.py::test_the_benchmark_table_reads_every_compute_job, which names it.
     """
+    # the NFE sweeps' exact lane draws its data and floor like every data set
+    made = config["datasets"] + ([EXACT_LANE] if SWEEP_SAMPLERS else [])
     jobs = {
-        "prepare_data": [{"dataset": d} for d in config["datasets"]],
-        "noise_floor": [{"dataset": d} for d in config["datasets"]],
+        "prepare_data": [{"dataset": d} for d in made],
+        "noise_floor": [{"dataset": d} for d in made],
     }
     if PUBLISHED:
         jobs["import_published"] = RUNS

@@ -82,8 +82,12 @@ if SWEEP_SAMPLERS:
 
     rule nfe_sweep_exact:
         """One NFE sweep on the exact lane: the sampler with the exact score of Gaussian data at
-        each budget, W2^2 of its samples to draws of that Gaussian, with the floor of two such
-        draws (no trained model, no reference sampler)."""
+        each budget, W2^2 of its samples to the held-out draw of data set exact_gaussian, with
+        that data set's noise floor (rules prepare_data and noise_floor, as for every data set;
+        no trained model, no reference sampler)."""
+        input:
+            data=f"{DATA}.npz".format(dataset=EXACT_LANE),
+            floor=FLOOR.format(dataset=EXACT_LANE),
         output:
             rows=NFE_EXACT_ROWS,
         log:

@@ -43,6 +43,8 @@ def _mutated(path: str, value):
 MALFORMED = [
     ("datasets", ["spirals"], "'datasets.0' has value 'spirals': expected one of 'mixture'"),
     ("datasets", ["gmm65d"], "'datasets.0' has value 'gmm65d'"),
+    ("datasets", ["mixture", "exact_gaussian"], "'datasets.1' has value 'exact_gaussian': "
+     "expected a data set to train on (exact_gaussian is the NFE sweeps' exact lane"),
     ("training.residual.noised_fraction", 1.5, "'training.residual.noised_fraction' has value"),
     ("training.residual.hutchinson_probes", -1, "'training.residual.hutchinson_probes'"),
     ("evaluation.w2_method", "sinkhorn", "'evaluation.w2_method' has value 'sinkhorn'"),

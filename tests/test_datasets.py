@@ -6,14 +6,20 @@ import urllib.request
 import numpy as np
 import pytest
 
+from odesdegap import seeds
 from odesdegap.data.datasets import (
     EIGHT_GAUSSIANS_RADIUS,
+    EXACT_GAUSSIAN,
+    EXACT_LANE,
     GMM_STD,
     MIXTURE_MEANS,
     SAMPLERS,
+    data_scale,
+    dataset_names,
     dimension,
     gmm_means,
     image_shape,
+    point_draws,
     sample_dataset,
 )
 from odesdegap.data.images import DatasetUnavailable, expected_files, load_image_dataset
@@ -24,6 +30,21 @@ def test_same_seed_same_points_and_float32():
     assert a.dtype == np.float32 and a.shape == (100, 2)
     assert np.array_equal(a, b)
     assert not np.array_equal(a, sample_dataset("circles", 100, 4))
+
+
+def test_the_exact_lane_is_a_data_set_of_the_registry_that_is_not_trained():
+    """exact_gaussian draws N(mean, std^2 I) through the registry, from the seeds every data set
+    gets (seeds.dataset_seeds); the config may not list it (dataset_names: the trainable)."""
+    draws = point_draws(EXACT_LANE, 50_000, 1000, 2023)
+    train_seed, reference_seed = seeds.dataset_seeds(EXACT_LANE, 2023)
+    assert np.array_equal(draws["train"], sample_dataset(EXACT_LANE, 50_000, train_seed))
+    assert np.array_equal(draws["reference"], sample_dataset(EXACT_LANE, 1000, reference_seed))
+    train = draws["train"].astype(float)
+    assert np.allclose(train.mean(axis=0), EXACT_GAUSSIAN["mean"], atol=0.01)
+    assert np.allclose(train.std(axis=0), EXACT_GAUSSIAN["std"], atol=0.01)
+    assert dimension(EXACT_LANE) == 2 and data_scale(EXACT_LANE) == EXACT_GAUSSIAN["std"]
+    assert EXACT_LANE in SAMPLERS and EXACT_LANE not in dataset_names()
+    assert {"mixture", "circles", "checkerboard", "digits"} <= set(dataset_names())
 
 
 def test_checkerboard_fills_the_even_cells_only():

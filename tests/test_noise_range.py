@@ -5,14 +5,21 @@ denoiser returns the data's mean; started at EDM's 160 x the data's standard dev
 not, and the start law's own mismatch with the noised data stays far below the W2 floor. The
 errors are closed-form (studies.exact_lane_solver_w2sq: the solvers are affine there, so the
 output law is Gaussian), so no sampling noise enters; the binned check is marked slow. The
-floor is the default config's: two 40,000-point draws of the exact lane's data."""
+floor is the default config's: the noise floor of data set exact_gaussian at 40,000 points
+(evaluation.noise_floor, as rule noise_floor measures it), against its held-out draw."""
 
 import numpy as np
 import pytest
 import torch
 
-from odesdegap.config import ConfigError, checked, fill_defaults
-from odesdegap.data.datasets import EXACT_GAUSSIAN, EXACT_LANE, data_scale, sample_dataset
+from odesdegap.config import ConfigError, checked, fill_defaults, from_schema_defaults, merged
+from odesdegap.data.datasets import (
+    EXACT_GAUSSIAN,
+    EXACT_LANE,
+    data_scale,
+    point_draws,
+    sample_dataset,
+)
 from odesdegap.diffusion.edm import EDMView, edm_sigma_max, resolve_sigma_max
 from odesdegap.diffusion.fast_solvers import solve
 from odesdegap.diffusion.processes import (
@@ -23,17 +30,14 @@ from odesdegap.diffusion.processes import (
 from odesdegap.diffusion.samplers import sample, sampler, with_noise_range
 from odesdegap.engine import REFERENCE
 from odesdegap.evaluation.distances import Grid
-from odesdegap.evaluation.studies import (
-    exact_gaussian_lane,
-    exact_lane_floor,
-    exact_lane_solver_w2sq,
-    nfe_sweep,
-)
-from odesdegap.settings import SamplingSettings
+from odesdegap.evaluation.noise_floor import noise_floor
+from odesdegap.evaluation.studies import exact_gaussian_model, exact_lane_solver_w2sq, nfe_sweep
+from odesdegap.settings import SamplingSettings, W2Settings
 
 PROCESS = OrnsteinUhlenbeck()
 GRID = Grid(64, 3.5, "nodes")
 N = 40000  # the default config's sample size
+BASE_SEED = merged()["data"]["seed"]  # the default config's data.seed
 RECOMMENDED = edm_sigma_max(EXACT_GAUSSIAN["std"])  # 80
 # The NFE study's solvers on its grids (presets/studies/nfe.yaml), and dpmpp_3m
 STUDY_GRIDS = {"ddim": "logsnr", "heun": "edm", "dpmpp_2m": "logsnr", "dpmpp_3m": "logsnr",
@@ -45,8 +49,16 @@ BUDGETS = (10, 20, 50, 100, 200)
 
 
 @pytest.fixture(scope="module")
-def floor():
-    return exact_lane_floor(N, 0, GRID)
+def data():
+    """The exact lane's held-out data, as rule prepare_data draws it for the default config."""
+    return point_draws(EXACT_LANE, 0, N, BASE_SEED)["reference"]
+
+
+@pytest.fixture(scope="module")
+def floor(data):
+    """The floor of the exact lane's distance to its data, as rule noise_floor measures it."""
+    w2 = from_schema_defaults(W2Settings, "evaluation")
+    return noise_floor(EXACT_LANE, N, data, w2, BASE_SEED)["w2sq_floor_data"]
 
 
 def _error(solver, nfe, sigma_max=RECOMMENDED, grid=None):
@@ -96,7 +108,7 @@ def test_the_config_takes_a_level_null_or_t_max_and_names_anything_else():
 
 def test_a_sigma_max_outside_the_process_s_range_is_refused():
     x = torch.zeros(4, 2, dtype=torch.float64)
-    model, _ = exact_gaussian_lane(PROCESS, 4, 0)
+    model = exact_gaussian_model(PROCESS)
     for level in (2e4, 1e-3, 0.0):
         with pytest.raises(ValueError, match="outside the process's noise range"):
             solve("heun", model.score, PROCESS, x, nfe=9, sigma_max=level)
@@ -116,7 +128,7 @@ def test_the_start_law_is_the_kernel_s_spread_from_the_same_draws():
 
 
 def test_sample_starts_fast_solvers_at_sigma_max_and_counts_the_same_nfe():
-    model, _ = exact_gaussian_lane(PROCESS, 4, 0)
+    model = exact_gaussian_model(PROCESS)
     settings = SamplingSettings(n_samples=500, chunk_size=500, steps=1, refine_last=0,
                                 refine_factor=1, sde_final_step_noise=True, ode_rtol=1e-5,
                                 ode_atol=1e-5)
@@ -182,10 +194,10 @@ def test_the_solvers_reach_the_floor_from_the_recommended_range(solver, floor):
 
 
 @pytest.mark.slow
-def test_the_binned_distance_is_within_twice_the_floor(floor):
+def test_the_binned_distance_is_within_twice_the_floor(data, floor):
     """The NFE study's own measure (sampled, binned W2^2 to 40,000 data points) at each
     solver's first converged budget and at 200."""
-    model, data = exact_gaussian_lane(PROCESS, N, 0)
+    model = exact_gaussian_model(PROCESS)
     settings = SamplingSettings(n_samples=N, chunk_size=N, steps=1, refine_last=0,
                                 refine_factor=1, sde_final_step_noise=True, ode_rtol=1e-5,
                                 ode_atol=1e-5)

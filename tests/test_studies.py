@@ -7,20 +7,17 @@ import pandas as pd
 import pytest
 import torch
 
-from odesdegap.data.datasets import EXACT_GAUSSIAN
+from odesdegap.config import from_schema_defaults
+from odesdegap.data.datasets import EXACT_GAUSSIAN, EXACT_LANE, point_draws
 from odesdegap.diffusion.processes import OrnsteinUhlenbeck
 from odesdegap.diffusion.samplers import sample, sampler, uniform_steps
 from odesdegap.engine import REFERENCE
 from odesdegap.evaluation.distances import Grid
-from odesdegap.evaluation.studies import (
-    NFE_SWEEP_COLUMNS,
-    exact_gaussian_lane,
-    exact_lane_floor,
-    nfe_sweep,
-)
+from odesdegap.evaluation.noise_floor import noise_floor
+from odesdegap.evaluation.studies import NFE_SWEEP_COLUMNS, exact_gaussian_model, nfe_sweep
 from odesdegap.models import GaussianPotential
 from odesdegap.reporting.eta_table import eta_rows
-from odesdegap.settings import SamplingSettings
+from odesdegap.settings import SamplingSettings, W2Settings
 
 PROCESS = OrnsteinUhlenbeck()
 CPU = torch.device("cpu")
@@ -44,8 +41,10 @@ def test_the_step_count_study_is_an_nfe_sweep_of_the_grid_integrators():
     """Euler and RK4 on uniform steps (grid sampling with NFE budgets) and Euler–Maruyama, on the
     exact lane: the budget sets the steps (RK4: 4 evaluations each, counted), and the distance
     to the exact data falls to the floor as the budget grows."""
-    model, data = exact_gaussian_lane(PROCESS, 3000, seed=0)
-    floor = exact_lane_floor(3000, 0, GRID)
+    model = exact_gaussian_model(PROCESS)
+    data = point_draws(EXACT_LANE, 0, 3000, 0)["reference"]  # rule prepare_data's draw
+    floor = noise_floor(EXACT_LANE, 3000, data, from_schema_defaults(W2Settings, "evaluation"),
+                        0)["w2sq_floor_data"]
     settings = study_sampling(3000, 7)  # its steps are the budgets' to set
     found = {}
     for name, entry in {"euler": sampler("ode", nfe=[4, 200]),

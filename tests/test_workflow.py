@@ -379,6 +379,8 @@ def test_an_extra_sampler_samples_and_evaluates_only_itself(smoke_run, tmp_path)
                      "nfe: [5, 10, 20]}}\n")
     jobs = planned_jobs(smoke_run, PRESET, str(sweep))
     assert jobs.pop("nfe_sweep") == 8 and jobs.pop("nfe_sweep_exact") == 1
+    # the exact lane's data and floor, made like every data set's
+    assert jobs.pop("prepare_data") == 1 and jobs.pop("noise_floor") == 1
     assert jobs.pop("nfe_table") == 1
     assert jobs.pop("nfe_findings") == 1
     assert set(jobs) <= AGGREGATION_RULES

@@ -1,14 +1,14 @@
 """Rules nfe_sweep and nfe_sweep_exact: one sampler at each of its NFE budgets (a list `nfe`),
 measured against the data and the reference sampler (odesdegap.evaluation.studies.nfe_sweep),
 for a trained model or for the exact score of Gaussian data (the exact lane: no reference
-sampler; its rows carry their own floor, two draws of that Gaussian)."""
+sampler; its rows carry their own floor, the noise floor of data set exact_gaussian)."""
 
 import pandas as pd
 
 from odesdegap import runtime
 from odesdegap.data.datasets import EXACT_LANE
 from odesdegap.diffusion.processes import build_process
-from odesdegap.evaluation import distances, studies
+from odesdegap.evaluation import distances, noise_floor, studies
 from odesdegap.io import artifacts, rows, weights
 from odesdegap.settings import EngineSettings, GridSettings, SamplerSettings, SamplingSettings
 
@@ -17,18 +17,19 @@ params = sm.params
 process = build_process(params.process)
 settings = SamplingSettings.from_config({**sm.config["sampling"], **params.sampling}, "sampling")
 grid = distances.Grid.from_settings(GridSettings.from_config(params.grid, "evaluation"))
+data = artifacts.load_arrays(sm.input.data)["reference"]
 if "model" in sm.input.keys():
     run = runtime.run_identity(sm)
     dim = params.dim
     model = weights.load_model(sm.input.model, params.model, dim, process, params.image_shape)
-    data = artifacts.load_arrays(sm.input.data)["reference"]
     reference = artifacts.load_arrays(sm.input.reference)["samples"]
     floor = {}
-else:
+else:  # the exact lane: data set EXACT_LANE's held-out draw and noise floor, its exact score
     run = {"dataset": EXACT_LANE, "fp_weight": None, "seed": params.seed}
-    model, data = studies.exact_gaussian_lane(process, settings.n_samples, params.seed)
-    dim, reference = data.shape[1], None
-    floor = {"w2sq_floor_data": studies.exact_lane_floor(settings.n_samples, params.seed, grid)}
+    model, dim, reference = studies.exact_gaussian_model(process), data.shape[1], None
+    record = artifacts.read_json(sm.input.floor)
+    floor = {"w2sq_floor_data": noise_floor.run_fields(record, settings.n_samples)[
+        "w2sq_floor_data"]}
 budgets = studies.nfe_sweep(
     sm.wildcards.sampler,
     SamplerSettings.from_config(params.sampler, "sampler"),

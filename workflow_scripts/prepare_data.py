@@ -17,10 +17,7 @@ if datasets.image_shape(name) is not None:
         arrays = images.load_image_dataset(
             name, params.n_train, params.n_reference, train_seed, data["root"], data["download"])
 else:
-    arrays = {
-        "train": datasets.sample_dataset(name, params.n_train, train_seed),
-        "reference": datasets.sample_dataset(name, params.n_reference, reference_seed),
-    }
+    arrays = datasets.point_draws(name, params.n_train, params.n_reference, params.seed)
 artifacts.save_arrays(sm.output.data, **arrays)
 artifacts.write_json(sm.output.meta, {
     "dataset": name,

@@ -10,7 +10,7 @@ from pathlib import Path
 import jsonschema
 import yaml
 
-from odesdegap.data.datasets import dataset_names, dimension, image_shape
+from odesdegap.data.datasets import NOT_TRAINED, dataset_names, dimension, image_shape
 from odesdegap.data.images import DIGITS_TOTAL, TORCHVISION_DATASETS
 from odesdegap.published import config_rules as published_rules
 from odesdegap.settings import SettingsError
@@ -34,6 +34,12 @@ def load_schema() -> dict:
     names = dataset_names()
     datasets["items"]["anyOf"][0]["enum"] = names
     datasets["description"] += " Names: " + ", ".join(names) + "."
+    # a data set of the registry that is not trained (the exact lane) is refused with its reason
+    datasets["description"] += "".join(f" Not for training: {name}, {why}."
+                                       for name, why in NOT_TRAINED.items())
+    datasets["items"]["x-refused"] = {
+        name: f"expected a data set to train on ({name} is {why})"
+        for name, why in NOT_TRAINED.items()}
     # and the model kinds from theirs, odesdegap.models.MODEL_KINDS, and the solvers from
     # odesdegap.diffusion.solvers.SOLVERS
     from odesdegap.diffusion.dynamics import ETA, ODE, SDE
@@ -146,6 +152,10 @@ def schema_problems(config: dict, schema: dict | None = None) -> list[str]:
             where = "" if not error.absolute_path else f" under '{key}'"
             problems.append(f"unknown config key(s) {', '.join(map(repr, extra))}{where}: "
                             f"expected {_expected(error)}")
+        elif isinstance(error.instance, str) and error.instance in error.schema.get(
+                "x-refused", {}):
+            problems.append(f"config key '{key}' has value {error.instance!r}: "
+                            f"{error.schema['x-refused'][error.instance]}")
         else:
             problems.append(f"config key '{key}' has value {error.instance!r}: "
                             f"expected {_expected(error)}")

@@ -14,13 +14,18 @@ from functools import partial
 
 import numpy as np
 
+from odesdegap import seeds
 from odesdegap.data.images import IMAGE_SHAPES
 
 # The exact lane of the NFE and step-count studies: Gaussian data, whose score is known in closed
 # form (models.GaussianPotential), so that a solver's distance to it is its discretisation error
-# alone. EXACT_LANE is its name in the `dataset` column of the studies' rows (it has no FP weight).
+# alone. It is a data set of the registry below (its draws and its noise floor are made like every
+# other's), named EXACT_LANE in the `dataset` column of the studies' rows (it has no FP weight).
 EXACT_LANE = "exact_gaussian"
 EXACT_GAUSSIAN = {"mean": [0.5, -0.5], "std": 0.5}
+# Data sets of the registry that a config may not train on, each with the reason its message gives.
+NOT_TRAINED = {EXACT_LANE: "the NFE sweeps' exact lane: its score is exact, so there is nothing "
+                           "to train, and it runs with every NFE sweep without being listed"}
 
 MIXTURE_MEANS = np.array(
     [(2, -2), (-2, 2), (2, 2), (-2, -2), (0, 0), (4, 0), (-4, 0), (0, 4), (0, -4)], dtype=float
@@ -83,6 +88,12 @@ def sample_eight_gaussians(n: int, rng: np.random.Generator) -> np.ndarray:
     return centres + 0.2 * rng.standard_normal((n, 2))
 
 
+def sample_exact_gaussian(n: int, rng: np.random.Generator) -> np.ndarray:
+    """The exact lane's data: N(mean, std^2 I) of EXACT_GAUSSIAN."""
+    mean = np.asarray(EXACT_GAUSSIAN["mean"], dtype=float)
+    return mean + EXACT_GAUSSIAN["std"] * rng.standard_normal((n, len(mean)))
+
+
 GMM_DIMENSIONS = range(2, 65)
 GMM_STD = 0.3
 
@@ -116,13 +127,16 @@ SAMPLERS = {
     "swiss_roll": sample_swiss_roll,
     "eight_gaussians": sample_eight_gaussians,
     **{f"gmm{d}d": partial(sample_gmm, dim=d) for d in GMM_DIMENSIONS},
+    EXACT_LANE: sample_exact_gaussian,
 }
 
 
 def dataset_names() -> list[str]:
-    """Every data set a config may name, in registry order (gmm{d}d, a family, is a pattern in
-    the schema): the schema's list of choices is filled in from here (config.load_schema)."""
-    return [n for n in SAMPLERS if _gmm_dimension(n) is None] + list(IMAGE_SHAPES)
+    """The data sets a config may train on (its `datasets`), in registry order: every one but
+    those of NOT_TRAINED (gmm{d}d, a family, is a pattern in the schema). The schema's list of
+    choices is filled in from here (config.load_schema)."""
+    return [n for n in SAMPLERS if _gmm_dimension(n) is None and n not in NOT_TRAINED
+            ] + list(IMAGE_SHAPES)
 
 
 def sample_dataset(name: str, n: int, seed: int) -> np.ndarray:
@@ -130,6 +144,14 @@ def sample_dataset(name: str, n: int, seed: int) -> np.ndarray:
     if name not in SAMPLERS:
         raise ValueError(f"unknown data set {name!r}; expected one of {sorted(SAMPLERS)}")
     return SAMPLERS[name](n, np.random.default_rng(seed)).astype(np.float32)
+
+
+def point_draws(name: str, n_train: int, n_reference: int, base_seed: int) -> dict:
+    """The training and held-out reference sets of point data set `name` (rule prepare_data),
+    drawn with seeds.dataset_seeds(name, base_seed): {train, reference}."""
+    train_seed, reference_seed = seeds.dataset_seeds(name, base_seed)
+    return {"train": sample_dataset(name, n_train, train_seed),
+            "reference": sample_dataset(name, n_reference, reference_seed)}
 
 
 # The draw that measures a point data set's scale (data_scale): large enough for three digits.

@@ -22,30 +22,17 @@ import torch
 from odesdegap.data.datasets import EXACT_GAUSSIAN
 from odesdegap.diffusion.edm import EDMView
 from odesdegap.diffusion.samplers import sample
-from odesdegap.evaluation.distances import Grid, W2Measure, w2sq_between_histograms
+from odesdegap.evaluation.distances import Grid, W2Measure
 from odesdegap.settings import EngineSettings, SamplerSettings, SamplingSettings
 
 
-def exact_gaussian_lane(process, n: int, seed: int):
-    """The exact-score lane: the exact model of EXACT_GAUSSIAN data and n seeded data points."""
+def exact_gaussian_model(process):
+    """The exact lane's model: the exact score of the EXACT_GAUSSIAN data under `process`. Its
+    data and noise floor are those of data set EXACT_LANE, drawn and measured like every data
+    set's (rules prepare_data and noise_floor)."""
     from odesdegap.models import GaussianPotential
 
-    model = GaussianPotential(process, np.asarray(EXACT_GAUSSIAN["mean"]), EXACT_GAUSSIAN["std"])
-    return model, _exact_gaussian_draw(n, seed)
-
-
-def _exact_gaussian_draw(n: int, seed: int) -> np.ndarray:
-    """n seeded points of the EXACT_GAUSSIAN data."""
-    mean, std = np.asarray(EXACT_GAUSSIAN["mean"]), EXACT_GAUSSIAN["std"]
-    data = mean + std * np.random.default_rng(seed).standard_normal((n, len(mean)))
-    return data.astype(np.float32)
-
-
-def exact_lane_floor(n: int, seed: int, grid: Grid) -> float:
-    """The exact lane's noise floor: W2^2 between two independent n-point draws of its data
-    (seeds `seed` and `seed` + 1), binned as the data on `grid`."""
-    weights = [grid.histogram(_exact_gaussian_draw(n, s), "data")[0] for s in (seed, seed + 1)]
-    return w2sq_between_histograms(*weights, grid.support)
+    return GaussianPotential(process, np.asarray(EXACT_GAUSSIAN["mean"]), EXACT_GAUSSIAN["std"])
 
 
 # --- NFE sweeps ---------------------------------------------------------------------------------
