@@ -38,7 +38,7 @@ import torch  # noqa: E402
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "workflow_scripts"))
 
-from odesdegap.config import resolve  # noqa: E402
+from odesdegap.config_checks import resolve  # noqa: E402
 from odesdegap.data.datasets import image_shape, sample_dataset  # noqa: E402
 from odesdegap.diffusion.processes import build_process  # noqa: E402
 from odesdegap.diffusion.samplers import sample, sampler  # noqa: E402
@@ -280,7 +280,7 @@ sys.path.insert(0, {scripts!r})
 import torch
 torch.set_num_threads(1)
 from torch._dynamo.utils import counters
-from odesdegap.config import resolve
+from odesdegap.config_checks import resolve
 from odesdegap.diffusion.processes import build_process
 from odesdegap.diffusion.samplers import sample, sampler
 from odesdegap.models import build_model

@@ -15,7 +15,8 @@ import pytest
 import yaml
 
 from odesdegap import cluster
-from odesdegap.config import checked, merged
+from odesdegap.config import merged
+from odesdegap.config_checks import checked
 from published_paths import SHARED, needs, paths_overlay
 
 REPO = Path(__file__).resolve().parents[1]

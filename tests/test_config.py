@@ -8,7 +8,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from odesdegap.config import ConfigError, checked, load_schema, merged
+from odesdegap.config import merged
+from odesdegap.config_checks import ConfigError, checked, load_schema
 from published_paths import CHECKPOINTS, found_paths
 
 REPO = Path(__file__).resolve().parents[1]

@@ -12,7 +12,7 @@ import pytest
 import torch
 
 from odesdegap import devices, runtime
-from odesdegap.config import ConfigError, checked
+from odesdegap.config_checks import ConfigError, checked
 from odesdegap.engine import REFERENCE
 
 REPO = Path(__file__).resolve().parents[1]

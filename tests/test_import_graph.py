@@ -110,3 +110,34 @@ def test_a_lower_layer_imports_nothing_from_a_higher_one(lower, upper):
     crossing = {module: sorted(target for target in targets if target.startswith(upper))
                 for module, targets in graph.items() if module.startswith(lower)}
     assert {module: targets for module, targets in crossing.items() if targets} == {}
+
+
+# What config may import: the settings objects, below it, and nothing of the domain (data sets,
+# models, solvers, the published files), whose checks register themselves into config instead.
+CONFIG_MAY_IMPORT = {"odesdegap.settings"}
+
+
+def test_config_imports_no_domain_module():
+    assert import_graph()["odesdegap.config"] <= CONFIG_MAY_IMPORT
+
+
+def _registering_modules() -> set[str]:
+    """The modules that register a config check or a list of choices (a call or a decorator
+    naming config.register_check or config.register_choices)."""
+    found = set()
+    for name, path in module_names().items():
+        if name == "odesdegap.config":
+            continue
+        for node in ast.walk(ast.parse(path.read_text(), str(path))):
+            target = node.func if isinstance(node, ast.Call) else node
+            if isinstance(target, ast.Name) and target.id in ("register_check",
+                                                              "register_choices"):
+                found.add(name)
+    return found
+
+
+def test_every_module_that_registers_a_config_check_is_imported_by_config_checks():
+    registering = _registering_modules()
+    assert {"odesdegap.data.datasets", "odesdegap.diffusion.samplers",
+            "odesdegap.published.config_rules", "odesdegap.models"} <= registering
+    assert registering - import_graph()["odesdegap.config_checks"] == set()

@@ -144,7 +144,7 @@ def test_hutchinson_is_the_default_above_the_threshold():
 
 def _schema_nll_settings(**overrides) -> NllSettings:
     """The NLL settings a default run uses: the schema's defaults, as evaluate.py passes them."""
-    from odesdegap.config import checked
+    from odesdegap.config_checks import checked
 
     nll = checked({"datasets": ["mixture"], "fp_weights": [0.0], "seeds": [0]})[
         "evaluation"]["nll"]

@@ -12,7 +12,8 @@ import numpy as np
 import pytest
 import torch
 
-from odesdegap.config import ConfigError, checked, fill_defaults, from_schema_defaults, merged
+from odesdegap.config import fill_defaults, from_schema_defaults, merged
+from odesdegap.config_checks import ConfigError, checked
 from odesdegap.data.datasets import (
     EXACT_GAUSSIAN,
     EXACT_LANE,

@@ -12,7 +12,8 @@ import pytest
 import yaml
 from snakemake.utils import update_config
 
-from odesdegap.config import ConfigError, checked, load_schema, merged, resolve
+from odesdegap.config import merged
+from odesdegap.config_checks import ConfigError, checked, load_schema, resolve
 from odesdegap.data.datasets import image_shape
 from published_paths import SHARED, needs, paths_overlay
 

@@ -155,7 +155,7 @@ def resolved_preset(*overlays: dict) -> dict:
     import yaml
     from snakemake.utils import update_config
 
-    from odesdegap.config import checked
+    from odesdegap.config_checks import checked
 
     config = yaml.safe_load((REPO / "config.yaml").read_text())
     for overlay in (yaml.safe_load((REPO / "presets" / "published.yaml").read_text()),

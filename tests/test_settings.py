@@ -9,7 +9,8 @@ import pytest
 from torchsde.settings import METHODS as SDE_METHODS
 
 from odesdegap import devices, engine, settings
-from odesdegap.config import ConfigError, checked, fill_defaults, from_schema_defaults, load_schema
+from odesdegap.config import fill_defaults, from_schema_defaults
+from odesdegap.config_checks import ConfigError, checked, load_schema
 from odesdegap.data import datasets
 from odesdegap.diffusion import likelihood, losses, processes, residual, samplers
 from odesdegap.diffusion.solvers import FAMILIES, SOLVERS

@@ -323,7 +323,7 @@ def test_model_and_metrics_record_what_the_run_used(smoke_run):
     defaults, merged as Snakemake merges them); the metrics JSON the settings behind its
     numbers."""
     sys.path.insert(0, str(smoke_run / "workflow_scripts"))
-    from odesdegap.config import resolve
+    from odesdegap.config_checks import resolve
 
     resolved = resolve(smoke_run / PRESET, base=smoke_run / "config.yaml")
     meta = json.loads((smoke_run / "results/models/mixture/w1/seed0/model.json").read_text())

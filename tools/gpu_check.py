@@ -31,7 +31,7 @@ import yaml
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "workflow_scripts"))
 
-from odesdegap.config import checked  # noqa: E402
+from odesdegap.config_checks import checked  # noqa: E402
 from odesdegap.data.datasets import image_shape, sample_dataset  # noqa: E402
 from odesdegap.diffusion.processes import build_process  # noqa: E402
 from odesdegap.diffusion.samplers import TimeGrid, sample, sampler  # noqa: E402

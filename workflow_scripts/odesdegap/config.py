@@ -1,58 +1,85 @@
 """Config checking: the JSON Schema (config_schema.yaml) plus the few rules a schema cannot say,
 reported as one readable message per problem (key, value, what was expected) before any job
-runs."""
+runs.
+
+This module knows the schema and the rules across its own keys, and imports nothing of the
+domain (data sets, models, solvers, the published files): a list of choices or a rule that needs
+a domain's names lives in that domain's module, which registers it here when it is imported
+(register_choices, register_check). odesdegap.config_checks imports every such module; check a
+config through it (`from odesdegap.config_checks import checked`), as the Snakefile does.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import sys
+from collections.abc import Callable, Mapping
 from pathlib import Path
 
-import jsonschema
-import yaml
-
-from odesdegap.data.datasets import NOT_TRAINED, dataset_names, dimension, image_shape
-from odesdegap.data.images import DIGITS_TOTAL, TORCHVISION_DATASETS
-from odesdegap.published import config_rules as published_rules
 from odesdegap.settings import SettingsError
 
 SCHEMA_PATH = Path(__file__).with_name("config_schema.yaml")
 # The workflow's embedded config (the Snakefile's `configfile:`), which presets merge over.
 DEFAULT_CONFIG_PATH = Path(__file__).resolve().parents[2] / "config.yaml"
+# The module that imports every module with a registered check or list of choices.
+CHECKS_MODULE = "odesdegap.config_checks"
 
 
 class ConfigError(ValueError):
     """The config is malformed; the message lists every problem found."""
 
 
-def load_schema() -> dict:
-    """The schema of config_schema.yaml, with the data-set names, the model kinds and the
-    solvers filled in from their one lists, the registries of odesdegap.data.datasets,
-    odesdegap.models and odesdegap.diffusion.solvers (an entry added there is a valid choice,
-    listed in docs/configuration.md by `make docs`, with no edit here)."""
-    schema = yaml.safe_load(SCHEMA_PATH.read_text())
-    datasets = schema["properties"]["datasets"]
-    names = dataset_names()
-    datasets["items"]["anyOf"][0]["enum"] = names
-    datasets["description"] += " Names: " + ", ".join(names) + "."
-    # a data set of the registry that is not trained (the exact lane) is refused with its reason
-    datasets["description"] += "".join(f" Not for training: {name}, {why}."
-                                       for name, why in NOT_TRAINED.items())
-    datasets["items"]["x-refused"] = {
-        name: f"expected a data set to train on ({name} is {why})"
-        for name, why in NOT_TRAINED.items()}
-    # and the model kinds from theirs, odesdegap.models.MODEL_KINDS, and the solvers from
-    # odesdegap.diffusion.solvers.SOLVERS
-    from odesdegap.diffusion.dynamics import ETA, ODE, SDE
-    from odesdegap.diffusion.solvers import SOLVERS, solvers_for
-    from odesdegap.models import MODEL_KINDS
+# --- what other modules register -----------------------------------------------------------------
+# By name (module.function), so that importing a module twice registers nothing twice; in
+# registration order, which is the order of their problems in the message.
+_CHOICES: dict[str, Callable[[dict], None]] = {}
+_CHECKS: dict[str, Callable[[dict], list[str]]] = {}
+_DISK_CHECKS: dict[str, Callable[[dict], list[str]]] = {}
 
-    schema["properties"]["model"]["properties"]["kind"]["enum"] = list(MODEL_KINDS)
-    solver = schema["properties"]["samplers"]["additionalProperties"]["properties"]["solver"]
-    solver["enum"] = list(SOLVERS)
-    solver["description"] += " " + " ".join(
-        f"{dynamics} on {grid}: {', '.join(solvers_for(dynamics, grid))}."
-        for dynamics, grid in ((ODE, "sampling"), (SDE, "sampling"), (ETA, "sampling"),
-                               (ODE, "edm"), (SDE, "edm")))
+
+def _name(function) -> str:
+    return f"{function.__module__}.{function.__qualname__}"
+
+
+def register_choices(fill: Callable[[dict], None]) -> Callable[[dict], None]:
+    """Register `fill(schema)`, which fills in a list of choices of the schema (an `enum`, and
+    its description) from the registry of the module that calls this, so that an entry added
+    there is a valid choice, listed in docs/configuration.md by `make docs`. A decorator."""
+    _CHOICES[_name(fill)] = fill
+    return fill
+
+
+def register_check(check: Callable[[dict], list[str]] | None = None, *, on_disk: bool = False):
+    """Register `check(config) -> problems` (one message per problem, naming the key, as the
+    other messages do), run on a config that passed the schema, with its defaults filled in.
+    With on_disk=True it looks at files instead, and runs only once every rule holds. A
+    decorator, with or without arguments."""
+    def register(function):
+        (_DISK_CHECKS if on_disk else _CHECKS)[_name(function)] = function
+        return function
+    return register if check is None else register(check)
+
+
+def _every_check_registered() -> None:
+    """Stop a check that would silently miss the domain modules' checks."""
+    if CHECKS_MODULE not in sys.modules:
+        raise RuntimeError(f"the domain modules' config checks are not registered: check configs "
+                           f"through {CHECKS_MODULE} (it imports every module that registers one)")
+
+
+def _schema_file() -> dict:
+    """config_schema.yaml as written: its keys, types and defaults, no lists of choices."""
+    import yaml
+
+    return yaml.safe_load(SCHEMA_PATH.read_text())
+
+
+def load_schema() -> dict:
+    """The schema of config_schema.yaml with every registered list of choices filled in (the
+    data-set names, the model kinds, the solvers: each from its one registry)."""
+    _every_check_registered()
+    schema = _schema_file()
+    for fill in _CHOICES.values():
+        fill(schema)
     return schema
 
 
@@ -65,7 +92,8 @@ def _key(path) -> str:
     return ".".join(str(part) for part in path) or "(top level)"
 
 
-def _expected(error: jsonschema.ValidationError) -> str:
+def _expected(error) -> str:
+    """What a jsonschema.ValidationError's rule expected, in words."""
     rule, value = error.validator, error.validator_value
     if rule == "type":
         return f"a value of type {value}"
@@ -122,6 +150,8 @@ MOVED_KEYS = {
 
 
 def schema_problems(config: dict, schema: dict | None = None) -> list[str]:
+    import jsonschema  # here, not above: a job that imports a registering module skips it
+
     schema = schema or load_schema()
     validator = jsonschema.Draft202012Validator(schema)
     problems = []
@@ -163,8 +193,9 @@ def schema_problems(config: dict, schema: dict | None = None) -> list[str]:
 
 
 def fill_defaults(config: dict, schema: dict | None = None) -> dict:
-    """Return a copy of `config` with every default of the schema filled in, recursively."""
-    schema = schema or load_schema()
+    """Return a copy of `config` with every default of the schema filled in, recursively (the
+    lists of choices do not change a default: the schema file alone serves when none is given)."""
+    schema = schema or _schema_file()
 
     def fill(node, node_schema):
         if node_schema.get("type") != "object" or not isinstance(node, dict):
@@ -208,7 +239,9 @@ def _with_changes(section: Mapping, changes: Mapping) -> dict:
 
 
 def consistency_problems(config: dict) -> list[str]:
-    """Rules across keys that JSON Schema cannot express."""
+    """Rules across keys that JSON Schema cannot express: this module's, then the registered
+    checks'."""
+    _every_check_registered()
     problems = []
     weights = [format_weight(w) for w in config["fp_weights"]]
     if len(set(weights)) != len(weights):
@@ -243,31 +276,20 @@ def consistency_problems(config: dict) -> list[str]:
     if process["t_min"] >= process["t_max"]:
         problems.append(f"config key 'process.t_min' has value {process['t_min']!r}: expected "
                         f"less than process.t_max ({process['t_max']})")
-    evaluation = config["evaluation"]
-    if evaluation["w2_method"] == "grid":
-        planar = [d for d in config["datasets"] if dimension(d) != 2]
-        if planar:
-            problems.append(f"config key 'evaluation.w2_method' has value 'grid': expected "
-                            f"auto or subsample with data sets of more than 2 dimensions "
-                            f"({', '.join(planar)})")
     problems += sampler_problems(config)
+    evaluation = config["evaluation"]
     if evaluation["residual_points"] < evaluation["residual_points_per_time"]:
         problems.append("config key 'evaluation.residual_points' has value "
                         f"{evaluation['residual_points']!r}: expected at least "
                         "evaluation.residual_points_per_time")
-    return problems + image_problems(config) + published_rules.config_problems(config)
+    return problems + [problem for check in _CHECKS.values() for problem in check(config)]
 
 
 def sampler_problems(config: dict) -> list[str]:
-    """Each sampler's solver must exist for its dynamics and grid, with the keys it reads; the
-    gap's two samplers must be configured, distinct, and each write samples."""
-    from odesdegap.diffusion.processes import build_process
-    from odesdegap.diffusion.samplers import sampler_problems as problems_of
-
+    """The gap's two samplers must be configured, distinct, and each write samples (each
+    sampler's own entry is checked by odesdegap.diffusion.samplers)."""
     samplers = config["samplers"]
-    process = build_process(config["process"])
-    problems = [problem for name, entry in samplers.items()
-                for problem in problems_of(entry, f"samplers.{name}", process)]
+    problems = []
     gap = config["gap"]
     for name in gap:
         if name not in samplers:
@@ -280,69 +302,13 @@ def sampler_problems(config: dict) -> list[str]:
     if gap[0] == gap[1]:
         problems.append(f"config key 'gap' has value {gap!r}: expected two distinct samplers "
                         "(the first is compared against the second)")
-    sweeps = [name for name, entry in samplers.items() if isinstance(entry.get("nfe"), list)]
-    higher = [d for d in config["datasets"] if dimension(d) != 2]
-    if sweeps and higher:
-        problems.append(f"config key 'samplers.{sweeps[0]}.nfe' has value "
-                        f"{samplers[sweeps[0]]['nfe']!r}: expected one budget with data sets of "
-                        f"more than 2 dimensions ({', '.join(higher)}): an NFE sweep measures W2 "
-                        "on the 2-D grid")
     return problems
-
-
-def image_problems(config: dict) -> list[str]:
-    """Image data sets need image models, Hutchinson estimates and collocation near the data;
-    point clouds need the MLPs."""
-    images = [d for d in config["datasets"] if image_shape(d) is not None]
-    points = [d for d in config["datasets"] if image_shape(d) is None]
-    kind = config["model"]["kind"]
-    problems = []
-    if images and points:
-        return [f"config key 'datasets' has value {config['datasets']!r}: expected either image "
-                f"data sets ({', '.join(images)}) or point data sets ({', '.join(points)}), not "
-                "both (they need different models; run them with two configs)"]
-    if images and not kind.startswith("unet"):
-        problems.append(f"config key 'model.kind' has value {kind!r}: expected unet_potential or "
-                        f"unet_vector with image data sets ({', '.join(images)})")
-    if points and kind.startswith("unet"):
-        problems.append(f"config key 'model.kind' has value {kind!r}: expected potential_mlp or "
-                        f"vector_mlp with point data sets ({', '.join(points)})")
-    if not images:
-        return problems
-    residual, evaluation = config["training"]["residual"], config["evaluation"]
-    if residual["noised_fraction"] != 1:
-        problems.append("config key 'training.residual.noised_fraction' has value "
-                        f"{residual['noised_fraction']!r}: expected 1.0 with image data sets "
-                        "(collocation at noised images; a box in pixel space is not where "
-                        "images live)")
-    for key, value in (("training.residual.hutchinson_probes", residual["hutchinson_probes"]),
-                       ("evaluation.hutchinson_probes", evaluation["hutchinson_probes"])):
-        if value < 1:
-            problems.append(f"config key '{key}' has value {value!r}: expected at least 1 with "
-                            "image data sets (the exact Laplacian costs one backward pass per "
-                            "pixel)")
-    n_reference = config["data"]["n_reference"]
-    if "digits" in images and n_reference >= DIGITS_TOTAL:
-        problems.append(f"config key 'data.n_reference' has value {n_reference!r}: expected "
-                        f"fewer than digits' {DIGITS_TOTAL} images (the rest train the models)")
-    return problems
-
-
-def missing_data_problems(config: dict) -> list[str]:
-    """torchvision data sets that are not on disk when downloading is switched off: caught here,
-    before any job, rather than by the first job that needs them."""
-    from odesdegap.data.images import is_on_disk, unavailable_message
-
-    data = config["data"]
-    if data["download"]:
-        return []
-    return [unavailable_message(name, data["root"], download=False)
-            for name in config["datasets"]
-            if name in TORCHVISION_DATASETS and not is_on_disk(name, data["root"])]
 
 
 def checked(config: dict) -> dict:
-    """The config with defaults filled in, or ConfigError naming every problem."""
+    """The config with defaults filled in, or ConfigError naming every problem: the schema's,
+    then the rules across keys (this module's and the registered checks), then, when those
+    hold, the registered checks of files on disk."""
     if not isinstance(config, dict) or not config:
         raise ConfigError("the config is empty: pass a YAML mapping with at least datasets, "
                           "fp_weights and seeds (see config.yaml)")
@@ -351,7 +317,7 @@ def checked(config: dict) -> dict:
         config = fill_defaults(config)
         problems = consistency_problems(config)
     if not problems:
-        problems = missing_data_problems(config) + published_rules.missing_file_problems(config)
+        problems = [problem for check in _DISK_CHECKS.values() for problem in check(config)]
     if problems:
         raise ConfigError("invalid config:\n" + "\n".join(f"  - {p}" for p in problems))
     return config
@@ -361,6 +327,7 @@ def merged(*config_files, base: Path | str | None = DEFAULT_CONFIG_PATH) -> dict
     """`base` (config.yaml) with each file merged over it in order, key by key, by Snakemake's
     own `update_config`: exactly what `snakemake --configfile A B` gives the Snakefile (nested
     mappings are merged, every other value, lists included, is replaced)."""
+    import yaml
     from snakemake.utils import update_config
 
     config: dict = {}

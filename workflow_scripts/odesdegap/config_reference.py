@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import json
 
-from odesdegap.config import load_schema
+from odesdegap.config_checks import load_schema
 
 INTRO = """# Configuration reference
 

@@ -15,7 +15,8 @@ from functools import partial
 import numpy as np
 
 from odesdegap import seeds
-from odesdegap.data.images import IMAGE_SHAPES
+from odesdegap.config import register_check, register_choices
+from odesdegap.data.images import DIGITS_TOTAL, IMAGE_SHAPES
 
 # The exact lane of the NFE and step-count studies: Gaussian data, whose score is known in closed
 # form (models.GaussianPotential), so that a solver's distance to it is its discretisation error
@@ -134,7 +135,7 @@ SAMPLERS = {
 def dataset_names() -> list[str]:
     """The data sets a config may train on (its `datasets`), in registry order: every one but
     those of NOT_TRAINED (gmm{d}d, a family, is a pattern in the schema). The schema's list of
-    choices is filled in from here (config.load_schema)."""
+    choices is filled in from here (fill_schema)."""
     return [n for n in SAMPLERS if _gmm_dimension(n) is None and n not in NOT_TRAINED
             ] + list(IMAGE_SHAPES)
 
@@ -188,3 +189,77 @@ def dimension(name: str) -> int:
         raise ValueError(f"unknown data set {name!r}; expected one of "
                          f"{sorted(SAMPLERS) + sorted(IMAGE_SHAPES)}")
     return _gmm_dimension(name) or 2
+
+
+# --- the config's data sets ---------------------------------------------------------------------
+@register_choices
+def fill_schema(schema: dict) -> None:
+    """The schema's data-set names are dataset_names(); a data set that is not trained (the
+    exact lane) is refused with its reason (the schema's `x-refused`, read by config)."""
+    datasets = schema["properties"]["datasets"]
+    names = dataset_names()
+    datasets["items"]["anyOf"][0]["enum"] = names
+    datasets["description"] += " Names: " + ", ".join(names) + "."
+    datasets["description"] += "".join(f" Not for training: {name}, {why}."
+                                       for name, why in NOT_TRAINED.items())
+    datasets["items"]["x-refused"] = {
+        name: f"expected a data set to train on ({name} is {why})"
+        for name, why in NOT_TRAINED.items()}
+
+
+@register_check
+def config_problems(config: dict) -> list[str]:
+    """What the data sets' dimensions allow: the 2-D grid (W2 on the grid, NFE sweeps) only for
+    planar sets; then image_problems."""
+    problems = []
+    higher = [d for d in config["datasets"] if dimension(d) != 2]
+    if config["evaluation"]["w2_method"] == "grid" and higher:
+        problems.append(f"config key 'evaluation.w2_method' has value 'grid': expected "
+                        f"auto or subsample with data sets of more than 2 dimensions "
+                        f"({', '.join(higher)})")
+    samplers = config["samplers"]
+    sweeps = [name for name, entry in samplers.items() if isinstance(entry.get("nfe"), list)]
+    if sweeps and higher:
+        problems.append(f"config key 'samplers.{sweeps[0]}.nfe' has value "
+                        f"{samplers[sweeps[0]]['nfe']!r}: expected one budget with data sets of "
+                        f"more than 2 dimensions ({', '.join(higher)}): an NFE sweep measures W2 "
+                        "on the 2-D grid")
+    return problems + image_problems(config)
+
+
+def image_problems(config: dict) -> list[str]:
+    """Image data sets need image models, Hutchinson estimates and collocation near the data;
+    point clouds need the MLPs."""
+    images = [d for d in config["datasets"] if image_shape(d) is not None]
+    points = [d for d in config["datasets"] if image_shape(d) is None]
+    kind = config["model"]["kind"]
+    problems = []
+    if images and points:
+        return [f"config key 'datasets' has value {config['datasets']!r}: expected either image "
+                f"data sets ({', '.join(images)}) or point data sets ({', '.join(points)}), not "
+                "both (they need different models; run them with two configs)"]
+    if images and not kind.startswith("unet"):
+        problems.append(f"config key 'model.kind' has value {kind!r}: expected unet_potential or "
+                        f"unet_vector with image data sets ({', '.join(images)})")
+    if points and kind.startswith("unet"):
+        problems.append(f"config key 'model.kind' has value {kind!r}: expected potential_mlp or "
+                        f"vector_mlp with point data sets ({', '.join(points)})")
+    if not images:
+        return problems
+    residual, evaluation = config["training"]["residual"], config["evaluation"]
+    if residual["noised_fraction"] != 1:
+        problems.append("config key 'training.residual.noised_fraction' has value "
+                        f"{residual['noised_fraction']!r}: expected 1.0 with image data sets "
+                        "(collocation at noised images; a box in pixel space is not where "
+                        "images live)")
+    for key, value in (("training.residual.hutchinson_probes", residual["hutchinson_probes"]),
+                       ("evaluation.hutchinson_probes", evaluation["hutchinson_probes"])):
+        if value < 1:
+            problems.append(f"config key '{key}' has value {value!r}: expected at least 1 with "
+                            "image data sets (the exact Laplacian costs one backward pass per "
+                            "pixel)")
+    n_reference = config["data"]["n_reference"]
+    if "digits" in images and n_reference >= DIGITS_TOTAL:
+        problems.append(f"config key 'data.n_reference' has value {n_reference!r}: expected "
+                        f"fewer than digits' {DIGITS_TOTAL} images (the rest train the models)")
+    return problems

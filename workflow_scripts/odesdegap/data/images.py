@@ -15,6 +15,8 @@ from pathlib import Path
 
 import numpy as np
 
+from odesdegap.config import register_check
+
 # 8x8 is already a power of two; the 28x28 sets are padded to 32x32 with background, so that
 # a U-Net can halve the resolution three times.
 IMAGE_SHAPES = {
@@ -116,3 +118,15 @@ def is_on_disk(name: str, root: str | Path) -> bool:
     except (RuntimeError, OSError):
         return False
     return True
+
+
+@register_check(on_disk=True)
+def missing_data_problems(config: dict) -> list[str]:
+    """torchvision data sets that are not on disk when downloading is switched off: caught by
+    the config check, before any job, rather than by the first job that needs them."""
+    data = config["data"]
+    if data["download"]:
+        return []
+    return [unavailable_message(name, data["root"], download=False)
+            for name in config["datasets"]
+            if name in TORCHVISION_DATASETS and not is_on_disk(name, data["root"])]

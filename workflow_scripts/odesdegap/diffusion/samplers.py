@@ -21,10 +21,11 @@ import torchsde
 from tqdm import tqdm
 
 from odesdegap import seeds
+from odesdegap.config import register_check
 from odesdegap.diffusion.dynamics import ETA, ODE, SDE
 from odesdegap.diffusion.edm import FULL_RANGE, EDMView, resolve_sigma_max
 from odesdegap.diffusion.fast_solvers import solve
-from odesdegap.diffusion.processes import ForwardProcess
+from odesdegap.diffusion.processes import ForwardProcess, build_process
 from odesdegap.diffusion.solvers import SOLVERS, Solver, solvers_for
 from odesdegap.engine import maybe_compiled, uses_forward_jet
 from odesdegap.models.potential_jet import potential_score
@@ -83,6 +84,15 @@ def sampler_problems(entry: dict, where: str, process: ForwardProcess | None = N
     else:
         _noise_grid_problems(known, entry, problem, process)
     return problems
+
+
+@register_check
+def config_problems(config: dict) -> list[str]:
+    """The config check of every sampler entry (sampler_problems), its noise range held to the
+    configured process's."""
+    process = build_process(config["process"])
+    return [problem for name, entry in config["samplers"].items()
+            for problem in sampler_problems(entry, f"samplers.{name}", process)]
 
 
 def _time_grid_problems(known: Solver, entry: dict, problem) -> None:

@@ -10,7 +10,7 @@ Two families, one interface:
 Names are unique across both families, so a name says which solver runs; `samplers.sample` looks
 the solver up here and hands it to its family's runner. Adding a solver takes its function (a
 fast_solvers integrator with its FAST_SOLVERS line, or a method torchdiffeq or torchsde has),
-its line below, and its test: the config's list of solvers (config.load_schema fills the
+its line below, and its test: the config's list of solvers (fill_schema below fills the
 schema's enum from SOLVERS), docs/configuration.md (`make docs`) and the order tests read this
 registry.
 """
@@ -19,6 +19,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from odesdegap.config import register_choices
 from odesdegap.diffusion.dynamics import ETA, ODE, SDE
 from odesdegap.diffusion.edm import GRIDS as NOISE_GRIDS
 from odesdegap.diffusion.fast_solvers import FAST_SOLVERS, FastSolver
@@ -84,3 +85,14 @@ def solvers_for(dynamics: str, grid: str) -> list[str]:
     """The names of the solvers that integrate `dynamics` on `grid`, in registry order."""
     return [name for name, solver in SOLVERS.items()
             if dynamics in solver.dynamics and grid in solver.grids]
+
+
+@register_choices
+def fill_schema(schema: dict) -> None:
+    """The schema's solver names are SOLVERS, its description says which integrate what where."""
+    solver = schema["properties"]["samplers"]["additionalProperties"]["properties"]["solver"]
+    solver["enum"] = list(SOLVERS)
+    solver["description"] += " " + " ".join(
+        f"{dynamics} on {grid}: {', '.join(solvers_for(dynamics, grid))}."
+        for dynamics, grid in ((ODE, TIME_GRID), (SDE, TIME_GRID), (ETA, TIME_GRID),
+                               (ODE, "edm"), (SDE, "edm")))

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from torch import nn
 
+from odesdegap.config import register_choices
 from odesdegap.models.base import PotentialModel
 from odesdegap.models.gaussian import GaussianPotential
 from odesdegap.models.mlp import PotentialMLP, VectorScoreMLP, softplus_mlp
@@ -46,6 +47,12 @@ MODEL_KINDS = {
     "unet_potential": (_unet("unet_potential"), UNET_KEYS),
     "unet_vector": (_unet("unet_vector"), UNET_KEYS),
 }
+
+
+@register_choices
+def fill_schema(schema: dict) -> None:
+    """The schema's model kinds are MODEL_KINDS."""
+    schema["properties"]["model"]["properties"]["kind"]["enum"] = list(MODEL_KINDS)
 
 
 def model_settings(settings: dict) -> dict:

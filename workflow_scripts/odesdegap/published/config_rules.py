@@ -1,12 +1,13 @@
 """The config rules of a run on the published models: with `published.checkpoints_dir` set, the
 config must describe the published runs (data sets, weights, one seed, network, process, and
 the paper's grid when their histograms are compared), and every file it names must be there,
-all checked before any job."""
+all checked before any job (both registered with odesdegap.config)."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
+from odesdegap.config import register_check
 from odesdegap.published.layout import (
     DATASET_NAMES,
     MODEL_SETTINGS,
@@ -18,6 +19,7 @@ from odesdegap.published.layout import (
 )
 
 
+@register_check
 def config_problems(config: dict) -> list[str]:
     """With published.checkpoints_dir set, the config must describe the published runs: their
     data sets and weights, one seed, their network and process."""
@@ -61,6 +63,7 @@ def _mismatches(config: dict, section: str, expected: dict, why: str) -> list[st
             if config[section][key] != value]
 
 
+@register_check(on_disk=True)
 def missing_file_problems(config: dict) -> list[str]:
     """Every checkpoint and histogram the config needs, checked on disk before any job."""
     published = config["published"]
