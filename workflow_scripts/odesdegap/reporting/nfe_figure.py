@@ -54,9 +54,8 @@ def nfe_figure(rows: pd.DataFrame, gap: Gap, metrics: pd.DataFrame | None = None
     weights = sorted(rows.fp_weight.dropna().unique())
     colours = dict(zip(weights, sns.color_palette("viridis", len(weights)), strict=True))
     width = 3.2 * len(samplers)
-    legend_width = 1.5  # inches to the right of the panels, kept free for the legend
     fig, axes = plt.subplots(len(datasets), len(samplers), squeeze=False, sharey="row",
-                             figsize=(width + legend_width, 2.8 * len(datasets)))
+                             figsize=(width, 2.8 * len(datasets)))
     levels, level_label = reference_levels(metrics, gap)
     for i, dataset in enumerate(datasets):
         for j, sampler in enumerate(samplers):
@@ -97,6 +96,10 @@ def nfe_figure(rows: pd.DataFrame, gap: Gap, metrics: pd.DataFrame | None = None
     if level_label:  # one grey entry, last, for the dotted lines drawn in each weight's colour
         handles.pop(f"{level_label} (dotted)", None)
         handles[f"{level_label} (dotted)"] = Line2D([], [], color="0.35", linestyle=":")
+    # inches kept free right of the panels: the legend's handles and its longest label (about
+    # 0.075 inch per character at font size 9), so that no label is cut off
+    legend_width = 0.7 + 0.075 * max(map(len, [*handles, "FP weight"]))
+    fig.set_size_inches(width + legend_width, fig.get_figheight())
     right = width / (width + legend_width)
     fig.tight_layout(rect=(0, 0, right, 1))
     fig.legend(handles.values(), handles.keys(), loc="upper left", bbox_to_anchor=(right, 1),
