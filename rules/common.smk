@@ -13,6 +13,7 @@ from odesdegap.diffusion.processes import build_process
 from odesdegap.diffusion.samplers import with_noise_range
 from odesdegap.data.images import TORCHVISION_DATASETS
 from odesdegap.models import model_settings
+from odesdegap.reporting.gap import Gap
 
 # The configured samplers, by name (samplers.<name>): the `sampler` wildcard takes these only.
 SAMPLERS = config["samplers"]
@@ -128,15 +129,10 @@ def run_paths(pattern):
     return [pattern.format(**run) for run in RUNS]
 
 
-# The input names of the gap's two samplers' samples, in GAP's order (first_seed_samples,
-# gap_samples): the scripts read the sampler names from their `gap` param.
-GAP_INPUTS = ("first", "second")
-
-
 def first_seed_samples(wildcards):
-    """The samples of the gap's two samplers (inputs `first` and `second`, GAP's order) for
-    one data set's first seed, one per weight (in WEIGHTS' order: the figures' `weights`
-    param)."""
+    """The samples of the gap's two samplers (inputs `first` and `second`: reporting.gap.Gap's
+    fields; the scripts read the sampler names from their `gap` param) for one data set's first
+    seed, one per weight (in WEIGHTS' order: the figures' `weights` param)."""
     return {
         role: [
             SAMPLES.format(
@@ -144,7 +140,7 @@ def first_seed_samples(wildcards):
             )
             for w in WEIGHTS
         ]
-        for role, sampler in zip(GAP_INPUTS, GAP)
+        for role, sampler in Gap(*GAP)._asdict().items()
     }
 
 
@@ -152,7 +148,7 @@ def gap_samples(wildcards):
     """The samples of the gap's two samplers in the job's run (inputs `first` and `second`)."""
     return {
         role: SAMPLES.format(**{**wildcards, "sampler": sampler})
-        for role, sampler in zip(GAP_INPUTS, GAP)
+        for role, sampler in Gap(*GAP)._asdict().items()
     }
 
 

@@ -345,3 +345,13 @@ def test_a_fast_sampler_takes_a_noise_range_inside_the_process_s():
     with pytest.raises(ConfigError, match="'samplers.heun.sigma_max' has value 80: expected a "
                        "noise level in the process's range"):
         checked(config)
+
+
+def test_a_sampler_named_after_a_dynamics_has_that_dynamics():
+    """Texts and figures call samplers.ode "ODE" (reporting.gap.sampler_label), so a sampler of
+    that name integrates the ODE; any other name takes any dynamics."""
+    config = _mutated("samplers.ode", {"dynamics": "sde", "solver": "euler"})
+    with pytest.raises(ConfigError, match="'samplers.ode.dynamics' has value 'sde': expected "
+                       "'ode'"):
+        checked(config)
+    assert checked(_mutated("samplers.noisy", {"dynamics": "sde", "solver": "euler"}))

@@ -7,6 +7,7 @@ import itertools
 from odesdegap import runtime
 from odesdegap.evaluation import fid
 from odesdegap.io import artifacts
+from odesdegap.reporting.gap import Gap
 
 sm, device = runtime.job(snakemake)  # noqa: F821 (injected by Snakemake)
 params = sm.params
@@ -21,7 +22,7 @@ result = {
     "seed": params.seed,
 }
 gap = params.gap
-for role, sampler in zip(("first", "second"), gap, strict=True):  # the rule's input names
+for role, sampler in Gap(*gap)._asdict().items():  # the rule's input names (rules/common.smk)
     samples = artifacts.load_arrays(sm.input[role])["samples"]
     features[sampler], result[f"n_nonfinite_{sampler}"] = fid.image_features(
         samples, shape, extractor, device, params.batch_size)

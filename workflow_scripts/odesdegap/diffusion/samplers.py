@@ -22,7 +22,7 @@ from tqdm import tqdm
 
 from odesdegap import seeds
 from odesdegap.config import register_check
-from odesdegap.diffusion.dynamics import ETA, ODE, SDE
+from odesdegap.diffusion.dynamics import DYNAMICS, ETA, ODE, SDE
 from odesdegap.diffusion.edm import FULL_RANGE, EDMView, resolve_sigma_max
 from odesdegap.diffusion.fast_solvers import solve
 from odesdegap.diffusion.processes import ForwardProcess, build_process
@@ -89,10 +89,17 @@ def sampler_problems(entry: dict, where: str, process: ForwardProcess | None = N
 @register_check
 def config_problems(config: dict) -> list[str]:
     """The config check of every sampler entry (sampler_problems), its noise range held to the
-    configured process's."""
+    configured process's; a sampler named after a dynamics has that dynamics (texts and figures
+    call samplers.ode "ODE": reporting.gap.sampler_label)."""
     process = build_process(config["process"])
-    return [problem for name, entry in config["samplers"].items()
-            for problem in sampler_problems(entry, f"samplers.{name}", process)]
+    named_after = [
+        f"config key 'samplers.{name}.dynamics' has value {entry['dynamics']!r}: expected "
+        f"{name!r} (a sampler named after a dynamics has that dynamics; texts call it "
+        f"{name.upper()}), or give the sampler another name"
+        for name, entry in config["samplers"].items()
+        if name in DYNAMICS and entry["dynamics"] != name]
+    return named_after + [problem for name, entry in config["samplers"].items()
+                          for problem in sampler_problems(entry, f"samplers.{name}", process)]
 
 
 def _time_grid_problems(known: Solver, entry: dict, problem) -> None:

@@ -15,7 +15,8 @@ from odesdegap.diffusion.dynamics import DYNAMICS
 
 
 def sampler_label(sampler: str) -> str:
-    """How texts and figures name a sampler: "ODE" for samplers.ode, else its name."""
+    """How texts and figures name a sampler: "ODE" for samplers.ode, else its name (a sampler
+    named after a dynamics has that dynamics: the config check of diffusion.samplers)."""
     return sampler.upper() if sampler in DYNAMICS else sampler
 
 

@@ -19,6 +19,7 @@ from scipy import stats
 
 from odesdegap.evaluation import w2_rules
 from odesdegap.io import artifacts
+from odesdegap.reporting.gap import sampler_label
 
 KEY_COLUMNS = ["dataset", "fp_weight", "seed"]
 # The summary's metrics that no sampler changes, after the samplers' distances (distance_metrics).
@@ -225,14 +226,14 @@ def summary_notes(summary: pd.DataFrame) -> list[str]:
     notes = [
         "W2^2 noise floor: the W2^2 between two independent held-out sets of the data, of the "
         "run's sample size (n_samples), on the same metric and grid convention as the run "
-        "(w2sq_floor: the floor of a pair of samplers, such as ODE–SDE; w2sq_floor_data: a "
-        "sample-sized set against the "
-        "held-out reference, the floor of ODE–data and SDE–data).",
+        "(w2sq_floor: the floor of a pair of samplers, w2sq_{sampler}_{reference}; "
+        "w2sq_floor_data: a sample-sized set against the held-out reference, the floor of each "
+        "sampler against the data, w2sq_{sampler}_data).",
         f"{NEAR_FLOOR_MARK} within {NEAR_FLOOR_FACTOR:g}x of its noise floor: not distinguishable "
         "from sampling noise; ratios involving it are bounds, not measurements.",
     ]
     lost = [
-        f"{row.dataset} w = {row.fp_weight:g} {sampler.upper()}: "
+        f"{row.dataset} w = {row.fp_weight:g} {sampler_label(sampler)}: "
         f"{100 * row[f'lost_fraction_{sampler}']:.2g}%"
         for sampler in samplers_of(summary)
         if (column := f"lost_samples_{sampler}") in summary
