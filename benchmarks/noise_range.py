@@ -14,6 +14,7 @@ the smallest sigma_max whose mismatch stays below a tenth of the floor.
 """
 
 import argparse
+import dataclasses
 import os
 
 os.environ.setdefault("TQDM_DISABLE", "1")
@@ -25,19 +26,24 @@ from odesdegap.diffusion.edm import EDMView, edm_sigma_max  # noqa: E402
 from odesdegap.diffusion.processes import OrnsteinUhlenbeck  # noqa: E402
 from odesdegap.diffusion.samplers import sampler  # noqa: E402
 from odesdegap.engine import REFERENCE  # noqa: E402
-from odesdegap.evaluation.distances import Grid  # noqa: E402
 from odesdegap.evaluation.noise_floor import noise_floor  # noqa: E402
 from odesdegap.evaluation.studies import (  # noqa: E402
     exact_gaussian_model,
     exact_lane_solver_w2sq,
     nfe_sweep,
 )
-from odesdegap.settings import SamplingSettings, W2Settings  # noqa: E402
+from odesdegap.settings import (  # noqa: E402
+    SamplerEvaluationSettings,
+    SamplingSettings,
+    W2Settings,
+)
 
 PROCESS = OrnsteinUhlenbeck()
-GRID = Grid(64, 3.5, "nodes")
 W2 = W2Settings(grid_bins=64, box_half_width=3.5, grid_convention="nodes", w2_method="grid",
                 w2_subsample_points=2000, seed=12345)
+# The NFE rows' measure: W2 on the grid above, with the sliced cross-check.
+EVALUATION = SamplerEvaluationSettings(**dataclasses.asdict(W2), sliced_projections=100,
+                                       sliced_max_points=200_000)
 BUDGETS = (10, 20, 50)
 # The NFE study's samplers (presets/studies/nfe.yaml) and their grids, plus dpmpp_3m
 SOLVERS = {"ddim": "logsnr", "heun": "edm", "dpmpp_2m": "logsnr", "dpmpp_3m": "logsnr",
@@ -104,7 +110,7 @@ def main():
         columns = [[row["w2sq_data"] for row in nfe_sweep(
             solver, sampler(dynamics, solver, grid=grid, nfe=list(BUDGETS), sigma_max=c),
             model, PROCESS, 2, settings, 1, torch.device("cpu"), data=data, reference=None,
-            grid=GRID, engine=REFERENCE)] for c in choices]
+            evaluation=EVALUATION, engine=REFERENCE)] for c in choices]
         for index, budget in enumerate(BUDGETS):
             print(f"{solver:>12} {grid:>7} {budget:>4} "
                   + " ".join(f"{column[index]:>14.2g}" for column in columns))

@@ -74,7 +74,7 @@ if SWEEP_SAMPLERS:
             sampling=sampler_settings,
             sample_seed=sampler_seed,
             sampler=sampler_entry,
-            grid=W2_GRID,
+            evaluation=SAMPLER_EVALUATION,
             fp_weight=fp_weight,
             seed=lambda wc: int(wc.seed),
         script:
@@ -107,7 +107,7 @@ if SWEEP_SAMPLERS:
             sampling=sampler_settings,
             sample_seed=lambda wc: seeds.sampler_seed(0, wc.sampler),
             sampler=sampler_entry,
-            grid=W2_GRID,
+            evaluation=SAMPLER_EVALUATION,
             seed=0,
         script:
             "../workflow_scripts/nfe_sweep.py"
@@ -118,8 +118,8 @@ if SWEEP_SAMPLERS:
 
     rule nfe_table:
         """Every NFE sweep's rows of every run and of the exact lane in one table
-        (results/tables/nfe_study.csv), each row with its run's noise floors and sample count
-        (from the metrics table; the exact lane's floor is its own).
+        (results/tables/nfe_study.csv), each row with its run's noise floors (from the metrics
+        table; the exact lane's floor is its own).
         """
         input:
             rows=[
@@ -135,8 +135,6 @@ if SWEEP_SAMPLERS:
             f"{LOGS}/nfe_table.log",
         conda:
             "../envs/benchmark.yaml"
-        params:
-            n_samples=SAMPLING["n_samples"],
         script:
             "../workflow_scripts/make_nfe_table.py"
 

@@ -30,13 +30,13 @@ from odesdegap.diffusion.processes import (
 )
 from odesdegap.diffusion.samplers import sample, sampler, with_noise_range
 from odesdegap.engine import REFERENCE
-from odesdegap.evaluation.distances import Grid
 from odesdegap.evaluation.noise_floor import noise_floor
 from odesdegap.evaluation.studies import exact_gaussian_model, exact_lane_solver_w2sq, nfe_sweep
-from odesdegap.settings import SamplingSettings, W2Settings
+from odesdegap.settings import SamplerEvaluationSettings, SamplingSettings, W2Settings
 
 PROCESS = OrnsteinUhlenbeck()
-GRID = Grid(64, 3.5, "nodes")
+# The NFE rows' measure: the default evaluation (W2 on the paper's 64 x 64 grid in 2-D).
+EVALUATION = from_schema_defaults(SamplerEvaluationSettings, "evaluation")
 N = 40000  # the default config's sample size
 BASE_SEED = merged()["data"]["seed"]  # the default config's data.seed
 RECOMMENDED = edm_sigma_max(EXACT_GAUSSIAN["std"])  # 80
@@ -206,6 +206,6 @@ def test_the_binned_distance_is_within_twice_the_floor(data, floor):
         entry = sampler("ode", solver, grid=STUDY_GRIDS[solver], nfe=[first, 200],
                         sigma_max=RECOMMENDED)
         rows = nfe_sweep(solver, entry, model, PROCESS, 2, settings, 1, torch.device("cpu"),
-                         data=data, reference=None, grid=GRID, engine=REFERENCE)
+                         data=data, reference=None, evaluation=EVALUATION, engine=REFERENCE)
         for row in rows:
             assert row["w2sq_data"] < 2 * floor, (solver, row, floor)

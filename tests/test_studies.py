@@ -12,16 +12,16 @@ from odesdegap.data.datasets import EXACT_GAUSSIAN, EXACT_LANE, point_draws
 from odesdegap.diffusion.processes import OrnsteinUhlenbeck
 from odesdegap.diffusion.samplers import sample, sampler, uniform_steps
 from odesdegap.engine import REFERENCE
-from odesdegap.evaluation.distances import Grid
 from odesdegap.evaluation.noise_floor import noise_floor
 from odesdegap.evaluation.studies import NFE_SWEEP_COLUMNS, exact_gaussian_model, nfe_sweep
 from odesdegap.models import GaussianPotential
 from odesdegap.reporting.eta_table import eta_rows
-from odesdegap.settings import SamplingSettings, W2Settings
+from odesdegap.settings import SamplerEvaluationSettings, SamplingSettings, W2Settings
 
 PROCESS = OrnsteinUhlenbeck()
 CPU = torch.device("cpu")
-GRID = Grid(64, 3.5, "nodes")
+# The NFE rows' measure: the default evaluation (W2 on the paper's 64 x 64 grid in 2-D).
+EVALUATION = from_schema_defaults(SamplerEvaluationSettings, "evaluation")
 MODEL = GaussianPotential(PROCESS, EXACT_GAUSSIAN["mean"], EXACT_GAUSSIAN["std"])
 DATA = (np.asarray(EXACT_GAUSSIAN["mean"]) + EXACT_GAUSSIAN["std"] * np.random.default_rng(
     0).standard_normal((3000, 2))).astype(np.float32)
@@ -42,7 +42,8 @@ def test_the_step_count_study_is_an_nfe_sweep_of_the_grid_integrators():
     exact lane: the budget sets the steps (RK4: 4 evaluations each, counted), and the distance
     to the exact data falls to the floor as the budget grows."""
     model = exact_gaussian_model(PROCESS)
-    data = point_draws(EXACT_LANE, 0, 3000, 0)["reference"]  # rule prepare_data's draw
+    # rule prepare_data's draw
+    data = point_draws(EXACT_LANE, 0, 3000, 0)["reference"]
     floor = noise_floor(EXACT_LANE, 3000, data, from_schema_defaults(W2Settings, "evaluation"),
                         0)["w2sq_floor_data"]
     settings = study_sampling(3000, 7)  # its steps are the budgets' to set
@@ -51,7 +52,7 @@ def test_the_step_count_study_is_an_nfe_sweep_of_the_grid_integrators():
                         "rk4": sampler("ode", "rk4", nfe=[16, 800]),
                         "em": sampler("sde", nfe=[4, 200])}.items():
         rows = nfe_sweep(name, entry, model, PROCESS, 2, settings, 1, CPU, data=data,
-                         reference=None, grid=GRID, engine=REFERENCE)
+                         reference=None, evaluation=EVALUATION, engine=REFERENCE)
         # counted: torchsde evaluates the drift once more, to check its shapes
         extra = 1 if entry.dynamics == "sde" else 0
         assert [r["nfe"] for r in rows] == [b + extra for b in entry.nfe], name
@@ -113,7 +114,7 @@ def test_an_nfe_sweep_writes_one_row_per_budget_closing_on_the_data():
                        engine=REFERENCE)["samples"]
     heun = sampler("ode", "heun", grid="edm", nfe=[9, 39, 129])
     rows = nfe_sweep("heun", heun, MODEL, PROCESS, 2, settings, 1, CPU, data=DATA,
-                     reference=reference, grid=GRID,
+                     reference=reference, evaluation=EVALUATION,
                      engine=REFERENCE)
     assert [r["nfe_budget"] for r in rows] == [9, 39, 129]
     assert [r["nfe"] for r in rows] == [9, 39, 129]
@@ -121,3 +122,51 @@ def test_an_nfe_sweep_writes_one_row_per_budget_closing_on_the_data():
     assert rows[0]["w2sq_data"] > 3 * rows[-1]["w2sq_data"]
     assert rows[-1]["w2sq_data"] < 0.03 and rows[-1]["w2sq_reference"] < 0.03
     assert all(r["lost_fraction"] == 0 for r in rows)
+
+
+def test_a_budget_row_is_the_evaluate_sampler_record_of_its_samples():
+    """An NFE row measures a budget's samples as rule evaluate_sampler measures a sampler's
+    (the same function, its columns named without the sampler), so a metric added there reaches
+    the NFE rows too; docs/extending.md's recipe, done: the new column is in the row and the
+    tables README describes it in both tables from its one line."""
+    from odesdegap.evaluation import sampler_metrics, studies
+    from odesdegap.reporting import table_docs
+    from odesdegap.reporting.gap import Gap
+
+    spec = sampler("sde", "dpmpp_2m_sde", grid="edm", nfe=[10])
+    reference = DATA[::-1].copy()
+    row, = nfe_sweep("two_m", spec, MODEL, PROCESS, 2, study_sampling(500, 1), 3, CPU,
+                     data=DATA, reference=reference, evaluation=EVALUATION, engine=REFERENCE)
+    drawn = sample(spec, MODEL, PROCESS, 2, study_sampling(500, 1), 3, CPU, engine=REFERENCE,
+                   nfe=10)
+    record = sampler_metrics.evaluate_sampler("two_m", drawn, data=DATA, evaluation=EVALUATION,
+                                              reference_name="reference",
+                                              reference={"samples": reference})
+    for column in ("w2sq", "sliced_w2sq"):
+        assert row[f"{column}_data"] == record[f"{column}_two_m_data"]
+        assert row[f"{column}_reference"] == record[f"{column}_two_m_reference"]
+    assert row["n_samples"] == 500 and row["nfe"] == record["nfe_two_m"]
+
+    def with_mean_shift(name, drawn, *, data, **kwargs):
+        result = sampler_metrics.evaluate_sampler(name, drawn, data=data, **kwargs)
+        result[f"mean_shift_{name}_data"] = float(np.linalg.norm(
+            np.nanmean(drawn["samples"], axis=0) - data.mean(axis=0)))
+        return result
+
+    def with_its_line(samplers, gap):
+        one = f"({'|'.join(sorted({*samplers, *gap, *table_docs.ROW_SETS}))})"
+        return [*patterns(samplers, gap),
+                (rf"mean_shift_{one}_data",
+                 lambda a: f"distance between the means of {table_docs._set(a)} and the data")]
+
+    patterns = table_docs.patterns
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(studies, "evaluate_sampler", with_mean_shift)
+        rows = nfe_sweep("two_m", spec, MODEL, PROCESS, 2, study_sampling(500, 1), 3, CPU,
+                         data=DATA, reference=None, evaluation=EVALUATION, engine=REFERENCE)
+        patch.setattr(table_docs, "patterns", with_its_line)
+        gap = Gap("ode", "sde")
+        assert "this budget's samples" in table_docs.describe("mean_shift_data", ["two_m"], gap)
+        assert "sampler `two_m`" in table_docs.describe("mean_shift_two_m_data", ["two_m"], gap)
+    assert rows[0]["mean_shift_data"] < 0.1 and np.isnan(rows[0]["mean_shift_reference"])
+    assert np.isnan(rows[0]["w2sq_reference"]) and rows[0]["w2sq_data"] == row["w2sq_data"]

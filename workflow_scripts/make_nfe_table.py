@@ -2,7 +2,7 @@
 Each row file names its run (odesdegap.io.rows): the table is their concatenation, with each
 run's noise floors (w2sq_floor for the distance to the reference sampler, w2sq_floor_data for
 the distance to the data, from the metrics table; the exact lane's rows bring their own floor to
-the data and have no reference sampler) and the sample count beside its distances."""
+the data and have no reference sampler) beside its distances and sample count."""
 
 import pandas as pd
 
@@ -18,7 +18,6 @@ metrics = pd.read_csv(sm.input.metrics)
 trained = sweeps.merge(metrics[RUN + FLOORS], on=RUN, how="left", validate="many_to_one")
 exact = rows.read_rows(sm.input.exact_rows).assign(w2sq_floor=float("nan"))
 table = pd.concat([trained, exact[trained.columns]], ignore_index=True)
-table["n_samples"] = sm.params.n_samples
 with artifacts.atomic_path(sm.output.table) as tmp:
     table.to_csv(tmp, index=False)
 print(f"NFE study: {len(table)} rows from {len(sm.input.rows) + len(sm.input.exact_rows)} "

@@ -22,8 +22,14 @@ import torch
 from odesdegap.data.datasets import EXACT_GAUSSIAN
 from odesdegap.diffusion.edm import EDMView
 from odesdegap.diffusion.samplers import sample
-from odesdegap.evaluation.distances import Grid, W2Measure
-from odesdegap.settings import EngineSettings, SamplerSettings, SamplingSettings
+from odesdegap.evaluation.sampler_metrics import DATA, evaluate_sampler
+from odesdegap.evaluation.w2_rules import lost_fraction, uses_grid
+from odesdegap.settings import (
+    EngineSettings,
+    SamplerEvaluationSettings,
+    SamplerSettings,
+    SamplingSettings,
+)
 
 
 def exact_gaussian_model(process):
@@ -37,45 +43,63 @@ def exact_gaussian_model(process):
 
 # --- NFE sweeps ---------------------------------------------------------------------------------
 # The columns of an NFE sweep's rows (rule nfe_sweep, results/studies/nfe/{run}/{sampler}.csv),
-# after the run's identity (dataset, fp_weight, seed) and the sampler's name and solver.
+# after the run's identity (dataset, fp_weight, seed) and the sampler's name and solver: every
+# column rule evaluate_sampler writes for a sampler (sampler_metrics.evaluate_sampler), named
+# without the sampler (w2sq_{name}_data -> w2sq_data, the reference sampler's as `reference`),
+# so that a metric added there reaches these rows too; and the lost fraction.
 NFE_SWEEP_COLUMNS = ("sigma_max", "nfe_budget", "nfe", "w2sq_data", "w2sq_reference",
+                     "sliced_w2sq_data", "sliced_w2sq_reference", "n_samples",
                      "lost_fraction", "n_nonfinite", "sample_seconds")
+# The name of the reference sampler's samples in an NFE row (w2sq_reference).
+REFERENCE = "reference"
+
+
+def budget_row(record: dict, name: str) -> dict:
+    """One budget's columns from sampler `name`'s evaluate_sampler record: each column named
+    without the sampler (nfe_{name} -> nfe, w2sq_{name}_data -> w2sq_data)."""
+    row = {}
+    for column, value in record.items():
+        if column.endswith(f"_{name}"):
+            column = column[:-len(name) - 1]
+        elif f"_{name}_" in column:
+            column = column.replace(f"_{name}_", "_", 1)
+        else:
+            raise ValueError(f"column {column!r} of sampler {name!r} does not name it")
+        row[column] = value
+    return row
 
 
 def nfe_sweep(name: str, spec: SamplerSettings, model, process, dim: int,
               settings: SamplingSettings, seed: int, device: torch.device, *,
-              data: np.ndarray, reference: np.ndarray | None, grid: Grid,
-              engine: EngineSettings) -> list[dict]:
+              data: np.ndarray, reference: np.ndarray | None,
+              evaluation: SamplerEvaluationSettings, engine: EngineSettings) -> list[dict]:
     """Sample with sampler `spec` (named `name`) at each of its NFE budgets (spec.nfe, a tuple)
     from the same prior draws (`seed`), in settings' chunks, and measure each budget's samples
-    on the 2-D W2 grid: to the held-out `data` and to the reference sampler's samples
-    `reference` (NaN without one: the exact lane), with the fraction of samples the grid could
-    not use. One row per budget (NFE_SWEEP_COLUMNS): `nfe` is the evaluations counted, which an
-    adaptive solver decides."""
-    measure = W2Measure(grid, 2)
+    as rule evaluate_sampler measures a sampler's (`evaluation`: the run's W2 method and grid,
+    the sliced cross-check): to the held-out `data` and to the reference sampler's samples
+    `reference` (NaN without one: the exact lane), with the fraction of samples W2^2 could not
+    use. One row per budget (NFE_SWEEP_COLUMNS, and any column evaluate_sampler adds): `nfe`
+    is the evaluations counted, which an adaptive solver decides."""
     # The level a fast solver's grid starts at (its noise range's top); none on grid sampling.
     sigma_max = (float("nan") if spec.grid == "sampling"
                  else EDMView(process).start_sigma(spec.sigma_max))
-    data_set = measure.prepare(data, "data")
-    reference_set = None if reference is None else measure.prepare(reference, "model")
+    on_grid = uses_grid(evaluation, dim)
     rows = []
     for budget in spec.nfe:
         result = sample(spec, model, process, dim, settings, seed, device, engine=engine,
                         nfe=budget)
-        drawn = measure.prepare(result["samples"], "model")
-        rows.append({
-            "sampler": name,
-            "solver": spec.solver,
-            "sigma_max": sigma_max,
-            "nfe_budget": budget,
-            "nfe": result["nfe"],
-            "w2sq_data": measure.w2sq(drawn, data_set),
-            "w2sq_reference": (float("nan") if reference_set is None
-                               else measure.w2sq(drawn, reference_set)),
-            "lost_fraction": measure.lost_fraction(drawn),
-            "n_nonfinite": drawn.n_nonfinite,
-            "sample_seconds": result["wall_time_s"],
-        })
+        record = evaluate_sampler(name, result, data=data, evaluation=evaluation,
+                                  reference_name=None if reference is None else REFERENCE,
+                                  reference=None if reference is None else {"samples": reference})
+        row = budget_row(record, name)
+        if reference is None:  # the columns a reference would fill, empty
+            row |= {f"{column[:-len(DATA)]}{REFERENCE}": float("nan")
+                    for column in list(row) if column.endswith(f"_{DATA}")}
+        rows.append({"sampler": name, "solver": spec.solver, "sigma_max": sigma_max,
+                     "nfe_budget": budget, **row,
+                     "lost_fraction": lost_fraction(row.get("n_outside", 0),
+                                                    row["n_nonfinite"], row["n_samples"],
+                                                    on_grid)})
     return rows
 
 

@@ -20,6 +20,12 @@ from odesdegap.reporting.gap import Gap, sampler_label
 # A sampler named after its dynamics (the default pair) is described by it (reporting.gap).
 DYNAMICS_SETS = {ODE: "the probability-flow ODE's samples", SDE: "the reverse SDE's samples"}
 DATA_SET = "the held-out data"
+# An NFE sweep's row names a sampler's columns without the sampler (evaluation.studies
+# .budget_row: w2sq_data is w2sq_{sampler}_data for this budget's samples): `describe` reads
+# such a column as the sampler's with this name put back, and `reference` as the reference
+# sampler's samples.
+BUDGET = "budget"
+ROW_SETS = {BUDGET: "this budget's samples", "reference": "the reference sampler's samples"}
 
 EXACT = {
     "dataset": "data set (`exact_gaussian` in nfe_study.csv: the exact lane, the exact score of "
@@ -61,7 +67,8 @@ EXACT = {
                  "comparable",
     "classifier_accuracy": "held-out accuracy of the classifier extractor",
     "eta": "member of the SDE family: 0 is the probability-flow ODE, 1 the reverse SDE",
-    "n_outside": "samples of this eta outside the grid or non-finite (dropped)",
+    "n_outside": "samples outside the grid's box, dropped from the grid W2^2 (in "
+                 "eta_sweep.csv: this eta's samples off the grid or non-finite)",
     "sampler": "the sampler's name in the config's `samplers`",
     "solver": "the sampler's solver (samplers.<name>.solver)",
     "nfe": "score evaluations per trajectory, as counted",
@@ -114,13 +121,13 @@ def floor_descriptions(gap: Gap) -> dict[str, str]:
 def _set(name: str) -> str:
     if name == "data":
         return DATA_SET
-    return DYNAMICS_SETS.get(name, f"sampler `{name}`'s samples")
+    return DYNAMICS_SETS.get(name) or ROW_SETS.get(name, f"sampler `{name}`'s samples")
 
 
 def patterns(samplers, gap: Gap) -> list:
     """(regex, description) of every family of column names, for these sampler names (the
     config's `samplers`, which the gap's are among)."""
-    names = "|".join(sorted({*samplers, *gap}, key=len, reverse=True))
+    names = "|".join(sorted({*samplers, *gap, *ROW_SETS}, key=len, reverse=True))
     one, sets = f"({names})", f"({names}|data)"
     pair = f"{sets}_{sets}"
     return [
@@ -160,10 +167,15 @@ def describe(column: str, samplers, gap: Gap) -> str:
     exact = EXACT | floor_descriptions(gap)
     if column in exact:
         return exact[column]
-    for pattern, text in patterns(samplers, gap):
-        match = re.fullmatch(pattern, column)
-        if match:
-            return text(*match.groups())
+    families = patterns(samplers, gap)
+    parts = column.split("_")
+    # the column itself, then as an NFE row's column with the sampler put back in each place
+    for candidate in [column] + ["_".join([*parts[:i], BUDGET, *parts[i:]])
+                                 for i in range(1, len(parts) + 1)]:
+        for pattern, text in families:
+            match = re.fullmatch(pattern, candidate)
+            if match:
+                return text(*match.groups())
     raise KeyError(f"no description for table column {column!r}: add it to "
                    "odesdegap/reporting/table_docs.py")
 
