@@ -11,8 +11,8 @@ import pytest
 
 from job_imports import TORCH_SCRIPTS, import_probe, rule_scripts
 
-# Compute jobs that write arrays: no plotting and no pandas.
-ARRAY_SCRIPTS = ("prepare_data.py", "sample.py")
+# Compute jobs that write arrays or rows: no plotting and no pandas.
+ARRAY_SCRIPTS = ("prepare_data.py", "sample.py", "nfe_sweep.py")
 
 
 def test_the_rules_scripts_are_found():
@@ -27,6 +27,8 @@ def test_a_job_without_torch_work_does_not_load_torch(name):
     _, loaded = import_probe(name)
     assert not loaded["torch"], f"{name} loads torch"
     assert not loaded["ot_torch"], f"{name} loads POT's torch backend"
+    # POT's optional clustering and graph libraries, for solvers W2 does not use
+    assert not loaded["sklearn"] and not loaded["networkx"], (name, loaded)
 
 
 @pytest.mark.slow

@@ -16,6 +16,7 @@ would otherwise import torch on its own, seconds per job); pass it numpy arrays.
 from __future__ import annotations
 
 import os
+import sys
 from dataclasses import dataclass
 
 import numpy as np
@@ -28,7 +29,20 @@ os.environ.setdefault("POT_BACKEND_DISABLE_PYTORCH", "1")
 os.environ.setdefault("POT_BACKEND_DISABLE_JAX", "1")
 os.environ.setdefault("POT_BACKEND_DISABLE_CUPY", "1")
 os.environ.setdefault("POT_BACKEND_DISABLE_TENSORFLOW", "1")
-import ot  # noqa: E402
+# POT also imports scikit-learn's clustering and networkx, where installed, for solvers that W2
+# never calls (low-rank Sinkhorn's k-means start, quantized Gromov-Wasserstein): about a second
+# of every job's start-up (docs/performance.md). They are hidden while POT loads, so that POT
+# takes them for absent, unless this process has loaded them already; importing them later
+# works as usual.
+POT_UNUSED_OPTIONAL = ("sklearn", "networkx")
+_hidden = [name for name in POT_UNUSED_OPTIONAL if name not in sys.modules]
+sys.modules.update(dict.fromkeys(_hidden))
+try:
+    import ot  # noqa: E402
+finally:
+    for _name in _hidden:
+        if sys.modules.get(_name, False) is None:
+            del sys.modules[_name]
 
 GRID_CONVENTIONS = ("nodes", "cells")
 ROLES = ("model", "data")
