@@ -180,10 +180,10 @@ def test_sampling_reports_progress_to_stderr(capsys):
                                                  ("heun_sde", "sde")])
 def test_fast_solvers_are_wired_chunk_by_chunk_within_their_budget(name, dynamics):
     """A few-step solver is a sampler like the others: sample() runs fast_solvers.solve on each
-    chunk of the prior draws (a stochastic one with the chunk's own seeded generator) and counts
+    chunk of the prior draws (a stochastic one with the noise of the chunk's samples) and counts
     its score evaluations, which meet the budget and do not exceed it."""
-    from odesdegap import seeds
     from odesdegap.diffusion.fast_solvers import FAST_SOLVERS, solve
+    from odesdegap.diffusion.sample_noise import sample_gaussian_noise
 
     model = GaussianPotential(PROCESS, MEAN, STD)
     result = sample(sampler(dynamics, name, grid="edm", nfe=20), model, PROCESS, 2,
@@ -192,9 +192,32 @@ def test_fast_solvers_are_wired_chunk_by_chunk_within_their_budget(name, dynamic
     assert result["nfe"] == solver.nfe(solver.steps(20)) <= 20
     prior = PROCESS.prior_sample(300, 2, torch.Generator().manual_seed(6))
     expected = [solve(name, model.score, PROCESS, prior[100 * i:100 * (i + 1)], nfe=20,
-                      generator=torch.Generator().manual_seed(seeds.solver_noise_seed(6, i))
-                      if solver.stochastic else None) for i in range(3)]
+                      **({"noise": sample_gaussian_noise(6, 100 * i, 100)}
+                         if solver.stochastic else {})) for i in range(3)]
     np.testing.assert_array_equal(result["samples"], torch.cat(expected).numpy())
+
+
+@pytest.mark.parametrize("spec", [SDE, sampler("eta", "euler", eta=0.5),
+                                  sampler("sde", "srk"),
+                                  sampler("sde", "dpmpp_2m_sde", grid="edm", nfe=10)],
+                         ids=["sde", "eta", "srk", "dpmpp_2m_sde"])
+def test_stochastic_samples_do_not_depend_on_the_chunk_size(spec):
+    """The noise is the samples' own (sample_noise): chunks that cut the blocks of
+    NOISE_BLOCK samples anywhere give the samples of one whole chunk, up to the score's
+    batch-size round-off; another seed gives other samples."""
+    from odesdegap.seeds import NOISE_BLOCK
+
+    model = GaussianPotential(PROCESS, MEAN, STD)
+    n = 2 * NOISE_BLOCK + 100
+
+    def draw(chunk, seed=5):
+        return sample(spec, model, PROCESS, 2, _settings(n=n, steps=12, chunk=chunk), seed,
+                      CPU, engine=REFERENCE)["samples"]
+
+    whole = draw(None)
+    for chunk in (700, NOISE_BLOCK):
+        np.testing.assert_allclose(draw(chunk), whole, atol=1e-5)
+    assert not np.allclose(draw(None, seed=6), whole, atol=1e-2)
 
 
 def test_a_stochastic_fast_solver_repeats_with_its_seed_and_a_sweep_takes_one_budget():

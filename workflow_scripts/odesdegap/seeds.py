@@ -17,8 +17,12 @@ _STRIDE = 1_000_003
 _SAMPLER_STRIDE = 1000
 # The offsets of the paper's two samplers; other names get one from their text.
 SAMPLER_OFFSETS = {"ode": 1, "sde": 2}
-# torchsde's Brownian paths: entropy per chunk, then per time segment within it.
-_CHUNK_STRIDE = 100_003
+# A job's stochastic draws are made per block of this many consecutive samples, each block from
+# its own seed, so that a sample's noise does not depend on the chunk that holds it
+# (diffusion/sample_noise.py).
+NOISE_BLOCK = 1024
+# torchsde's Brownian paths: entropy per block of samples, then per time segment of the grid.
+_BLOCK_STRIDE = 100_003
 _SEGMENT_STRIDE = 7
 
 
@@ -50,11 +54,13 @@ def sampler_seed(run_seed: int, sampler: str) -> int:
     return run_seed * _STRIDE + name_offset(sampler)
 
 
-def solver_noise_seed(sample_seed: int, chunk_index: int) -> int:
-    """The noise of a stochastic few-step solver (fast_solvers) for one chunk of a job."""
-    return sample_seed * _CHUNK_STRIDE + chunk_index
+def solver_noise_seed(sample_seed: int, block_index: int) -> int:
+    """The noise of a stochastic few-step solver (fast_solvers) for one block of NOISE_BLOCK
+    samples of a job."""
+    return sample_seed * _BLOCK_STRIDE + block_index
 
 
-def brownian_entropy(sample_seed: int, chunk_index: int, segment_index: int) -> int:
-    """The entropy of torchsde's Brownian path for one chunk and one time segment."""
-    return (sample_seed * _CHUNK_STRIDE + chunk_index) * _SEGMENT_STRIDE + segment_index
+def brownian_entropy(sample_seed: int, block_index: int, segment_index: int) -> int:
+    """The entropy of torchsde's Brownian path for one block of NOISE_BLOCK samples and one time
+    segment."""
+    return (sample_seed * _BLOCK_STRIDE + block_index) * _SEGMENT_STRIDE + segment_index

@@ -20,12 +20,12 @@ import torchdiffeq
 import torchsde
 from tqdm import tqdm
 
-from odesdegap import seeds
 from odesdegap.config import register_check
 from odesdegap.diffusion.dynamics import DYNAMICS, ETA, ODE, SDE
 from odesdegap.diffusion.edm import FULL_RANGE, EDMView, resolve_sigma_max
 from odesdegap.diffusion.fast_solvers import solve
 from odesdegap.diffusion.processes import ForwardProcess, build_process
+from odesdegap.diffusion.sample_noise import SampleBrownian, sample_gaussian_noise
 from odesdegap.diffusion.solvers import SOLVERS, Solver, solvers_for
 from odesdegap.engine import maybe_compiled, uses_forward_jet
 from odesdegap.models.potential_jet import potential_score
@@ -307,8 +307,9 @@ def sample(sampler: SamplerSettings | Mapping, model, process: ForwardProcess, d
     """Draw `settings.n_samples` with `sampler` (a samplers.<name> entry), in chunks of
     `settings.chunk_size`; returns the samples (numpy), the NFE per trajectory and the wall
     time. `nfe` overrides the sampler's budget (one budget of an NFE sweep); `engine` picks how
-    the score is computed. Every chunk's noise (Brownian paths, a stochastic solver's draws)
-    has its own seed, derived from `seed` and the chunk's index.
+    the score is computed. The noise (Brownian paths, a stochastic solver's draws) is the
+    samples' own (sample_noise): derived from `seed` and each sample's index, so that the
+    samples do not depend on the chunk size.
 
     A noise-grid solver starts at `sampler.sigma_max` as a level: None (or "t_max") is
     sigma~(t_max). The config's null, EDM's rule from the data's scale, is resolved before
@@ -341,13 +342,13 @@ def sample(sampler: SamplerSettings | Mapping, model, process: ForwardProcess, d
     starts = range(0, settings.n_samples, settings.chunk_size)
     progress = SamplingProgress(_description(sampler, budget), len(starts), process.t_max,
                                 process.t_min)
-    for chunk_index, start in enumerate(starts):
+    for start in starts:
         # A copy, not a view of `prior`: torch.compile guards a view's storage offset, and a
         # last partial chunk would otherwise compile the score a third time (docs/performance.md).
         x_prior = prior[start:start + settings.chunk_size].clone().to(device)
         score = CountingScore(model, progress, score_of)
         run = RUNNERS[solver.family, sampler.dynamics]
-        x = run(sampler, solver, score, process, x_prior, settings, seed, chunk_index, budget)
+        x = run(sampler, solver, score, process, x_prior, settings, seed, start, budget)
         chunks.append(x.detach().cpu().numpy())
         calls = max(calls, score.calls)
         progress.chunk_done()
@@ -360,29 +361,29 @@ def sample(sampler: SamplerSettings | Mapping, model, process: ForwardProcess, d
 
 
 def _on_noise_grid(sampler: SamplerSettings, solver: Solver, score, process, x_prior,
-                   settings: SamplingSettings, seed: int, chunk_index: int, budget):
+                   settings: SamplingSettings, seed: int, first: int, budget):
     """A few-step solver (fast_solvers.solve) on the sampler's noise grid; a stochastic one
-    draws its noise from a seed of the chunk's own."""
-    generator = (torch.Generator().manual_seed(seeds.solver_noise_seed(seed, chunk_index))
-                 if solver.stochastic else None)
+    draws the noise of the chunk's samples (first .. first + chunk - 1)."""
+    options = dict(sampler.options)
+    if solver.stochastic:
+        options["noise"] = sample_gaussian_noise(seed, first, len(x_prior))
     return solve(sampler.solver, score, process, x_prior,
-                 nfe=None if solver.adaptive else budget, generator=generator,
-                 grid=sampler.grid, rho=sampler.rho, sigma_max=sampler.sigma_max,
-                 **dict(sampler.options))
+                 nfe=None if solver.adaptive else budget, grid=sampler.grid, rho=sampler.rho,
+                 sigma_max=sampler.sigma_max, **options)
 
 
 def _ode_on_time_grid(sampler: SamplerSettings, solver: Solver, score, process, x_prior,
-                      settings: SamplingSettings, seed: int, chunk_index: int, budget):
+                      settings: SamplingSettings, seed: int, first: int, budget):
     """The probability-flow ODE through torchdiffeq on the time grid."""
     return _integrate_ode(score, process, x_prior, settings, sampler.solver)
 
 
 def _sde_on_time_grid(sampler: SamplerSettings, solver: Solver, score, process, x_prior,
-                      settings: SamplingSettings, seed: int, chunk_index: int, budget):
+                      settings: SamplingSettings, seed: int, first: int, budget):
     """The reverse SDE (eta 1) or a member eta of its family through torchsde on the time
-    grid."""
+    grid, along the Brownian paths of the chunk's samples (first .. first + chunk - 1)."""
     eta = 1.0 if sampler.dynamics == SDE else sampler.eta
-    return _integrate_sde(score, process, x_prior, settings, seed, chunk_index, eta,
+    return _integrate_sde(score, process, x_prior, settings, seed, first, eta,
                           sampler.solver)
 
 
@@ -422,7 +423,7 @@ def _integrate_ode(score, process, x_prior, settings: SamplingSettings, method: 
 
 
 def _integrate_sde(score, process, x_prior, settings: SamplingSettings, seed: int,
-                   chunk_index: int, eta: float, method: str) -> torch.Tensor:
+                   first: int, eta: float, method: str) -> torch.Tensor:
     """Euler–Maruyama (or another torchsde method) over the grid's segments. Without
     `sde_final_step_noise` the very last step is the drift's Euler step alone (the authors'
     sampler, and score_sde's `denoise` convention): it returns the last step's mean."""
@@ -443,11 +444,10 @@ def _integrate_sde(score, process, x_prior, settings: SamplingSettings, seed: in
         times = torch.tensor([process.t_max - t_start, process.t_max - t_end],
                              dtype=torch.float64, device=x.device)
         s_start, s_end = times.tolist()
-        brownian = torchsde.BrownianInterval(
-            t0=s_start, t1=s_end, size=x.shape, device=x.device, dtype=x.dtype,
-            entropy=seeds.brownian_entropy(seed, chunk_index, segment_index),
-            levy_area_approximation=levy_area,
-        )
+        brownian = SampleBrownian(s_start, s_end, first=first, count=x.shape[0],
+                                  dim=x.shape[1], sample_seed=seed, segment=segment_index,
+                                  device=x.device, dtype=x.dtype, dt=(s_end - s_start) / n_steps,
+                                  levy_area_approximation=levy_area)
         # torchsde steps by dt until it passes the segment's end; a hair over the exact step
         # keeps round-off from adding a step (the last one is clipped to the end).
         step = (s_end - s_start) / n_steps * (1 + 1e-6)
