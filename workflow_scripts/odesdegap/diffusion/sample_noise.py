@@ -21,10 +21,10 @@ from odesdegap.seeds import NOISE_BLOCK, brownian_entropy, solver_noise_seed
 
 def _blocks(first: int, count: int) -> list[tuple[int, slice]]:
     """[(block index, the rows of that block that samples first .. first + count - 1 are)]."""
-    last = first + count - 1
-    return [(block, slice(max(first, block * NOISE_BLOCK) - block * NOISE_BLOCK,
-                          min(last, (block + 1) * NOISE_BLOCK - 1) - block * NOISE_BLOCK + 1))
-            for block in range(first // NOISE_BLOCK, last // NOISE_BLOCK + 1)]
+    end = first + count
+    return [(block, slice(max(first - start, 0), min(end - start, NOISE_BLOCK)))
+            for block in range(first // NOISE_BLOCK, (end - 1) // NOISE_BLOCK + 1)
+            for start in [block * NOISE_BLOCK]]
 
 
 class SampleBrownian(torchsde.BaseBrownian):
