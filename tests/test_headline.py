@@ -36,7 +36,8 @@ SAMPLERS = ["ode", "sde"]
 RECIPE = headline.Recipe(configfiles=["config.yaml", ".test/smoke.yaml"],
                          datasets=["checkerboard", "mixture"], weights=[0.0, 0.1, 1.0],
                          seeds=[0, 1], training_steps=200, n_samples=500, sampling_steps=20,
-                         devices=["cpu"], n_jobs=42, job_seconds=185.0)
+                         devices=["cpu"], n_jobs=42, job_seconds=185.0,
+                         training_seconds=50.0)
 
 
 def test_headline_states_the_gap_ratio_at_the_largest_weight_and_the_floor():
@@ -53,7 +54,7 @@ def test_headline_states_the_gap_ratio_at_the_largest_weight_and_the_floor():
     for part in ("config.yaml, .test/smoke.yaml",
                  "2 data set(s) x FP weights {0, 0.1, 1} x 2 seed(s)", "200 training steps",
                  "500 samples per sampler, 20 steps", "trained on cpu",
-                 "42 compute jobs", "3.1 min"):
+                 "42 compute jobs", "3.1 min", "3.7 times the training jobs' 50 s"):
         assert part in recipe
 
 
@@ -141,6 +142,7 @@ def test_recipe_of_imported_published_models_says_so():
     line = imported.line()
     assert "the authors' published models, imported (not trained here)" in line
     assert "trained on" not in line and "training steps" not in line
+    assert "times the training jobs'" not in line  # nothing trained here: no ratio
 
 
 def test_headline_and_readme_follow_the_configured_gap_by_its_samplers_names():

@@ -25,7 +25,8 @@ recipe = headline.Recipe(
     n_samples=params.n_samples,
     sampling_steps=params.sampling_steps,
     devices=sorted({meta["device"] for meta in models if "device" in meta}), n_jobs=len(jobs),
-    job_seconds=float(jobs["s"].sum()))
+    job_seconds=float(jobs["s"].sum()),
+    training_seconds=float(jobs.loc[jobs["rule"].isin(headline.TRAINING_RULES), "s"].sum()))
 w2 = headline.w2_description(metrics["w2_method"],
                              GridSettings.from_config(params.grid, "evaluation"))
 text = headline.to_rst(summary, found, recipe, w2, Gap(*params.gap))

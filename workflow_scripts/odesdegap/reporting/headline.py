@@ -16,6 +16,8 @@ from odesdegap.reporting.gap import Gap, sampler_label
 from odesdegap.settings import GridSettings
 
 FLOOR_COLUMN = "w2sq_floor"
+# The rules whose jobs train a diffusion model (benchmarks_by_job.csv's `rule`).
+TRAINING_RULES = ("pretrain", "train")
 
 
 @dataclass(frozen=True)
@@ -32,6 +34,8 @@ class Recipe:
     devices: list[str]
     n_jobs: int
     job_seconds: float
+    # The training jobs' share (rules TRAINING_RULES); 0 where nothing was trained here.
+    training_seconds: float = 0.0
 
     def line(self) -> str:
         files = ", ".join(self.configfiles) if self.configfiles else "config.yaml"
@@ -43,7 +47,15 @@ class Recipe:
                 f"{len(self.seeds)} seed(s); {training}; "
                 f"{self.n_samples} samples per sampler, {self.sampling_steps} steps{device}; "
                 f"{self.n_jobs} compute jobs, {_duration(self.job_seconds)} of job wall time "
-                "in all.")
+                f"in all{self._against_training()}.")
+
+    def _against_training(self) -> str:
+        """All jobs' seconds against the training jobs': what the run spends besides the
+        training it exists for (sampling, distances, start-up), on this host."""
+        if self.training_seconds <= 0:
+            return ""
+        return (f", {self.job_seconds / self.training_seconds:.1f} times the training jobs' "
+                f"{_duration(self.training_seconds)}")
 
 
 def w2_description(methods, grid: GridSettings) -> str:
