@@ -7,12 +7,19 @@ editing this file: in a fresh process, the modules it imports are imported and t
 be among the loaded ones, unless the script is in job_imports.TORCH_SCRIPTS.
 """
 
+import json
+import sys
+
 import pytest
 
 from job_imports import TORCH_SCRIPTS, import_probe, rule_scripts
+from odesdegap.optional_imports import absent
 
 # Compute jobs that write arrays or rows: no plotting and no pandas.
 ARRAY_SCRIPTS = ("prepare_data.py", "sample.py", "nfe_sweep.py")
+# Jobs that only draw figures: seaborn, without the SciPy statistics it would load for the
+# density estimates they never draw (reporting.plotting).
+FIGURE_SCRIPTS = [name for name in rule_scripts() if name.startswith("plot_")]
 
 
 def test_the_rules_scripts_are_found():
@@ -36,3 +43,23 @@ def test_a_job_without_torch_work_does_not_load_torch(name):
 def test_a_job_that_writes_arrays_loads_no_plotting_and_no_pandas(name):
     _, loaded = import_probe(name)
     assert not loaded["matplotlib"] and not loaded["pandas"], loaded
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", FIGURE_SCRIPTS)
+def test_a_figure_job_loads_seaborn_without_scipys_statistics(name):
+    _, loaded = import_probe(name)
+    assert loaded["seaborn"] and not loaded["scipy.stats"], loaded
+
+
+def test_absent_hides_a_module_only_while_a_library_loads():
+    """A module not yet loaded cannot be imported inside the block and imports after it; one
+    already loaded (json) stays usable inside it."""
+    sys.modules.pop("tabnanny", None)
+    with absent("tabnanny", "json"):
+        with pytest.raises(ImportError):
+            import tabnanny  # noqa: F401
+        assert json.dumps([1]) == "[1]" and sys.modules["json"] is json
+    import tabnanny  # noqa: F401, F811
+
+    assert sys.modules["tabnanny"] is not None

@@ -46,16 +46,17 @@ def imports_of(name: str) -> list[str]:
 # Printed by the probe after the imports: which heavy modules are loaded.
 _REPORT = ("backend = sys.modules.get('ot.backend')\n"
            "print({name: name in sys.modules"
-           " for name in ('torch', 'pandas', 'matplotlib', 'sklearn', 'networkx')}"
+           " for name in ('torch', 'pandas', 'matplotlib', 'seaborn', 'scipy.stats', 'sklearn',"
+           " 'networkx')}"
            " | {'ot': backend is not None,"
            " 'ot_torch': backend is not None and backend.torch is not False})")
 
 
 def import_probe(name: str) -> tuple[float, dict]:
     """Seconds a fresh Python process takes to import what script `name` imports, and which
-    heavy modules it then holds (torch, pandas, matplotlib, scikit-learn, networkx, POT and
-    POT's torch backend). The environment has no POT backend switches: the library must set
-    them itself."""
+    heavy modules it then holds (torch, pandas, matplotlib, seaborn, SciPy's statistics,
+    scikit-learn, networkx, POT and POT's torch backend). The environment has no POT backend
+    switches: the library must set them itself."""
     source = "\n".join(["import sys", f"sys.path.insert(0, {str(SCRIPTS)!r})",
                         *imports_of(name), _REPORT])
     env = {key: value for key, value in os.environ.items()

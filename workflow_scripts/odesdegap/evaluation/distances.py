@@ -16,12 +16,12 @@ would otherwise import torch on its own, seconds per job); pass it numpy arrays.
 from __future__ import annotations
 
 import os
-import sys
 from dataclasses import dataclass
 
 import numpy as np
 
 from odesdegap.evaluation.w2_rules import lost_fraction, uses_grid
+from odesdegap.optional_imports import absent
 from odesdegap.settings import GridSettings, W2Settings
 
 # POT reads these when it is imported (ot/backend.py); a value set by the user wins.
@@ -31,18 +31,10 @@ os.environ.setdefault("POT_BACKEND_DISABLE_CUPY", "1")
 os.environ.setdefault("POT_BACKEND_DISABLE_TENSORFLOW", "1")
 # POT also imports scikit-learn's clustering and networkx, where installed, for solvers that W2
 # never calls (low-rank Sinkhorn's k-means start, quantized Gromov-Wasserstein): about a second
-# of every job's start-up (docs/performance.md). They are hidden while POT loads, so that POT
-# takes them for absent, unless this process has loaded them already; importing them later
-# works as usual.
+# of every job's start-up (docs/performance.md). They are absent while POT loads.
 POT_UNUSED_OPTIONAL = ("sklearn", "networkx")
-_hidden = [name for name in POT_UNUSED_OPTIONAL if name not in sys.modules]
-sys.modules.update(dict.fromkeys(_hidden))
-try:
+with absent(*POT_UNUSED_OPTIONAL):
     import ot  # noqa: E402
-finally:
-    for _name in _hidden:
-        if sys.modules.get(_name, False) is None:
-            del sys.modules[_name]
 
 GRID_CONVENTIONS = ("nodes", "cells")
 ROLES = ("model", "data")

@@ -4,19 +4,14 @@ config's `gap` (reporting.gap.Gap: the ODE and the SDE by default), named as it 
 
 from __future__ import annotations
 
-import matplotlib
+import numpy as np
+import pandas as pd
+from matplotlib.ticker import NullFormatter
 
-matplotlib.use("Agg")
-
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-import pandas as pd  # noqa: E402
-import seaborn as sns  # noqa: E402
-from matplotlib.ticker import NullFormatter  # noqa: E402
-
-from odesdegap.io import artifacts  # noqa: E402
-from odesdegap.reporting.gap import Gap, sampler_label  # noqa: E402
-from odesdegap.settings import GridSettings  # noqa: E402
+from odesdegap.io import artifacts
+from odesdegap.reporting.gap import Gap, sampler_label
+from odesdegap.reporting.plotting import plt, sns
+from odesdegap.settings import GridSettings
 
 
 def pair_labels(gap: Gap) -> dict[str, str]:

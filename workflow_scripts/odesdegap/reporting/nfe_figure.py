@@ -7,17 +7,12 @@ against it. The panels of a row share their y-axis. Saved with `figures.save`.""
 
 from __future__ import annotations
 
-import matplotlib
+import pandas as pd
+from matplotlib.lines import Line2D
 
-matplotlib.use("Agg")
-
-import matplotlib.pyplot as plt  # noqa: E402
-import pandas as pd  # noqa: E402
-import seaborn as sns  # noqa: E402
-from matplotlib.lines import Line2D  # noqa: E402
-
-from odesdegap.data.datasets import EXACT_LANE  # noqa: E402
-from odesdegap.reporting.gap import Gap  # noqa: E402
+from odesdegap.data.datasets import EXACT_LANE
+from odesdegap.reporting.gap import Gap
+from odesdegap.reporting.plotting import plt, sns
 
 FLOOR_LABEL = "floor, with data"
 EXACT_LABEL = "exact score"
