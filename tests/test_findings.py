@@ -2,6 +2,7 @@
 samples from looking best, and test trends within data sets, not only pooled over them."""
 
 import re
+import time
 
 import numpy as np
 import pandas as pd
@@ -199,6 +200,23 @@ def test_w2_figure_draws_each_data_sets_floor():
                                       if line.get_label().startswith("floor")})
               for ax in figure.axes}
     assert floors == {"dataset = circles": [0.01], "dataset = mixture": [0.008, 0.01]}
+
+
+@pytest.mark.slow
+def test_a_saved_figure_has_the_same_bytes_every_time(tmp_path, monkeypatch):
+    """The PDF carries no creation date: the same figure saved at two moments (SOURCE_DATE_EPOCH
+    unset) gives identical files, PNG and PDF alike."""
+    from odesdegap.reporting import figures
+
+    monkeypatch.delenv("SOURCE_DATE_EPOCH", raising=False)
+    saved = []
+    for moment in ("first", "second"):
+        png, pdf = tmp_path / f"{moment}.png", tmp_path / f"{moment}.pdf"
+        figures.save(figures.w2_against_weight(hand_made(), GAP), png, pdf)
+        saved.append((png.read_bytes(), pdf.read_bytes()))
+        time.sleep(1.1)  # a PDF date has whole seconds
+    assert saved[0] == saved[1]
+    assert saved[0][1].startswith(b"%PDF-") and b"/CreationDate" not in saved[0][1]
 
 
 def test_without_a_floor_nothing_is_called_a_measurement_or_flagged():

@@ -221,12 +221,18 @@ def eta_sweep(frame: pd.DataFrame):
     return grid.figure
 
 
+# The PDF's metadata without its creation date: the same figure gives the same bytes on every
+# run, as the PNG does, so that two runs' outputs compare file by file.
+PDF_METADATA = {"CreationDate": None}
+
+
 def save(figure, png, pdf, dpi: int = 110) -> None:
     """Write `figure` as PNG (for the report) and as vector PDF (for a paper), each atomically,
     then close it."""
     from odesdegap.io.artifacts import atomic_path
 
-    for path, options in ((png, {"format": "png", "dpi": dpi}), (pdf, {"format": "pdf"})):
+    for path, options in ((png, {"format": "png", "dpi": dpi}),
+                          (pdf, {"format": "pdf", "metadata": PDF_METADATA})):
         with atomic_path(path) as tmp:
             figure.savefig(tmp, **options)
     plt.close(figure)
