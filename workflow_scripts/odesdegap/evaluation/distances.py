@@ -7,34 +7,28 @@ Tables report the squared distance W2^2. In d > 2, where the grid does not apply
 `exact_w2sq_subsample` solves the same exact problem between seeded subsamples of the raw points
 instead.
 
-Everything here is numpy and POT, on numpy arrays: the jobs that compare sample sets
-(evaluate_sampler, noise_floor, the published tables) do not load torch. This is the one module
-that imports POT, and it does so without POT's torch, JAX, CuPy and TensorFlow backends (POT
-would otherwise import torch on its own, seconds per job); pass it numpy arrays.
+Everything here is numpy and POT (imported through odesdegap.evaluation.pot), on numpy arrays:
+the jobs that compare sample sets (evaluate_sampler, noise_floor, the published tables) do not
+load torch. Next to every plug-in W2^2 on the grid, `W2Measure.w2sq_with_debiased` gives the
+debiased estimate of w2_debiased.
 """
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 
 import numpy as np
 
+from odesdegap.evaluation.pot import ot
+from odesdegap.evaluation.w2_debiased import (
+    NAN_ESTIMATE,
+    DebiasedW2,
+    Halves,
+    debiased_w2sq,
+    split_indices,
+)
 from odesdegap.evaluation.w2_rules import lost_fraction, uses_grid
-from odesdegap.optional_imports import absent
 from odesdegap.settings import GridSettings, W2Settings
-
-# POT reads these when it is imported (ot/backend.py); a value set by the user wins.
-os.environ.setdefault("POT_BACKEND_DISABLE_PYTORCH", "1")
-os.environ.setdefault("POT_BACKEND_DISABLE_JAX", "1")
-os.environ.setdefault("POT_BACKEND_DISABLE_CUPY", "1")
-os.environ.setdefault("POT_BACKEND_DISABLE_TENSORFLOW", "1")
-# POT also imports scikit-learn's clustering and networkx, where installed, for solvers that W2
-# never calls (low-rank Sinkhorn's k-means start, quantized Gromov-Wasserstein): about a second
-# of every job's start-up (docs/performance.md). They are absent while POT loads.
-POT_UNUSED_OPTIONAL = ("sklearn", "networkx")
-with absent(*POT_UNUSED_OPTIONAL):
-    import ot  # noqa: E402
 
 GRID_CONVENTIONS = ("nodes", "cells")
 ROLES = ("model", "data")
@@ -160,13 +154,15 @@ def grid_w2sq(samples_a: np.ndarray, role_a: str, samples_b: np.ndarray, role_b:
 @dataclass(frozen=True)
 class SampleSet:
     """A sample set prepared for W2: its points and role, and in 2-D its histogram on the grid
-    (None if nothing is kept) and the counts of what the grid dropped."""
+    (None if nothing is kept), the counts of what the grid dropped and, on the grid, the
+    histograms of its two seeded halves that the debiased W2^2 cross-fits (w2_debiased)."""
 
     points: np.ndarray
     role: str
     weights: np.ndarray | None
     n_outside: int
     n_nonfinite: int
+    halves: Halves | None = None
 
 
 class W2Measure:
@@ -201,13 +197,40 @@ class W2Measure:
             nonfinite = int((~np.isfinite(points).all(axis=1)).sum())
             return SampleSet(points, role, None, 0, nonfinite)
         weights, dropped = self.grid.histogram(points, role)
-        return SampleSet(points, role, weights, dropped["n_outside"], dropped["n_nonfinite"])
+        halves = None
+        if self.on_grid:
+            kept = int(self.grid.kept(points, role).sum())
+            parts = [self.grid.histogram(points[indices], role)[0] for indices in
+                     split_indices(len(points), self.split_seed)]
+            counts = [int(self.grid.kept(points[indices], role).sum()) for indices in
+                      split_indices(len(points), self.split_seed)]
+            halves = Halves(weights, kept, tuple(parts), tuple(counts))
+        return SampleSet(points, role, weights, dropped["n_outside"], dropped["n_nonfinite"],
+                         halves)
+
+    @property
+    def split_seed(self) -> int:
+        """The seed of every set's split into halves: the evaluation seed (a split independent
+        of the points is all the cross-fit needs)."""
+        return self.evaluation.seed if isinstance(self.evaluation, W2Settings) else 0
 
     def w2sq(self, a: SampleSet, b: SampleSet) -> float:
         if self.on_grid:
             return w2sq_between_histograms(a.weights, b.weights, self.grid.support)
         return exact_w2sq_subsample(a.points, b.points, self.evaluation.w2_subsample_points,
                                     self.evaluation.seed)
+
+    def w2sq_with_debiased(self, a: SampleSet, b: SampleSet) -> tuple[float, DebiasedW2]:
+        """The plug-in W2^2 (as `w2sq`) and, on the grid, the debiased estimate with its
+        standard error (w2_debiased; NaN off the grid, where no estimate of the bias is made).
+        On the grid one transport problem gives both the plug-in and the estimate's first
+        order: the plug-in is the very value `w2sq` returns."""
+        if not self.on_grid:
+            return self.w2sq(a, b), NAN_ESTIMATE
+        estimate = debiased_w2sq(a.halves, b.halves, self.grid.support)
+        if np.isnan(estimate.plug_in):  # a half is empty: the plug-in alone
+            return self.w2sq(a, b), estimate
+        return estimate.plug_in, estimate
 
     def lost_fraction(self, prepared: SampleSet) -> float:
         return lost_fraction(prepared.n_outside, prepared.n_nonfinite, len(prepared.points),
