@@ -228,3 +228,61 @@ def test_without_a_floor_nothing_is_called_a_measurement_or_flagged():
     text = findings_text.to_markdown(findings.per_dataset(frame, GAP),
                                 {c: (None, None) for c in ("fp_residual", "fp_residual_data")}, GAP)
     assert "no floor to judge by" in text and "measurement |" not in text
+
+
+def with_debiased(frame: pd.DataFrame, seeds=(0,), rng=None) -> pd.DataFrame:
+    """hand_made's runs with debiased gap columns: the plug-in less 0.005, standard error
+    0.002; further seeds jittered."""
+    runs = []
+    for seed in seeds:
+        copy = frame.assign(seed=seed)
+        jitter = 0 if rng is None else rng.normal(0, 0.002, len(copy))
+        copy["debiased_w2sq_ode_sde"] = copy.w2sq_ode_sde - 0.005 + jitter
+        copy["se_debiased_w2sq_ode_sde"] = 0.002
+        runs.append(copy)
+    return pd.concat(runs, ignore_index=True)
+
+
+def test_one_seed_gets_fiellers_interval_for_the_debiased_ratio():
+    ratios = findings.gap_ratios(with_debiased(hand_made()), GAP)
+    row = ratios[(ratios.dataset == "circles") & (ratios.fp_weight == 10.0)].iloc[0]
+    assert row.debiased_ratio == pytest.approx(0.010 / 0.085)
+    assert row.debiased_ratio_interval == "standard errors"
+    assert row.debiased_ratio_low < row.debiased_ratio < row.debiased_ratio_high
+    # the plug-in's ratio is unchanged beside it
+    assert row.ratio == pytest.approx(0.015 / 0.09)
+
+
+def test_several_seeds_get_the_t_interval_over_seeds():
+    frame = with_debiased(hand_made(), seeds=(0, 1, 2), rng=np.random.default_rng(0))
+    ratios = findings.gap_ratios(frame, GAP)
+    row = ratios[(ratios.dataset == "mixture") & (ratios.fp_weight == 1.0)].iloc[0]
+    per_seed = (frame[(frame.dataset == "mixture") & (frame.fp_weight == 1.0)]
+                .debiased_w2sq_ode_sde.to_numpy()
+                / frame[(frame.dataset == "mixture") & (frame.fp_weight == 0.0)]
+                .debiased_w2sq_ode_sde.to_numpy())
+    halfwidth = stats.t.ppf(0.975, 2) * per_seed.std(ddof=1) / np.sqrt(3)
+    assert row.debiased_ratio == pytest.approx(per_seed.mean())
+    assert row.debiased_ratio_high - row.debiased_ratio == pytest.approx(halfwidth)
+    assert row.debiased_ratio_interval == "seeds" and row.n_seeds == 3
+
+
+def test_fiellers_interval_covers_the_true_ratio_95_times_in_100():
+    rng = np.random.default_rng(4)
+    truth, covered, draws = 0.2, 0, 4000
+    for _ in range(draws):
+        numerator, denominator = rng.normal(0.02, 0.004), rng.normal(0.1, 0.01)
+        low, high = findings.fieller_interval(numerator, 0.004, denominator, 0.01)
+        covered += low <= truth <= high
+    assert covered / draws == pytest.approx(0.95, abs=0.012)
+    # unbounded where the denominator is within its z standard errors of zero
+    assert np.isnan(findings.fieller_interval(0.02, 0.004, 0.01, 0.01)).all()
+    assert findings.fieller_interval(0.02, 0.0, 0.1, 0.0) == pytest.approx((0.2, 0.2))
+
+
+def test_the_findings_table_shows_the_debiased_ratio_and_says_what_it_is():
+    frame = with_debiased(hand_made())
+    found = findings.per_dataset(frame, GAP)
+    text = findings_text.to_markdown(found, {c: (0.8, 0.01) for c in ("fp_residual",
+                                                                 "fp_residual_data")}, GAP)
+    assert "debiased ratio (95% interval)" in text and "cross-fitted" in text

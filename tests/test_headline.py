@@ -89,6 +89,8 @@ def test_w2_description_names_what_the_run_used():
     ("w2_convention", "`nodes`, the paper's"),
     ("n_floor_points", "points in each fresh data set of the noise floor"),
     ("near_floor_ode_sde", "within 2x of its noise floor"),
+    ("debiased_w2sq_ode_sde", "debiased W2^2 between the probability-flow ODE's samples"),
+    ("se_debiased_w2sq_sde_data", "standard error of the debiased W2^2 between the reverse"),
 ])
 def test_table_columns_are_described(column, expected):
     assert expected in table_docs.describe(column, SAMPLERS, GAP)
@@ -163,3 +165,24 @@ def test_headline_and_readme_follow_the_configured_gap_by_its_samplers_names():
     text = headline.to_rst(renamed.rename(columns=lambda c: c.replace("_fast", "_fast_2")),
                            {"datasets": []}, RECIPE, "exact OT", Gap("fast_2", "sde"))
     assert "fast_2" not in text and text.count("fast\\_2–SDE") == 3
+
+
+def test_headline_gives_the_debiased_ratio_as_a_sentence_with_its_interval():
+    debiased = {"debiased_ratio": 0.083, "debiased_ratio_low": 0.051,
+                "debiased_ratio_high": 0.114, "debiased_ratio_interval": "standard errors"}
+    unbounded = {"debiased_ratio": 0.5, "debiased_ratio_low": float("nan"),
+                 "debiased_ratio_high": float("nan"), "debiased_ratio_interval": "seeds"}
+    found = {"datasets": [
+        {**FINDINGS["datasets"][0], "gap_ratio": [
+            {"fp_weight": 1.0, "ratio": 0.26, "ratio_ci95": float("nan"), "n_seeds": 1,
+             **debiased}]},
+        {**FINDINGS["datasets"][1], "gap_ratio": [
+            {"fp_weight": 1.0, "ratio": 0.41, "ratio_ci95": 0.1, "n_seeds": 3, **unbounded}]},
+    ]}
+    text = headline.to_rst(summary(floor=True), found, RECIPE, "exact OT on the grid", GAP)
+    checkerboard, mixture = (line for line in text.splitlines() if line.startswith("- "))
+    assert ("w = 1 shrinks the ODE–SDE gap to 0.083 of its w = 0 value (debiased W2^2; 95% "
+            "interval 0.051 to 0.11 from the estimates' standard errors, 1 seed); plug-in "
+            "ODE–SDE W2^2 0.8") in checkerboard
+    assert "ratio 0.26" in checkerboard  # the plug-in's ratio stays, after the sentence
+    assert "its 95% interval unbounded" in mixture and "3 seeds" in mixture

@@ -48,8 +48,9 @@ def exact_gaussian_model(process):
 # without the sampler (w2sq_{name}_data -> w2sq_data, the reference sampler's as `reference`),
 # so that a metric added there reaches these rows too; and the lost fraction.
 NFE_SWEEP_COLUMNS = ("sigma_max", "nfe_budget", "nfe", "w2sq_data", "w2sq_reference",
-                     "sliced_w2sq_data", "sliced_w2sq_reference", "n_samples",
-                     "lost_fraction", "n_nonfinite", "sample_seconds")
+                     "debiased_w2sq_data", "debiased_w2sq_reference", "se_debiased_w2sq_data",
+                     "se_debiased_w2sq_reference", "sliced_w2sq_data", "sliced_w2sq_reference",
+                     "n_samples", "lost_fraction", "n_nonfinite", "sample_seconds")
 # The name of the reference sampler's samples in an NFE row (w2sq_reference).
 REFERENCE = "reference"
 

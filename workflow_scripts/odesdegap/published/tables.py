@@ -73,6 +73,20 @@ def comparison_table(ours: pd.DataFrame, theirs: pd.DataFrame, floors: dict,
                 "dataset": key[0], "fp_weight": key[1], "pair": pair,
                 "ours": ours_value, "theirs": theirs_value, "difference": difference,
                 "floor": floor, "within_floor": abs(difference) <= floor,
+                **_debiased_columns(mine.loc[key], column, theirs_value),
                 "ours_data_vs_their_truth": data_vs_truth[key[0]],
             })
     return pd.DataFrame(rows)
+
+
+def _debiased_columns(ours: pd.Series, column: str, theirs_value: float) -> dict:
+    """Our debiased W2^2 of the pair (w2_debiased: the plug-in less its estimated bias at our
+    count, next to their 3,000,000-sample values whose own bias is negligible), its standard
+    error, the difference and whether it lies within two standard errors. Empty for a run
+    without debiased columns."""
+    if f"debiased_{column}" not in ours:
+        return {}
+    value, error = float(ours[f"debiased_{column}"]), float(ours[f"se_debiased_{column}"])
+    difference = value - theirs_value
+    return {"ours_debiased": value, "se_debiased": error, "debiased_difference": difference,
+            "debiased_within_2se": bool(abs(difference) <= 2 * error)}

@@ -43,13 +43,60 @@ def gap_ratios(frame: pd.DataFrame, gap: Gap) -> pd.DataFrame:
     paired["bound"] = (near_floor(paired[gap.column], floor)
                        | near_floor(paired["gap_at_zero"], floor))
     grouped = paired.groupby(["dataset", "fp_weight"])
-    return pd.DataFrame({
+    ratios = pd.DataFrame({
         "ratio": grouped["ratio"].mean(),
         "ratio_ci95": grouped["ratio"].agg(confidence_halfwidth),
         "n_seeds": grouped["ratio"].count(),
         "bound": grouped["bound"].any(),
         "lost_samples": grouped["lost"].any(),
-    }).reset_index()
+    })
+    if gap.debiased_column in frame:
+        ratios = ratios.join(debiased_gap_ratios(frame, gap))
+    return ratios.reset_index()
+
+
+def debiased_gap_ratios(frame: pd.DataFrame, gap: Gap, level: float = 0.95) -> pd.DataFrame:
+    """Per data set and weight: the debiased gap over its value at weight 0 (w2_debiased's
+    estimate of the population W2^2, not pulled towards 1 by the plug-in's bias), with a 95%
+    interval. Over several seeds: the mean of the per-seed ratios and Student's t interval
+    over seeds (`debiased_ratio_interval` "seeds"), which holds the estimator's noise as well as
+    training's. With one seed: Fieller's interval from the two estimates' standard errors
+    ("standard errors"), which is wide, or unbounded (NaN), where the gap at weight 0 is not
+    clearly above zero."""
+    value, error = gap.debiased_column, gap.debiased_se_column
+    baseline = frame[frame.fp_weight == 0].set_index(["dataset", "seed"])[[value, error]]
+    paired = frame.join(baseline.rename(columns={value: "at_zero", error: "se_at_zero"}),
+                        on=["dataset", "seed"])
+    paired["debiased_ratio"] = paired[value] / paired["at_zero"]
+    rows = {}
+    for key, runs in paired.groupby(["dataset", "fp_weight"]):
+        ratio = float(runs["debiased_ratio"].mean())
+        if len(runs) > 1:
+            halfwidth = confidence_halfwidth(runs["debiased_ratio"], level)
+            low, high, basis = ratio - halfwidth, ratio + halfwidth, "seeds"
+        else:
+            run = runs.iloc[0]
+            low, high = fieller_interval(run[value], run[error], run["at_zero"],
+                                         run["se_at_zero"], level)
+            basis = "standard errors"
+        rows[key] = {"debiased_ratio": ratio, "debiased_ratio_low": low,
+                     "debiased_ratio_high": high, "debiased_ratio_interval": basis}
+    return pd.DataFrame.from_dict(rows, orient="index").rename_axis(["dataset", "fp_weight"])
+
+
+def fieller_interval(numerator: float, numerator_se: float, denominator: float,
+                     denominator_se: float, level: float = 0.95) -> tuple[float, float]:
+    """Fieller's interval for numerator / denominator, two independent normal estimates: the
+    ratios R with |numerator - R denominator| within z standard errors. (NaN, NaN) where the
+    denominator is within z standard errors of zero: the set is then unbounded."""
+    z = stats.norm.ppf(0.5 + level / 2)
+    a = denominator**2 - (z * denominator_se) ** 2
+    if not a > 0:
+        return float("nan"), float("nan")
+    b = numerator * denominator
+    c = numerator**2 - (z * numerator_se) ** 2
+    root = math.sqrt(max(b * b - a * c, 0.0))
+    return (b - root) / a, (b + root) / a
 
 
 def best_weight(runs: pd.DataFrame, sampler: str, floor_data) -> dict:

@@ -55,6 +55,22 @@ def _floor_sentence(item: dict, gap: Gap) -> str:
             f"{NEAR_FLOOR_FACTOR:g}x of its floor.")
 
 
+DEBIASED_RATIO_NOTE = (
+    "The debiased ratio divides debiased W2^2 values (the plug-in minus a cross-fitted estimate "
+    "of its upward bias, docs/noise_floor.md), so it is not pulled towards 1 by the bias near "
+    "the floor. Its interval is Student's t over seeds with several seeds, and Fieller's from "
+    "the two estimates' standard errors with one (unbounded, shown as n/a, where the gap at "
+    "weight 0 is not clearly above zero); one seed's interval holds no training variance.")
+
+
+def debiased_ratio_text(row: dict) -> str:
+    """'0.08 (0.05-0.11)': the debiased gap ratio with its 95% interval."""
+    low, high = row.get("debiased_ratio_low"), row.get("debiased_ratio_high")
+    bounded = all(v is not None and math.isfinite(v) for v in (low, high))
+    interval = f"{_number(low, 2)} to {_number(high, 2)}" if bounded else "unbounded"
+    return f"{_number(row['debiased_ratio'])} ({interval})"
+
+
 def _reading(row: dict, has_floor: bool) -> str:
     """What a gap ratio is: a measurement, or a bound set by the floor, or not to be trusted
     because a model lost samples; without a floor it cannot be judged."""
@@ -121,9 +137,13 @@ def _blocks(found: list[dict], pooled: dict[str, tuple], gap: Gap,
                 rows.append({"FP weight": f"{row['fp_weight']:g}",
                              "ratio to w = 0": f"{_number(row['ratio'])}{interval}"
                                                + (f" {NEAR_FLOOR_MARK}" if bound else ""),
+                             **({"debiased ratio (95% interval)": debiased_ratio_text(row)}
+                                if "debiased_ratio" in row else {}),
                              "seeds": row["n_seeds"],
                              "reading": _reading(row, item.get("w2sq_floor") is not None)})
             blocks.append(("table", pd.DataFrame(rows)))
+            if any("debiased_ratio" in row for row in item["gap_ratio"]):
+                blocks.append(("p", DEBIASED_RATIO_NOTE))
         zero = item[keys["w2sq_at_zero"]]
         trend = ", ".join(f"{w:g}: {_marked(v, floor_data)}"
                           for w, v in item[keys["w2sq_by_weight"]].items())

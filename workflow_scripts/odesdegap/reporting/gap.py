@@ -32,6 +32,15 @@ class Gap(NamedTuple):
         return f"w2sq_{self.first}_{self.second}"
 
     @property
+    def debiased_column(self) -> str:
+        """The gap's debiased W2^2 (debiased_w2sq_ode_sde), and its standard error's column."""
+        return f"debiased_{self.column}"
+
+    @property
+    def debiased_se_column(self) -> str:
+        return f"se_debiased_{self.column}"
+
+    @property
     def data_columns(self) -> tuple[str, str]:
         """Each sampler's W2^2 to the data (w2sq_ode_data, w2sq_sde_data for the default)."""
         return f"w2sq_{self.first}_data", f"w2sq_{self.second}_data"

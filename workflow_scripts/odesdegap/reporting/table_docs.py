@@ -135,6 +135,13 @@ def patterns(samplers, gap: Gap) -> list:
         (rf"sliced_w2sq_{pair}", lambda a, b: f"sliced W2^2 between {_set(a)} and {_set(b)} on "
                                               "the raw samples inside the box (a grid-free "
                                               "cross-check)"),
+        (rf"debiased_w2sq_{pair}", lambda a, b: f"debiased W2^2 between {_set(a)} and "
+                                                f"{_set(b)}: the plug-in minus a cross-fitted "
+                                                "estimate of its upward bias, the population "
+                                                "value on the grid (docs/noise_floor.md)"),
+        (rf"se_debiased_w2sq_{pair}", lambda a, b: "standard error of the debiased W2^2 "
+                                                   f"between {_set(a)} and {_set(b)}, at the "
+                                                   "measured distance"),
         (rf"fid_{pair}", lambda a, b: f"FID between {_set(a)} and {_set(b)} (clean-fid)"),
         (rf"kid_{pair}", lambda a, b: f"KID between {_set(a)} and {_set(b)} (clean-fid)"),
         (rf"w2sq_to_{sets}", lambda a: f"W2^2 between this eta's samples and {_set(a)}"),
