@@ -251,6 +251,9 @@ def test_one_seed_gets_fiellers_interval_for_the_debiased_ratio():
     assert row.debiased_ratio_low < row.debiased_ratio < row.debiased_ratio_high
     # the plug-in's ratio is unchanged beside it
     assert row.ratio == pytest.approx(0.015 / 0.09)
+    # weight 0 against itself is one estimate: exactly 1, no interval
+    zero = ratios[(ratios.dataset == "circles") & (ratios.fp_weight == 0.0)].iloc[0]
+    assert zero.debiased_ratio == zero.debiased_ratio_low == zero.debiased_ratio_high == 1.0
 
 
 def test_several_seeds_get_the_t_interval_over_seeds():

@@ -85,17 +85,21 @@ def solve_with_duals(weights_a: np.ndarray, weights_b: np.ndarray, support: np.n
     return float(value), rows, log["u"], columns, log["v"]
 
 
-def feasible_potentials(columns: np.ndarray, potential_b: np.ndarray,
-                        support: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Potentials (f, g) on every support point with f_i + g_j <= |x_i - x_j|^2 for all pairs:
-    f is the c-transform of b's potential on its occupied points, g the c-transform of f. At
-    the occupied points of an optimal pair they are at least the solver's own, so the
-    in-sample value is kept where it can be."""
+def feasible_potentials(columns: np.ndarray, potential_b: np.ndarray, support: np.ndarray,
+                        at: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Potentials (f, g) with f_i + g_j <= |x_i - x_j|^2 for every pair of support points: f is
+    the c-transform of b's potential on its occupied points (on every point), g the c-transform
+    of f, computed at the points `at` only (every point if None; the out-of-sample value
+    needs g where the held-out half has mass, and g there is the same either way). At the
+    occupied points of an optimal pair they are at least the solver's own, so the in-sample
+    value is kept where it can be."""
     to_columns = ot.dist(support, support[columns], metric="sqeuclidean")
     f = (to_columns - potential_b[None, :]).min(axis=1)
-    g = np.empty(len(support))
-    for start in range(0, len(support), TRANSFORM_BLOCK):
-        block = ot.dist(support, support[start:start + TRANSFORM_BLOCK], metric="sqeuclidean")
+    at = np.arange(len(support)) if at is None else at
+    g = np.empty(len(at))
+    for start in range(0, len(at), TRANSFORM_BLOCK):
+        block = ot.dist(support, support[at[start:start + TRANSFORM_BLOCK]],
+                        metric="sqeuclidean")
         g[start:start + TRANSFORM_BLOCK] = (block - f[:, None]).min(axis=0)
     return f, g
 
@@ -116,9 +120,11 @@ def debiased_w2sq(a: Halves, b: Halves, support: np.ndarray) -> DebiasedW2:
     for fit, held in ((0, 1), (1, 0)):
         value, _, _, fit_columns, fit_v = solve_with_duals(a.half_weights[fit],
                                                            b.half_weights[fit], support)
-        f, g = feasible_potentials(fit_columns, fit_v, support)
+        held_columns = np.flatnonzero(b.half_weights[held])
+        f, g = feasible_potentials(fit_columns, fit_v, support, held_columns)
         in_sample.append(value)
-        out_of_sample.append(float(f @ a.half_weights[held] + g @ b.half_weights[held]))
+        out_of_sample.append(float(f @ a.half_weights[held]
+                                   + g @ b.half_weights[held][held_columns]))
     bias = (np.mean(in_sample) - np.mean(out_of_sample)) * CROSSFIT_SCALE
     # First order: Var<u, a_hat> + Var<v, b_hat> = Var_a(u) / n_a + Var_b(v) / n_b, from the
     # full problem's potentials u, v. Beyond first order (all there is at equal laws, where

@@ -74,6 +74,9 @@ def debiased_gap_ratios(frame: pd.DataFrame, gap: Gap, level: float = 0.95) -> p
         if len(runs) > 1:
             halfwidth = confidence_halfwidth(runs["debiased_ratio"], level)
             low, high, basis = ratio - halfwidth, ratio + halfwidth, "seeds"
+        elif key[1] == 0:  # weight 0 against itself: exactly 1, one estimate, no interval
+            low = high = ratio
+            basis = "standard errors"
         else:
             run = runs.iloc[0]
             low, high = fieller_interval(run[value], run[error], run["at_zero"],

@@ -59,8 +59,8 @@ DEBIASED_RATIO_NOTE = (
     "The debiased ratio divides debiased W2^2 values (the plug-in minus a cross-fitted estimate "
     "of its upward bias, docs/noise_floor.md), so it is not pulled towards 1 by the bias near "
     "the floor. Its interval is Student's t over seeds with several seeds, and Fieller's from "
-    "the two estimates' standard errors with one (unbounded, shown as n/a, where the gap at "
-    "weight 0 is not clearly above zero); one seed's interval holds no training variance.")
+    "the two estimates' standard errors with one (unbounded where the gap at weight 0 is not "
+    "clearly above zero); one seed's interval holds no training variance.")
 
 
 def debiased_ratio_text(row: dict) -> str:
