@@ -37,7 +37,8 @@ class TrainingInterrupted(RuntimeError):
 
 
 # A test-only hook for the cluster drills (tests/test_slurm.py): "STEP:MARKER" makes training
-# stop before step STEP, write its PID and the step to the file MARKER, and wait there until
+# stop once STEP steps are done (before step STEP; with STEP = training.steps, after the last
+# step and its final checkpoint), write its PID and STEP to the file MARKER, and wait there until
 # SIGTERM arrives (a time limit, scancel, requeue), so that a drill steers the job by events
 # instead of by the machine's pace. It holds once: with MARKER there (a retry that passes STEP
 # again) training goes on. Unset, training never waits.
@@ -72,11 +73,14 @@ def _until_terminated(steps, on_terminate):
     in_main = threading.current_thread() is threading.main_thread()
     previous = signal.signal(signal.SIGTERM, lambda signum, frame: flag.set()) if in_main else None
     try:
+        step = None
         for step in steps:
             if flag.is_set():
                 on_terminate(step)
             _hold_for_drill(step, flag)
             yield step
+        if step is not None:  # every step done (and the final state saved)
+            _hold_for_drill(step + 1, flag)
         if flag.is_set():
             on_terminate(None)
     finally:
