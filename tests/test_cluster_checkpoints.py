@@ -8,6 +8,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -91,6 +92,33 @@ def test_the_final_state_stays_as_a_checkpoint_and_a_retry_ends_at_once(tmp_path
     other = train(_model(), PROCESS, DATA, _settings(30), 1.0, 0, CPU, checkpoint,
                   {"job": "other settings"}, engine=REFERENCE)
     assert "written for other settings" in capsys.readouterr().err and other[0]["step"] == 0
+
+
+def test_sigterm_after_the_last_step_lets_training_finish_with_its_final_checkpoint(
+        tmp_path, monkeypatch):
+    """SLURM's grace window: SIGTERM arrives once every step is done (the drill hook holds
+    training there until it does). Nothing is interrupted: train returns the trained model, and
+    the final state is already the checkpoint, for a retry should the job be judged failed."""
+    checkpoint, marker = tmp_path / "run.pt", tmp_path / "held"
+    monkeypatch.setenv(HOLD_VARIABLE, f"20:{marker}")
+
+    def terminate_when_held():
+        while not marker.exists():
+            time.sleep(0.01)
+        os.kill(os.getpid(), signal.SIGTERM)
+
+    threading.Thread(target=terminate_when_held, daemon=True).start()
+    held = _model()
+    train(held, PROCESS, DATA, _settings(20), 1.0, 0, CPU, checkpoint, FINGERPRINT,
+          engine=REFERENCE)
+    assert marker.read_text().split() == [str(os.getpid()), "20"]
+    assert weights.load_checkpoint(checkpoint, FINGERPRINT)["step"] == 20
+    straight = _model()
+    train(straight, PROCESS, DATA, _settings(20), 1.0, 0, CPU, tmp_path / "straight.pt",
+          FINGERPRINT, engine=REFERENCE)
+    assert all(torch.equal(a, b) for a, b in zip(held.parameters(), straight.parameters(),
+                                                 strict=True))
+    assert signal.getsignal(signal.SIGTERM) is signal.SIG_DFL
 
 
 def test_a_checkpoint_of_foreign_content_is_set_aside(tmp_path):
