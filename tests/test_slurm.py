@@ -154,7 +154,7 @@ def test_gpu_jobs_go_to_the_gpu_partition_and_stop_without_cuda(cluster_run, slu
 
 class HeldRun:
     """MODEL through the profile in a checkout of its own, in the background, with its training
-    held before `hold_step` until SIGTERM (the drill hook of odesdegap.diffusion.training): the
+    held once `hold_step` steps are done, until SIGTERM (the drill hook, HOLD_VARIABLE): the
     drill acts on the job at a step it chose, and SLURM's signal (a time limit, scancel, requeue)
     is what lets the training go on, whatever the machine's pace. Snakemake's log goes to a
     file (a pipe could fill while the drill waits)."""
