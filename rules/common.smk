@@ -339,3 +339,16 @@ def final_targets():
     if SWEEP_SAMPLERS:
         targets += [rules.nfe_table.output, rules.nfe_findings.output]
     return targets
+
+
+def remove_accepted_checkpoints():
+    """A training job's checkpoint outlives it, holding the final state (workflow_scripts/
+    train.py): the job's verdict comes after it ends (SLURM records TIMEOUT for a job that
+    finished in its grace window, and Snakemake then deletes its outputs), and a retry must find
+    that state. Once Snakemake has accepted the model (the job finished in this run, or needed
+    no run) the checkpoint has served and goes. A failed or unstarted job keeps its own.
+    """
+    dag = workflow.dag
+    for job in dag.jobs:
+        if job.rule.name in ("train", "pretrain") and dag.noneedrun_finished(job):
+            Path(job.params.checkpoint).unlink(missing_ok=True)

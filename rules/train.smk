@@ -57,3 +57,11 @@ rule train:
         checkpoint=f"{RESULTS}/checkpoints/{RUN}.pt",
     script:
         "../workflow_scripts/train.py"
+
+
+onsuccess:
+    remove_accepted_checkpoints()
+
+
+onerror:
+    remove_accepted_checkpoints()

@@ -1,7 +1,9 @@
 """Rules train and pretrain: fit one score model (one data set, FP weight and seed).
 
-Resumes from its checkpoint if a previous attempt of the same job was killed; removes the
-checkpoint once the final weights are written.
+Resumes from its checkpoint if a previous attempt of the same job was killed. The checkpoint
+outlives the job, holding the final state: the workflow removes it once Snakemake has accepted
+the model (rules/train.smk), so a job that finished and was then judged failed (a TIMEOUT in
+SLURM's grace window) resumes at its last step on the retry instead of starting over.
 """
 
 import sys
@@ -79,4 +81,3 @@ artifacts.write_json(sm.output.meta, {
     # that what a model was made with can be read from one place
     "config": dict(sm.config),
 })
-checkpoint.unlink(missing_ok=True)

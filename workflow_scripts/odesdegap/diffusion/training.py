@@ -4,6 +4,7 @@ to exactly the weights an uninterrupted run would have produced (on CPU)."""
 from __future__ import annotations
 
 import math
+import os
 import signal
 import sys
 import threading
@@ -35,6 +36,35 @@ class TrainingInterrupted(RuntimeError):
     exit_code = 128 + signal.SIGTERM
 
 
+# A test-only hook for the cluster drills (tests/test_slurm.py): "STEP:MARKER" makes training
+# stop once STEP steps are done (before step STEP; with STEP = training.steps, after the last
+# step and its final checkpoint), write its PID and STEP to the file MARKER, and wait there until
+# SIGTERM arrives (a time limit, scancel, requeue), so that a drill steers the job by events
+# instead of by the machine's pace. It holds once: with MARKER there (a retry that passes STEP
+# again) training goes on. Unset, training never waits.
+HOLD_VARIABLE = "ODESDEGAP_DRILL_HOLD"
+HOLD_LIMIT_S = 300.0
+
+
+def _hold_for_drill(step: int, terminated: threading.Event) -> None:
+    """Wait at `step` for SIGTERM if HOLD_VARIABLE asks for this step and has not held yet (see
+    above); the wait ends after HOLD_LIMIT_S at the latest, so that a drill that goes wrong
+    cannot hang a job for long."""
+    hold = os.environ.get(HOLD_VARIABLE)
+    if not hold or int(hold.split(":", 1)[0]) != step:
+        return
+    marker = Path(hold.split(":", 1)[1])
+    if marker.exists():
+        return
+    written = marker.with_name(f".{marker.name}.tmp")
+    written.write_text(f"{os.getpid()} {step}\n")
+    os.replace(written, marker)  # whole, so that a drill never reads half of it
+    print(f"drill: holding before step {step} until SIGTERM", file=sys.stderr, flush=True)
+    deadline = time.monotonic() + HOLD_LIMIT_S
+    while not terminated.is_set() and time.monotonic() < deadline:
+        time.sleep(0.05)
+
+
 def _until_terminated(steps, on_terminate):
     """Yield `steps` one by one; if SIGTERM arrived during a step, call `on_terminate(next
     step)` (which checkpoints and raises) before starting another. SIGTERM is caught only while
@@ -43,10 +73,14 @@ def _until_terminated(steps, on_terminate):
     in_main = threading.current_thread() is threading.main_thread()
     previous = signal.signal(signal.SIGTERM, lambda signum, frame: flag.set()) if in_main else None
     try:
+        step = None
         for step in steps:
             if flag.is_set():
                 on_terminate(step)
+            _hold_for_drill(step, flag)
             yield step
+        if step is not None:  # every step done (and the final state saved)
+            _hold_for_drill(step + 1, flag)
         if flag.is_set():
             on_terminate(None)
     finally:
@@ -124,6 +158,12 @@ def train(model: torch.nn.Module, process: ForwardProcess, data: torch.Tensor,
     With `settings.ema_decay` > 0 an exponential moving average of the weights is kept (updated
     after every optimiser step, stored in the checkpoint) and, on return, `model` holds the
     averaged weights; with 0 it holds the final weights of the last step.
+
+    The final state stays in the checkpoint (at step `settings.steps`): the job's verdict comes
+    after it ends (SLURM records TIMEOUT for a job that finished in its grace window, and
+    Snakemake then deletes its outputs), so the checkpoint goes only once the model is accepted
+    (the workflow's onsuccess and onerror handlers); a retry before that resumes at the last
+    step and ends at once with the same weights.
     """
     model.to(device)
     data = data.to(device)
@@ -175,7 +215,7 @@ def train(model: torch.nn.Module, process: ForwardProcess, data: torch.Tensor,
                                         time.perf_counter() - started))
             progress.set_postfix(dsm=f"{loss_dsm.item():.3f}",
                                  residual=f"{parts['total'].item():.3f}")
-        if (step + 1) % settings.checkpoint_every == 0:
+        if (step + 1) % settings.checkpoint_every == 0 or step + 1 == settings.steps:
             save_checkpoint(step + 1)
     progress.close()
     if run.ema is not None:
