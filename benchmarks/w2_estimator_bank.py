@@ -17,7 +17,7 @@ what is left beyond first order.
 With --published DIR the authors' histograms join the bank (published_pairs), and the paper's
 w = 0 / w = 10 reductions are estimated from n-point draws of them (published_ratios).
   PYTHONPATH=workflow_scripts python benchmarks/w2_estimator_bank.py [--n 20000 ...]
-      [--repeats 16] [--csv out.csv] [--published ../shared/published [--pairs published]]
+      [--repeats 16] [--csv out.csv] [--published resources/published [--pairs published]]
 """
 
 import argparse
