@@ -199,12 +199,11 @@ class W2Measure:
         weights, dropped = self.grid.histogram(points, role)
         halves = None
         if self.on_grid:
-            kept = int(self.grid.kept(points, role).sum())
-            parts = [self.grid.histogram(points[indices], role)[0] for indices in
-                     split_indices(len(points), self.split_seed)]
-            counts = [int(self.grid.kept(points[indices], role).sum()) for indices in
-                      split_indices(len(points), self.split_seed)]
-            halves = Halves(weights, kept, tuple(parts), tuple(counts))
+            kept = self.grid.kept(points, role)
+            split = split_indices(len(points), self.split_seed)
+            halves = Halves(weights, int(kept.sum()),
+                            tuple(self.grid.histogram(points[part], role)[0] for part in split),
+                            tuple(int(kept[part].sum()) for part in split))
         return SampleSet(points, role, weights, dropped["n_outside"], dropped["n_nonfinite"],
                          halves)
 
